@@ -1,0 +1,171 @@
+"""Greedy k-means++ seeding, the whole loop in one compiled call.
+
+The random numbers are drawn by the caller (from the same RandomState calls
+scikit-learn makes) and passed in, so the seeding follows scikit-learn's random
+stream. Distances are computed in float64 whatever the data type, as
+scikit-learn upcasts float32 there too.
+"""
+
+import numpy as np
+from numba import prange
+
+from ._jit import CHUNK, kernel, parallel_kernel
+from .lloyd import group_bounds
+from .tiles import load_tile, new_tile, padded_centers, squared_norms, tile_center_scores
+
+
+@kernel
+def _find_cumulative(mass, chunk_mass, target):
+    """First index where the running sum of ``mass`` reaches ``target``.
+
+    ``chunk_mass`` holds the sum of each CHUNK of ``mass`` so whole chunks are
+    skipped. Like ``np.searchsorted(np.cumsum(mass), target)`` clipped to the
+    last index.
+    """
+    n = mass.shape[0]
+    running = 0.0
+    first_chunk = chunk_mass.shape[0] - 1
+    for c in range(chunk_mass.shape[0]):
+        if running + chunk_mass[c] >= target:
+            first_chunk = c
+            break
+        running += chunk_mass[c]
+    for i in range(first_chunk * CHUNK, n):
+        running += mass[i]
+        if running >= target:
+            return i
+    return n - 1
+
+
+@parallel_kernel
+def _candidate_potentials(X, x_sq_norms, sample_weight, closest, cand, cand_sq_norms, out):
+    """Per group and candidate, the weighted sum of min(closest, d(x, cand)).
+
+    out : (n_groups, n_candidates) OUT
+    """
+    n_samples, n_features = X.shape
+    n_groups, n_cand = out.shape
+    for g in prange(n_groups):
+        tile = new_tile(n_features, np.float64)
+        scores = np.empty(CHUNK, dtype=np.float64)
+        pots = np.zeros(n_cand, dtype=np.float64)
+        g_start, g_stop = group_bounds(g, n_groups, n_samples)
+        for start in range(g_start, g_stop, CHUNK):
+            stop = min(start + CHUNK, g_stop)
+            n_rows = stop - start
+            load_tile(X, start, stop, tile)
+            for c in range(n_cand):
+                tile_center_scores(tile, n_rows, cand, cand_sq_norms, c, scores)
+                pot = 0.0
+                for i in range(n_rows):
+                    d = max(scores[i] + x_sq_norms[start + i], 0.0)
+                    d = min(d, closest[start + i])
+                    pot += d * sample_weight[start + i]
+                pots[c] += pot
+        out[g] = pots
+
+
+@parallel_kernel
+def _add_center(X, x_sq_norms, sample_weight, center, center_sq_norm, closest, mass, chunk_mass):
+    """Lower ``closest`` to the distance to a new centre; refresh the masses.
+
+    closest : (n_samples,) INOUT, squared distance to the nearest chosen centre
+    mass : (n_samples,) OUT, ``sample_weight * closest``
+    chunk_mass : (n_chunks,) OUT, ``mass`` summed per CHUNK
+    """
+    n_samples, n_features = X.shape
+    n_chunks = chunk_mass.shape[0]
+    for c in prange(n_chunks):
+        tile = new_tile(n_features, np.float64)
+        scores = np.empty(CHUNK, dtype=np.float64)
+        start = c * CHUNK
+        stop = min(start + CHUNK, n_samples)
+        n_rows = stop - start
+        load_tile(X, start, stop, tile)
+        tile_center_scores(tile, n_rows, center, center_sq_norm, 0, scores)
+        total = 0.0
+        for i in range(n_rows):
+            d = max(scores[i] + x_sq_norms[start + i], 0.0)
+            d = min(d, closest[start + i])
+            closest[start + i] = d
+            m = d * sample_weight[start + i]
+            mass[start + i] = m
+            total += m
+        chunk_mass[c] = total
+
+
+@kernel
+def kmeans_plusplus(
+    X, x_sq_norms, sample_weight, first_index, uniforms, n_groups, centers, indices
+):
+    """Greedy k-means++: each new centre is the best of several sampled candidates.
+
+    X : (n_samples, n_features) IN
+    x_sq_norms : (n_samples,) float64 IN
+    sample_weight : (n_samples,) float64 IN
+    first_index : int, the first centre (drawn by the caller)
+    uniforms : (n_clusters - 1, n_local_trials) float64 IN, U[0, 1) draws
+    n_groups : int, number of row groups for the parallel potential sums
+    centers : (n_clusters, n_features) OUT
+    indices : (n_clusters,) int64 OUT, row of X chosen for each centre
+    """
+    n_samples, n_features = X.shape
+    n_clusters = centers.shape[0]
+    n_trials = uniforms.shape[1]
+    n_chunks = -(-n_samples // CHUNK)
+    closest = np.full(n_samples, np.inf)
+    mass = np.empty(n_samples)
+    chunk_mass = np.empty(n_chunks)
+    group_pots = np.empty((n_groups, n_trials))
+    candidates = np.empty(n_trials, dtype=np.int64)
+
+    first = X[first_index : first_index + 1]
+    _add_center(
+        X,
+        x_sq_norms,
+        sample_weight,
+        padded_centers(first, np.float64),
+        squared_norms(first, np.float64),
+        closest,
+        mass,
+        chunk_mass,
+    )
+    centers[0] = X[first_index]
+    indices[0] = first_index
+    potential = 0.0
+    for c in range(n_chunks):
+        potential += chunk_mass[c]
+
+    for k in range(1, n_clusters):
+        for t in range(n_trials):
+            candidates[t] = _find_cumulative(mass, chunk_mass, uniforms[k - 1, t] * potential)
+        cand_points = np.empty((n_trials, n_features), dtype=X.dtype)
+        for t in range(n_trials):
+            cand_points[t] = X[candidates[t]]
+        padded_cand = padded_centers(cand_points, np.float64)
+        cand_sq_norms = squared_norms(cand_points, np.float64)
+        _candidate_potentials(
+            X, x_sq_norms, sample_weight, closest, padded_cand, cand_sq_norms, group_pots
+        )
+        best = 0
+        best_pot = np.inf
+        for t in range(n_trials):
+            pot = 0.0
+            for g in range(n_groups):
+                pot += group_pots[g, t]
+            if pot < best_pot:
+                best_pot = pot
+                best = t
+        _add_center(
+            X,
+            x_sq_norms,
+            sample_weight,
+            padded_cand[best : best + 1],
+            cand_sq_norms[best : best + 1],
+            closest,
+            mass,
+            chunk_mass,
+        )
+        potential = best_pot
+        centers[k] = cand_points[best]
+        indices[k] = candidates[best]

@@ -1,0 +1,432 @@
+"""KMeans, k_means and kmeans_plusplus: the scikit-learn-facing layer."""
+
+import warnings
+
+import numpy as np
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    ClusterMixin,
+    TransformerMixin,
+    _fit_context,
+)
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_array, check_random_state
+from sklearn.utils._param_validation import validate_params
+from sklearn.utils.validation import check_is_fitted
+
+from . import _solvers
+from . import _validation as v
+
+
+@validate_params(v.KMEANS_PLUSPLUS_CONSTRAINTS, prefer_skip_nested_validation=True)
+def kmeans_plusplus(
+    X,
+    n_clusters,
+    *,
+    sample_weight=None,
+    x_squared_norms=None,
+    random_state=None,
+    n_local_trials=None,
+):
+    """Init n_clusters seeds according to greedy k-means++.
+
+    Same contract as :func:`sklearn.cluster.kmeans_plusplus`; the seeding loop
+    runs as one compiled, parallel kernel.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        The data to pick seeds from.
+    n_clusters : int
+        The number of centroids to initialize.
+    sample_weight : array-like of shape (n_samples,), default=None
+        The weights for each observation in `X`. If `None`, all observations
+        are assigned equal weight.
+    x_squared_norms : array-like of shape (n_samples,), default=None
+        Squared Euclidean norm of each data point.
+    random_state : int or RandomState instance, default=None
+        Determines random number generation for centroid initialization.
+    n_local_trials : int, default=None
+        The number of seeding trials for each center (except the first), of
+        which the one reducing inertia the most is greedily chosen. None means
+        ``2 + int(log(n_clusters))``.
+
+    Returns
+    -------
+    centers : ndarray of shape (n_clusters, n_features)
+        The initial centers for k-means, in the input array's dtype.
+    indices : ndarray of shape (n_clusters,)
+        The index location of the chosen centers in the data array X. For a
+        given index and center, X[index] = center.
+
+    Examples
+    --------
+    >>> from fastkm import kmeans_plusplus
+    >>> import numpy as np
+    >>> X = np.array([[1, 2], [1, 4], [1, 0],
+    ...               [10, 2], [10, 4], [10, 0]])
+    >>> centers, indices = kmeans_plusplus(X, n_clusters=2, random_state=0)
+    >>> centers
+    array([[10,  2],
+           [ 1,  0]])
+    >>> indices
+    array([3, 2])
+    """
+    v.reject_sparse(X)
+    X_in = X
+    X = check_array(X, dtype=v.FLOAT_DTYPES, order="C")
+    sample_weight = v.check_sample_weight(sample_weight, X)
+    if X.shape[0] < n_clusters:
+        raise ValueError(f"n_samples={X.shape[0]} should be >= n_clusters={n_clusters}.")
+    if x_squared_norms is None:
+        x_squared_norms = np.einsum("ij,ij->i", X, X)
+    else:
+        x_squared_norms = check_array(x_squared_norms, dtype=X.dtype, ensure_2d=False)
+    if x_squared_norms.shape[0] != X.shape[0]:
+        raise ValueError(
+            f"The length of x_squared_norms {x_squared_norms.shape[0]} should "
+            f"be equal to the length of n_samples {X.shape[0]}."
+        )
+    random_state = check_random_state(random_state)
+    centers, indices = _solvers.kmeans_plusplus(
+        X, n_clusters, x_squared_norms, sample_weight, random_state, n_local_trials
+    )
+    if isinstance(X_in, np.ndarray):
+        # Centres are rows of the input, in the input's own dtype (as scikit-learn).
+        centers = X_in[indices]
+    return centers, indices
+
+
+@validate_params(v.K_MEANS_CONSTRAINTS, prefer_skip_nested_validation=False)
+def k_means(
+    X,
+    n_clusters,
+    *,
+    sample_weight=None,
+    init="k-means++",
+    n_init="auto",
+    max_iter=300,
+    verbose=False,
+    tol=1e-4,
+    random_state=None,
+    copy_x=True,
+    algorithm="lloyd",
+    return_n_iter=False,
+):
+    """Perform K-means clustering (functional form of :class:`KMeans`).
+
+    Parameters are those of :class:`KMeans`, plus:
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        The observations to cluster.
+    n_clusters : int
+        The number of clusters to form.
+    sample_weight : array-like of shape (n_samples,), default=None
+        The weights for each observation in `X`.
+    return_n_iter : bool, default=False
+        Whether or not to return the number of iterations.
+
+    Returns
+    -------
+    centroid : ndarray of shape (n_clusters, n_features)
+        Centroids found at the last iteration of k-means.
+    label : ndarray of shape (n_samples,)
+        The index of the centroid each observation is closest to.
+    inertia : float
+        Sum of squared distances of samples to their closest centroid.
+    best_n_iter : int
+        Number of iterations of the best run; only if `return_n_iter` is True.
+    """
+    est = KMeans(
+        n_clusters=n_clusters,
+        init=init,
+        n_init=n_init,
+        max_iter=max_iter,
+        verbose=verbose,
+        tol=tol,
+        random_state=random_state,
+        copy_x=copy_x,
+        algorithm=algorithm,
+    ).fit(X, sample_weight=sample_weight)
+    if return_n_iter:
+        return est.cluster_centers_, est.labels_, est.inertia_, est.n_iter_
+    return est.cluster_centers_, est.labels_, est.inertia_
+
+
+class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, BaseEstimator):
+    """K-Means clustering, a drop-in for :class:`sklearn.cluster.KMeans`.
+
+    Same parameters, attributes, methods, errors and results as scikit-learn's
+    KMeans (1.9); the assignment, centre update and k-means++ seeding run as
+    Numba-compiled parallel kernels, with results independent of the number of
+    threads.
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+        The number of clusters to form as well as the number of centroids.
+    init : {'k-means++', 'random'}, callable or array-like of shape \
+            (n_clusters, n_features), default='k-means++'
+        Method for initialization: greedy k-means++; 'random' rows drawn with
+        probability proportional to sample_weight; an array of initial centres;
+        or a callable ``init(X, n_clusters, random_state=...)``.
+    n_init : 'auto' or int, default='auto'
+        Number of runs with different seeds; the run with the lowest inertia is
+        kept. 'auto' means 1 for 'k-means++' or an array, 10 otherwise.
+    max_iter : int, default=300
+        Maximum number of iterations of a single run.
+    tol : float, default=1e-4
+        Relative tolerance, with regard to the mean variance of the features,
+        on the total squared centre shift between iterations.
+    verbose : int, default=0
+        Verbosity mode.
+    random_state : int, RandomState instance or None, default=None
+        Determines random number generation for centroid initialization.
+    copy_x : bool, default=True
+        If False, X is mean-centred in place during fit and restored afterwards
+        (small rounding differences may remain).
+    algorithm : {"lloyd", "elkan"}, default="lloyd"
+        K-means algorithm to use. Both currently run fastkm's Lloyd kernel, which
+        gives the same iterates as Elkan's exact acceleration.
+
+    Attributes
+    ----------
+    cluster_centers_ : ndarray of shape (n_clusters, n_features)
+        Coordinates of cluster centers.
+    labels_ : ndarray of shape (n_samples,)
+        Labels of each point.
+    inertia_ : float
+        Sum of squared distances of samples to their closest cluster center,
+        weighted by the sample weights if provided.
+    n_iter_ : int
+        Number of iterations run.
+    n_features_in_ : int
+        Number of features seen during :term:`fit`.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during :term:`fit`, when `X` has string feature
+        names.
+
+    See Also
+    --------
+    sklearn.cluster.KMeans : The reference implementation.
+
+    Examples
+    --------
+    >>> from fastkm import KMeans
+    >>> import numpy as np
+    >>> X = np.array([[1, 2], [1, 4], [1, 0],
+    ...               [10, 2], [10, 4], [10, 0]])
+    >>> kmeans = KMeans(n_clusters=2, random_state=0, n_init="auto").fit(X)
+    >>> kmeans.labels_
+    array([1, 1, 1, 0, 0, 0], dtype=int32)
+    >>> kmeans.predict([[0, 0], [12, 3]])
+    array([1, 0], dtype=int32)
+    >>> kmeans.cluster_centers_
+    array([[10.,  2.],
+           [ 1.,  2.]])
+    """
+
+    _parameter_constraints: dict = v.KMEANS_CONSTRAINTS
+
+    def __init__(
+        self,
+        n_clusters=8,
+        *,
+        init="k-means++",
+        n_init="auto",
+        max_iter=300,
+        tol=1e-4,
+        verbose=0,
+        random_state=None,
+        copy_x=True,
+        algorithm="lloyd",
+    ):
+        self.n_clusters = n_clusters
+        self.init = init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_init = n_init
+        self.verbose = verbose
+        self.random_state = random_state
+        self.copy_x = copy_x
+        self.algorithm = algorithm
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None, sample_weight=None):
+        """Compute k-means clustering.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training instances to cluster. Converted to C order (a copy if it
+            is not already).
+        y : Ignored
+            Not used, present here for API consistency by convention.
+        sample_weight : array-like of shape (n_samples,), default=None
+            The weights for each observation in X. If None, all observations
+            are assigned equal weight. Not used by an array or callable init.
+
+        Returns
+        -------
+        self : object
+            Fitted estimator.
+        """
+        X = v.validate_fit_data(self, X, copy=self.copy_x)
+        v.check_n_samples(X, self.n_clusters)
+        tol = _solvers.tolerance(X, self.tol)
+        n_init = v.resolve_n_init(self.n_init, self.init, 10, type(self).__name__)
+        if self.algorithm == "elkan" and self.n_clusters == 1:
+            warnings.warn(
+                "algorithm='elkan' doesn't make sense for a single cluster. Using 'lloyd' instead.",
+                RuntimeWarning,
+            )
+        random_state = check_random_state(self.random_state)
+        sample_weight = v.check_sample_weight(sample_weight, X)
+
+        init = self.init
+        init_is_array = v.is_array_init(init)
+        if init_is_array:
+            init = v.check_init_array(init, X, self.n_clusters)
+
+        # Mean-centring makes the ||c||^2 - 2 x.c distance expansion accurate.
+        X_mean = X.mean(axis=0)
+        X -= X_mean
+        if init_is_array:
+            init -= X_mean
+
+        labels, inertia, centers, n_iter = _solvers.kmeans_fit(
+            X,
+            sample_weight,
+            self.n_clusters,
+            init,
+            n_init,
+            self.max_iter,
+            tol,
+            random_state,
+            verbose=self.verbose,
+            validate_centers=lambda c: v.check_init_result(c, X, self.n_clusters),
+        )
+
+        if not self.copy_x:
+            X += X_mean
+        centers += X_mean
+
+        distinct_clusters = len(np.unique(labels))
+        if distinct_clusters < self.n_clusters:
+            warnings.warn(
+                f"Number of distinct clusters ({distinct_clusters}) found smaller than "
+                f"n_clusters ({self.n_clusters}). Possibly due to duplicate points in X.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+
+        self.cluster_centers_ = centers
+        self._n_features_out = centers.shape[0]
+        self.labels_ = labels
+        self.inertia_ = inertia
+        self.n_iter_ = n_iter
+        return self
+
+    def fit_predict(self, X, y=None, sample_weight=None):
+        """Compute cluster centers and predict cluster index for each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            New data to transform.
+        y : Ignored
+            Not used, present here for API consistency by convention.
+        sample_weight : array-like of shape (n_samples,), default=None
+            The weights for each observation in X.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            Index of the cluster each sample belongs to.
+        """
+        return self.fit(X, sample_weight=sample_weight).labels_
+
+    def predict(self, X):
+        """Predict the closest cluster each sample in X belongs to.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            New data to predict.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            Index of the cluster each sample belongs to.
+        """
+        check_is_fitted(self)
+        X = v.validate_test_data(self, X)
+        return _solvers.labels_inertia(X, None, self._centers_as(X), return_inertia=False)
+
+    def fit_transform(self, X, y=None, sample_weight=None):
+        """Compute clustering and transform X to cluster-distance space.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            New data to transform.
+        y : Ignored
+            Not used, present here for API consistency by convention.
+        sample_weight : array-like of shape (n_samples,), default=None
+            The weights for each observation in X.
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_samples, n_clusters)
+            X transformed in the new space.
+        """
+        return self.fit(X, sample_weight=sample_weight).transform(X)
+
+    def transform(self, X):
+        """Transform X to a cluster-distance space.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            New data to transform.
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_samples, n_clusters)
+            Euclidean distance of each sample to each cluster center.
+        """
+        check_is_fitted(self)
+        X = v.validate_test_data(self, X)
+        dtype = np.result_type(X.dtype, self.cluster_centers_.dtype)
+        return _solvers.euclidean_distances(X.astype(dtype, copy=False), self.cluster_centers_)
+
+    def score(self, X, y=None, sample_weight=None):
+        """Opposite of the value of X on the K-means objective.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            New data.
+        y : Ignored
+            Not used, present here for API consistency by convention.
+        sample_weight : array-like of shape (n_samples,), default=None
+            The weights for each observation in X.
+
+        Returns
+        -------
+        score : float
+            Opposite of the value of X on the K-means objective.
+        """
+        check_is_fitted(self)
+        X = v.validate_test_data(self, X)
+        sample_weight = v.check_sample_weight(sample_weight, X)
+        _, inertia = _solvers.labels_inertia(X, sample_weight, self._centers_as(X))
+        return -inertia
+
+    def _centers_as(self, X):
+        # scikit-learn fails with a buffer dtype error when X's dtype differs
+        # from the fitted centres'; fastkm computes in X's dtype instead.
+        return np.ascontiguousarray(self.cluster_centers_, dtype=X.dtype)

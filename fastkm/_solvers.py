@@ -1,0 +1,280 @@
+"""K-means solvers: iteration loops, convergence, relocation, seeding, n_init.
+
+Arrays arrive validated (C-contiguous float32/float64, weights of the same
+dtype). This module allocates buffers and calls kernels; it knows nothing of
+estimators.
+"""
+
+import numpy as np
+
+from ._kernels import init as init_kernels
+from ._kernels import lloyd
+from ._kernels._jit import CHUNK
+from ._kernels.tiles import padded_centers
+
+# Upper bound on the number of row groups (and so of partial-sum buffers).
+_MAX_GROUPS = 64
+# Elements the per-group partial sums may take in total before fewer groups are used.
+_PARTIALS_BUDGET = 1 << 22
+
+
+def n_groups_for(n_samples, n_clusters, n_features):
+    """Number of row groups for a problem; a function of the shape alone.
+
+    Never of the thread count: that is what makes results identical for any
+    number of threads. Enough groups to balance the threads, few enough that
+    the partial sums stay small.
+    """
+    n_chunks = -(-n_samples // CHUNK)
+    by_memory = _PARTIALS_BUDGET // max(1, n_clusters * (n_features + 1))
+    return int(max(1, min(n_chunks, _MAX_GROUPS, max(8, by_memory))))
+
+
+def _squared_norms(A):
+    # numpy's einsum, as scikit-learn's row_norms: the same bits, the same ties.
+    return np.einsum("ij,ij->i", A, A)
+
+
+def tolerance(X, tol):
+    """Absolute tolerance: ``tol`` times the mean of the features' variances."""
+    if tol == 0:
+        return 0
+    return np.mean(np.var(X, axis=0)) * tol
+
+
+def is_same_clustering(labels1, labels2, n_clusters):
+    """True if two labelings are equal up to a permutation of the labels."""
+    mapping = np.full(n_clusters, -1, dtype=np.int64)
+    mapping[labels1] = labels2
+    return bool(np.array_equal(mapping[labels1], labels2))
+
+
+def kmeans_plusplus(
+    X, n_clusters, x_squared_norms, sample_weight, random_state, n_local_trials=None
+):
+    """Greedy k-means++ seeding on validated data.
+
+    Draws from ``random_state`` exactly what scikit-learn draws (one weighted
+    choice, then ``n_local_trials`` uniforms per further centre), so a shared
+    seed picks the same points up to floating-point ties.
+
+    Returns
+    -------
+    centers : ndarray of shape (n_clusters, n_features), dtype of X
+    indices : ndarray of shape (n_clusters,), int
+    """
+    n_samples, n_features = X.shape
+    if n_local_trials is None:
+        n_local_trials = 2 + int(np.log(n_clusters))
+    first = random_state.choice(n_samples, p=sample_weight / sample_weight.sum())
+    # One call yields the same stream as scikit-learn's one call per centre.
+    uniforms = random_state.uniform(size=(n_clusters - 1, n_local_trials))
+    centers = np.empty((n_clusters, n_features), dtype=X.dtype)
+    indices = np.empty(n_clusters, dtype=np.int64)
+    init_kernels.kmeans_plusplus(
+        X,
+        np.asarray(x_squared_norms, dtype=np.float64),
+        np.asarray(sample_weight, dtype=np.float64),
+        int(first),
+        uniforms,
+        n_groups_for(n_samples, n_local_trials, 0),
+        centers,
+        indices,
+    )
+    return centers, indices.astype(int)
+
+
+def init_centroids(X, n_clusters, init, random_state, sample_weight, x_squared_norms):
+    """Initial centres from ``init``: 'k-means++', 'random', an array or a callable.
+
+    An array must already be validated (and mean-centred with X). A callable's
+    result is returned as given; the caller validates it.
+    """
+    if isinstance(init, str) and init == "k-means++":
+        centers, _ = kmeans_plusplus(X, n_clusters, x_squared_norms, sample_weight, random_state)
+    elif isinstance(init, str) and init == "random":
+        seeds = random_state.choice(
+            X.shape[0], size=n_clusters, replace=False, p=sample_weight / sample_weight.sum()
+        )
+        centers = X[seeds]
+    elif callable(init):
+        centers = init(X, n_clusters, random_state=random_state)
+    else:
+        centers = init
+    return centers
+
+
+class _LloydBuffers:
+    """Buffers reused by every iteration of one problem shape."""
+
+    def __init__(self, X, n_clusters):
+        n_samples, n_features = X.shape
+        self.n_groups = n_groups_for(n_samples, n_clusters, n_features)
+        self.partials = np.empty((self.n_groups, n_clusters, n_features + 1), dtype=X.dtype)
+        self.changed = np.empty(self.n_groups, dtype=np.int64)
+        self.sums = np.empty((n_clusters, n_features), dtype=X.dtype)
+        self.weights = np.empty(n_clusters, dtype=X.dtype)
+
+
+def _assign(X, centers, labels, n_groups):
+    """Nearest-centre labels, in place; returns how many labels changed."""
+    changed = np.empty(n_groups, dtype=np.int64)
+    lloyd.lloyd_step(
+        X,
+        np.empty(0, dtype=X.dtype),
+        padded_centers(centers, X.dtype),
+        _squared_norms(centers),
+        labels,
+        np.empty((n_groups, 0, 0), dtype=X.dtype),
+        changed,
+    )
+    return int(changed.sum())
+
+
+def _relocate_empty_clusters(X, sample_weight, centers_old, sums, weights, labels):
+    """Give each empty cluster the point farthest from its centre (in place).
+
+    Rare, so plain numpy, with scikit-learn's exact choice of points (its
+    argpartition call) so that results stay identical.
+    """
+    empty = np.flatnonzero(weights == 0)
+    n_empty = empty.shape[0]
+    if n_empty == 0:
+        return
+    distances = ((X - centers_old[labels]) ** 2).sum(axis=1)
+    if np.max(distances) == 0:
+        return
+    far = np.argpartition(distances, -n_empty)[: -n_empty - 1 : -1]
+    for new_cluster, far_idx in zip(empty, far):
+        weight = sample_weight[far_idx]
+        old_cluster = labels[far_idx]
+        sums[old_cluster] -= X[far_idx] * weight
+        sums[new_cluster] = X[far_idx] * weight
+        weights[new_cluster] = weight
+        weights[old_cluster] -= weight
+
+
+def lloyd_single(X, sample_weight, centers_init, max_iter=300, verbose=False, tol=1e-4):
+    """One run of Lloyd's algorithm from ``centers_init``.
+
+    Semantics follow scikit-learn: stop on unchanged labels (strict convergence)
+    or when the total squared centre shift is at most ``tol``; after a
+    non-strict stop, labels are recomputed against the final centres.
+
+    Returns
+    -------
+    labels : ndarray of shape (n_samples,), int32
+    inertia : float
+    centers : ndarray of shape (n_clusters, n_features)
+    n_iter : int
+    """
+    n_clusters = centers_init.shape[0]
+    buffers = _LloydBuffers(X, n_clusters)
+    centers = np.array(centers_init, dtype=X.dtype, order="C")
+    labels = np.full(X.shape[0], -1, dtype=np.int32)
+
+    strict_convergence = False
+    for i in range(max_iter):
+        lloyd.lloyd_step(
+            X,
+            sample_weight,
+            padded_centers(centers, X.dtype),
+            _squared_norms(centers),
+            labels,
+            buffers.partials,
+            buffers.changed,
+        )
+        lloyd.reduce_groups(buffers.partials, buffers.sums, buffers.weights)
+        if not buffers.weights.all():
+            _relocate_empty_clusters(
+                X, sample_weight, centers, buffers.sums, buffers.weights, labels
+            )
+        new_centers = buffers.sums.copy()
+        lloyd.average_centers(new_centers, buffers.weights)
+        if verbose:
+            inertia = _inertia(X, sample_weight, centers, labels, buffers.n_groups)
+            print(f"Iteration {i}, inertia {inertia}.")
+        center_shift_tot = lloyd.center_shift_total(centers, new_centers)
+        centers = new_centers
+        if buffers.changed.sum() == 0:
+            if verbose:
+                print(f"Converged at iteration {i}: strict convergence.")
+            strict_convergence = True
+            break
+        if center_shift_tot <= tol:
+            if verbose:
+                print(
+                    f"Converged at iteration {i}: center shift "
+                    f"{center_shift_tot} within tolerance {tol}."
+                )
+            break
+
+    if not strict_convergence:
+        _assign(X, centers, labels, buffers.n_groups)
+    inertia = _inertia(X, sample_weight, centers, labels, buffers.n_groups)
+    return labels, inertia, centers, i + 1
+
+
+def _inertia(X, sample_weight, centers, labels, n_groups):
+    return float(lloyd.inertia(X, sample_weight, centers, labels, np.empty(n_groups)))
+
+
+def labels_inertia(X, sample_weight, centers, return_inertia=True):
+    """Labels of X against fixed centres, and optionally the weighted inertia."""
+    n_groups = n_groups_for(X.shape[0], centers.shape[0], X.shape[1])
+    labels = np.full(X.shape[0], -1, dtype=np.int32)
+    _assign(X, centers, labels, n_groups)
+    if not return_inertia:
+        return labels
+    return labels, _inertia(X, sample_weight, centers, labels, n_groups)
+
+
+def euclidean_distances(X, centers):
+    """Distances from every row of X to every centre, in X's dtype."""
+    out = np.empty((X.shape[0], centers.shape[0]), dtype=X.dtype)
+    n_groups = n_groups_for(X.shape[0], centers.shape[0], X.shape[1])
+    lloyd.euclidean_distances(X, np.ascontiguousarray(centers, dtype=X.dtype), n_groups, out)
+    return out
+
+
+def kmeans_fit(
+    X,
+    sample_weight,
+    n_clusters,
+    init,
+    n_init,
+    max_iter,
+    tol,
+    random_state,
+    verbose=False,
+    validate_centers=None,
+):
+    """Best of ``n_init`` Lloyd runs, by inertia (scikit-learn's selection rule).
+
+    ``validate_centers`` is called on each callable-made init before use.
+
+    Returns
+    -------
+    labels, inertia, centers, n_iter of the best run
+    """
+    x_squared_norms = _squared_norms(X)
+    best_inertia, best_labels = None, None
+    for _ in range(n_init):
+        centers_init = init_centroids(
+            X, n_clusters, init, random_state, sample_weight, x_squared_norms
+        )
+        if validate_centers is not None and callable(init):
+            centers_init = validate_centers(centers_init)
+        if verbose:
+            print("Initialization complete")
+        labels, inertia, centers, n_iter = lloyd_single(
+            X, sample_weight, centers_init, max_iter=max_iter, verbose=verbose, tol=tol
+        )
+        # A new run must beat the best inertia *and* be a different clustering:
+        # a relabelled copy can win on rounding alone.
+        if best_inertia is None or (
+            inertia < best_inertia and not is_same_clustering(labels, best_labels, n_clusters)
+        ):
+            best_labels, best_centers = labels, centers
+            best_inertia, best_n_iter = inertia, n_iter
+    return best_labels, best_inertia, best_centers, best_n_iter

@@ -1,0 +1,136 @@
+"""Parameter and input checks, delegated to scikit-learn's own validators.
+
+Using scikit-learn's machinery (parameter constraints, ``validate_data``,
+``_check_sample_weight``) is what makes fastkm's errors and messages identical
+to scikit-learn's.
+"""
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.utils import check_array
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import _check_sample_weight, _is_arraylike_not_scalar, validate_data
+
+FLOAT_DTYPES = [np.float64, np.float32]
+
+BASE_KMEANS_CONSTRAINTS = {
+    "n_clusters": [Interval(Integral, 1, None, closed="left")],
+    "init": [StrOptions({"k-means++", "random"}), callable, "array-like"],
+    "n_init": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+    "max_iter": [Interval(Integral, 1, None, closed="left")],
+    "tol": [Interval(Real, 0, None, closed="left")],
+    "verbose": ["verbose"],
+    "random_state": ["random_state"],
+}
+
+KMEANS_CONSTRAINTS = {
+    **BASE_KMEANS_CONSTRAINTS,
+    "copy_x": ["boolean"],
+    "algorithm": [StrOptions({"lloyd", "elkan"})],
+}
+
+KMEANS_PLUSPLUS_CONSTRAINTS = {
+    "X": ["array-like"],
+    "n_clusters": [Interval(Integral, 1, None, closed="left")],
+    "sample_weight": ["array-like", None],
+    "x_squared_norms": ["array-like", None],
+    "random_state": ["random_state"],
+    "n_local_trials": [Interval(Integral, 1, None, closed="left"), None],
+}
+
+K_MEANS_CONSTRAINTS = {
+    "X": ["array-like"],
+    "sample_weight": ["array-like", None],
+    "return_n_iter": [bool],
+}
+
+_SPARSE_MESSAGE = (
+    "fastkm does not accept sparse input yet: convert X with X.toarray(), "
+    "or use scikit-learn's estimator for sparse data."
+)
+
+
+def reject_sparse(X):
+    """Raise a clear TypeError for scipy.sparse input (not supported yet)."""
+    if hasattr(X, "tocsr") and hasattr(X, "nnz"):
+        raise TypeError(_SPARSE_MESSAGE)
+
+
+def validate_fit_data(estimator, X, copy):
+    """Validate training data: dense, 2-D, finite, float32/float64, C order."""
+    reject_sparse(X)
+    return validate_data(estimator, X, dtype=FLOAT_DTYPES, order="C", copy=copy)
+
+
+def validate_test_data(estimator, X):
+    """Validate data for predict/transform/score against the fitted width."""
+    reject_sparse(X)
+    return validate_data(estimator, X, reset=False, dtype=FLOAT_DTYPES, order="C")
+
+
+def check_sample_weight(sample_weight, X):
+    """Sample weights as an array of X's dtype (scikit-learn's checks)."""
+    return _check_sample_weight(sample_weight, X, dtype=X.dtype)
+
+
+def check_n_samples(X, n_clusters):
+    """Require at least as many samples as clusters."""
+    if X.shape[0] < n_clusters:
+        raise ValueError(f"n_samples={X.shape[0]} should be >= n_clusters={n_clusters}.")
+
+
+def resolve_n_init(n_init, init, default_n_init, estimator_name):
+    """Number of initialisations, as scikit-learn resolves n_init='auto'."""
+    if n_init == "auto":
+        if isinstance(init, str) and init == "k-means++":
+            resolved = 1
+        elif isinstance(init, str) and init == "random":
+            resolved = default_n_init
+        elif callable(init):
+            resolved = default_n_init
+        else:
+            resolved = 1
+    else:
+        resolved = n_init
+    if _is_arraylike_not_scalar(init) and resolved != 1:
+        warnings.warn(
+            "Explicit initial center position passed: performing only"
+            f" one init in {estimator_name} instead of n_init={resolved}.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        resolved = 1
+    return resolved
+
+
+def validate_center_shape(X, centers, n_centers):
+    """Require centres of shape (n_centers, n_features of X)."""
+    if centers.shape[0] != n_centers:
+        raise ValueError(
+            f"The shape of the initial centers {centers.shape} does not "
+            f"match the number of clusters {n_centers}."
+        )
+    if centers.shape[1] != X.shape[1]:
+        raise ValueError(
+            f"The shape of the initial centers {centers.shape} does not "
+            f"match the number of features of the data {X.shape[1]}."
+        )
+
+
+def check_init_array(init, X, n_centers):
+    """Validate an explicit init array: a C-ordered copy in X's dtype."""
+    init = check_array(init, dtype=X.dtype, copy=True, order="C")
+    validate_center_shape(X, init, n_centers)
+    return init
+
+
+def check_init_result(centers, X, n_centers):
+    """Validate what an init callable returned."""
+    centers = check_array(centers, dtype=X.dtype, copy=False, order="C")
+    validate_center_shape(X, centers, n_centers)
+    return centers
+
+
+is_array_init = _is_arraylike_not_scalar
