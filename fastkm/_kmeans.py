@@ -282,6 +282,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
             warnings.warn(
                 "algorithm='elkan' doesn't make sense for a single cluster. Using 'lloyd' instead.",
                 RuntimeWarning,
+                stacklevel=2,
             )
         random_state = check_random_state(self.random_state)
         sample_weight = v.check_sample_weight(sample_weight, X)

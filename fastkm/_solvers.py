@@ -49,9 +49,7 @@ def is_same_clustering(labels1, labels2, n_clusters):
     return bool(np.array_equal(mapping[labels1], labels2))
 
 
-def kmeans_plusplus(
-    X, n_clusters, x_squared_norms, sample_weight, random_state, n_local_trials=None
-):
+def kmeans_plusplus(X, n_clusters, x_squared_norms, sample_weight, random_state, n_local_trials=None):
     """Greedy k-means++ seeding on validated data.
 
     Draws from ``random_state`` exactly what scikit-learn draws (one weighted
@@ -145,7 +143,7 @@ def _relocate_empty_clusters(X, sample_weight, centers_old, sums, weights, label
     if np.max(distances) == 0:
         return
     far = np.argpartition(distances, -n_empty)[: -n_empty - 1 : -1]
-    for new_cluster, far_idx in zip(empty, far):
+    for new_cluster, far_idx in zip(empty, far, strict=True):
         weight = sample_weight[far_idx]
         old_cluster = labels[far_idx]
         sums[old_cluster] -= X[far_idx] * weight
@@ -186,9 +184,7 @@ def lloyd_single(X, sample_weight, centers_init, max_iter=300, verbose=False, to
         )
         lloyd.reduce_groups(buffers.partials, buffers.sums, buffers.weights)
         if not buffers.weights.all():
-            _relocate_empty_clusters(
-                X, sample_weight, centers, buffers.sums, buffers.weights, labels
-            )
+            _relocate_empty_clusters(X, sample_weight, centers, buffers.sums, buffers.weights, labels)
         new_centers = buffers.sums.copy()
         lloyd.average_centers(new_centers, buffers.weights)
         if verbose:
@@ -203,10 +199,7 @@ def lloyd_single(X, sample_weight, centers_init, max_iter=300, verbose=False, to
             break
         if center_shift_tot <= tol:
             if verbose:
-                print(
-                    f"Converged at iteration {i}: center shift "
-                    f"{center_shift_tot} within tolerance {tol}."
-                )
+                print(f"Converged at iteration {i}: center shift {center_shift_tot} within tolerance {tol}.")
             break
 
     if not strict_convergence:
@@ -260,9 +253,7 @@ def kmeans_fit(
     x_squared_norms = _squared_norms(X)
     best_inertia, best_labels = None, None
     for _ in range(n_init):
-        centers_init = init_centroids(
-            X, n_clusters, init, random_state, sample_weight, x_squared_norms
-        )
+        centers_init = init_centroids(X, n_clusters, init, random_state, sample_weight, x_squared_norms)
         if validate_centers is not None and callable(init):
             centers_init = validate_centers(centers_init)
         if verbose:

@@ -95,9 +95,7 @@ def _add_center(X, x_sq_norms, sample_weight, center, center_sq_norm, closest, m
 
 
 @kernel
-def kmeans_plusplus(
-    X, x_sq_norms, sample_weight, first_index, uniforms, n_groups, centers, indices
-):
+def kmeans_plusplus(X, x_sq_norms, sample_weight, first_index, uniforms, n_groups, centers, indices):
     """Greedy k-means++: each new centre is the best of several sampled candidates.
 
     X : (n_samples, n_features) IN
@@ -144,9 +142,7 @@ def kmeans_plusplus(
             cand_points[t] = X[candidates[t]]
         padded_cand = padded_centers(cand_points, np.float64)
         cand_sq_norms = squared_norms(cand_points, np.float64)
-        _candidate_potentials(
-            X, x_sq_norms, sample_weight, closest, padded_cand, cand_sq_norms, group_pots
-        )
+        _candidate_potentials(X, x_sq_norms, sample_weight, closest, padded_cand, cand_sq_norms, group_pots)
         best = 0
         best_pot = np.inf
         for t in range(n_trials):

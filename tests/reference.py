@@ -1,0 +1,53 @@
+"""Slow, obviously right numpy versions of the kernels, for tests only."""
+
+import numpy as np
+
+
+def squared_distances(X, centers):
+    """All squared distances, from explicit differences, in float64."""
+    diff = X[:, None, :].astype(np.float64) - centers[None, :, :].astype(np.float64)
+    return (diff**2).sum(axis=2)
+
+
+def assign(X, centers):
+    """Nearest centre of every row (first on ties)."""
+    return squared_distances(X, centers).argmin(axis=1).astype(np.int32)
+
+
+def inertia(X, centers, labels, sample_weight=None):
+    """Weighted sum of squared distances to the assigned centres."""
+    w = np.ones(len(X)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    d = ((X.astype(np.float64) - centers[labels].astype(np.float64)) ** 2).sum(axis=1)
+    return float((d * w).sum())
+
+
+def weighted_means(X, labels, sample_weight, n_clusters):
+    """Per-cluster weighted sums and total weights."""
+    sums = np.zeros((n_clusters, X.shape[1]))
+    weights = np.zeros(n_clusters)
+    for j in range(n_clusters):
+        mask = labels == j
+        sums[j] = (X[mask] * sample_weight[mask, None]).sum(axis=0)
+        weights[j] = sample_weight[mask].sum()
+    return sums, weights
+
+
+def lloyd(X, centers, max_iter=300, sample_weight=None):
+    """Plain Lloyd iterations to a fixed point (no relocation, no tolerance)."""
+    w = np.ones(len(X)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    centers = centers.astype(np.float64).copy()
+    labels = assign(X, centers)
+    for _ in range(max_iter):
+        sums, weights = weighted_means(X, labels, w, len(centers))
+        nonempty = weights > 0
+        centers[nonempty] = sums[nonempty] / weights[nonempty, None]
+        new_labels = assign(X, centers)
+        if np.array_equal(new_labels, labels):
+            break
+        labels = new_labels
+    return labels, centers
+
+
+def kmeans_plusplus_potential(X, centers):
+    """k-means++ potential: sum of squared distances to the nearest centre."""
+    return float(squared_distances(X, centers).min(axis=1).sum())

@@ -1,0 +1,129 @@
+"""Kernels against the plain numpy reference."""
+
+import numpy as np
+import pytest
+
+from fastkm import _solvers
+from fastkm._kernels import lloyd
+from fastkm._kernels.tiles import padded_centers
+
+from . import reference
+
+SHAPES = [(1, 1, 1), (7, 1, 3), (300, 2, 4), (1000, 3, 16), (777, 4, 5), (513, 5, 7), (1797, 64, 10)]
+
+
+def _data(rng, n, d, k, dtype):
+    X = rng.normal(size=(n, d)).astype(dtype)
+    centers = X[rng.choice(n, size=k, replace=False)] + rng.normal(scale=0.1, size=(k, d))
+    return X, centers.astype(dtype)
+
+
+@pytest.mark.parametrize("n, d, k", SHAPES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_assign_matches_reference(rng, n, d, k, dtype):
+    X, centers = _data(rng, n, d, k, dtype)
+    labels = _solvers.labels_inertia(X, None, centers, return_inertia=False)
+    expected = reference.assign(X, centers)
+    dist = reference.squared_distances(X, centers)
+    # Any disagreement must be a near-tie at the data type's precision.
+    eps = np.finfo(dtype).eps * 64 * (1 + np.abs(dist).max())
+    rows = np.arange(n)
+    assert np.all(dist[rows, labels] - dist[rows, expected] <= eps)
+    if dtype == np.float64:
+        assert np.array_equal(labels, expected)
+
+
+@pytest.mark.parametrize("n, d, k", SHAPES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_lloyd_step_partial_sums(rng, n, d, k, dtype):
+    X, centers = _data(rng, n, d, k, dtype)
+    w = rng.uniform(0.5, 2, size=n).astype(dtype)
+    n_groups = _solvers.n_groups_for(n, k, d)
+    partials = np.empty((n_groups, k, d + 1), dtype=dtype)
+    changed = np.empty(n_groups, dtype=np.int64)
+    labels = np.full(n, -1, dtype=np.int32)
+    norms = np.einsum("ij,ij->i", centers, centers)
+    lloyd.lloyd_step(X, w, padded_centers(centers, X.dtype), norms, labels, partials, changed)
+    sums = np.empty((k, d), dtype=dtype)
+    weights = np.empty(k, dtype=dtype)
+    lloyd.reduce_groups(partials, sums, weights)
+    assert changed.sum() == n
+    exp_sums, exp_weights = reference.weighted_means(X.astype(np.float64), labels, w.astype(np.float64), k)
+    rtol = 1e-10 if dtype == np.float64 else 1e-4
+    np.testing.assert_allclose(weights, exp_weights, rtol=rtol)
+    np.testing.assert_allclose(sums, exp_sums, rtol=rtol, atol=rtol * np.abs(exp_sums).max())
+    # A second pass with the same centres changes nothing.
+    lloyd.lloyd_step(X, w, padded_centers(centers, X.dtype), norms, labels, partials, changed)
+    assert changed.sum() == 0
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_inertia_and_distances(rng, dtype):
+    X, centers = _data(rng, 2000, 6, 9, dtype)
+    w = rng.uniform(0, 3, size=len(X)).astype(dtype)
+    labels, inertia = _solvers.labels_inertia(X, w, centers)
+    assert inertia == pytest.approx(reference.inertia(X, centers, labels, w), rel=1e-6)
+    distances = _solvers.euclidean_distances(X, centers)
+    assert distances.dtype == dtype
+    np.testing.assert_allclose(
+        distances,
+        np.sqrt(reference.squared_distances(X, centers)),
+        rtol=1e-5 if dtype == np.float32 else 1e-12,
+    )
+
+
+def test_grouping_does_not_change_results(rng):
+    # The partition into groups is a function of the shape; any grouping gives
+    # the same labels and (to rounding) the same sums.
+    X, centers = _data(rng, 5000, 3, 8, np.float64)
+    w = np.ones(len(X))
+    norms = np.einsum("ij,ij->i", centers, centers)
+    results = []
+    for n_groups in (1, 3, 20):
+        partials = np.empty((n_groups, 8, 4))
+        labels = np.full(len(X), -1, dtype=np.int32)
+        lloyd.lloyd_step(
+            X, w, padded_centers(centers, X.dtype), norms, labels, partials, np.empty(n_groups, np.int64)
+        )
+        sums, weights = np.empty((8, 3)), np.empty(8)
+        lloyd.reduce_groups(partials, sums, weights)
+        results.append((labels, sums, weights))
+    for labels, sums, weights in results[1:]:
+        assert np.array_equal(labels, results[0][0])
+        np.testing.assert_allclose(sums, results[0][1], rtol=1e-12)
+        np.testing.assert_array_equal(weights, results[0][2])
+
+
+def test_lloyd_single_matches_reference(rng):
+    X, centers = _data(rng, 3000, 4, 6, np.float64)
+    labels, inertia, out_centers, _ = _solvers.lloyd_single(X, np.ones(len(X)), centers, tol=0)
+    exp_labels, exp_centers = reference.lloyd(X, centers)
+    assert np.array_equal(labels, exp_labels)
+    np.testing.assert_allclose(out_centers, exp_centers, rtol=1e-12, atol=1e-12)
+    assert inertia == pytest.approx(reference.inertia(X, out_centers, labels), rel=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_kmeans_plusplus_kernel(rng, dtype):
+    X = rng.normal(size=(4000, 5)).astype(dtype)
+    norms = np.einsum("ij,ij->i", X, X)
+    centers, indices = _solvers.kmeans_plusplus(
+        X, 20, norms, np.ones(len(X), dtype=dtype), np.random.RandomState(0)
+    )
+    assert centers.dtype == dtype
+    assert len(set(indices.tolist())) == 20
+    np.testing.assert_array_equal(centers, X[indices])
+    # Greedy seeding beats uniformly random seeds on average by a wide margin.
+    random_pot = np.mean(
+        [reference.kmeans_plusplus_potential(X, X[rng.choice(len(X), 20, replace=False)]) for _ in range(5)]
+    )
+    assert reference.kmeans_plusplus_potential(X, centers) < 0.9 * random_pot
+
+
+def test_kmeans_plusplus_zero_weight_rows_never_chosen(rng):
+    X = rng.normal(size=(500, 3))
+    w = np.ones(len(X))
+    w[::2] = 0
+    norms = np.einsum("ij,ij->i", X, X)
+    _, indices = _solvers.kmeans_plusplus(X, 30, norms, w, np.random.RandomState(1))
+    assert np.all(indices % 2 == 1)

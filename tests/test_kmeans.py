@@ -1,0 +1,389 @@
+"""KMeans, k_means and kmeans_plusplus against scikit-learn."""
+
+import pickle
+import re
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import sklearn.cluster as skc
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+import fastkm
+from fastkm import KMeans, k_means, kmeans_plusplus
+
+
+def _fit_both(X, k, **params):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = KMeans(k, **params).fit(X)
+        theirs = skc.KMeans(k, **params).fit(X)
+    return ours, theirs
+
+
+def _assert_same_fit(ours, theirs, atol=1e-10):
+    assert np.array_equal(ours.labels_, theirs.labels_)
+    assert ours.n_iter_ == theirs.n_iter_
+    np.testing.assert_allclose(ours.cluster_centers_, theirs.cluster_centers_, rtol=0, atol=atol)
+    assert ours.inertia_ == pytest.approx(theirs.inertia_, rel=1e-10)
+
+
+# --- parity on the seeds' datasets -----------------------------------------
+
+
+@pytest.mark.parametrize("dataset, k", [("blobs", 4), ("digits", 10), ("china", 16), ("china", 64)])
+def test_parity_same_init_array(request, dataset, k):
+    X = request.getfixturevalue(dataset)
+    init, _ = skc.kmeans_plusplus(X, k, random_state=0)
+    ours, theirs = _fit_both(X, k, init=init, n_init=1)
+    _assert_same_fit(ours, theirs)
+    assert ours.labels_.dtype == np.int32
+
+
+@pytest.mark.parametrize("dataset, k", [("blobs", 4), ("digits", 10), ("china", 64)])
+def test_kmeans_plusplus_picks_sklearns_points(request, dataset, k):
+    X = request.getfixturevalue(dataset)
+    ours, our_idx = kmeans_plusplus(X, k, random_state=0)
+    theirs, their_idx = skc.kmeans_plusplus(X, k, random_state=0)
+    np.testing.assert_array_equal(our_idx, their_idx)
+    np.testing.assert_array_equal(ours, theirs)
+
+
+@pytest.mark.parametrize("init", ["k-means++", "random"])
+def test_parity_default_fit(digits, init):
+    ours, theirs = _fit_both(digits, 10, init=init, random_state=3)
+    _assert_same_fit(ours, theirs)
+
+
+def test_parity_n_init_and_sample_weight(blobs):
+    w = np.random.default_rng(0).uniform(0.1, 3, size=len(blobs))
+    ours = KMeans(5, n_init=4, random_state=0).fit(blobs, sample_weight=w)
+    theirs = skc.KMeans(5, n_init=4, random_state=0).fit(blobs, sample_weight=w)
+    _assert_same_fit(ours, theirs)
+
+
+def test_parity_float32(digits):
+    X = digits.astype(np.float32)
+    init, _ = skc.kmeans_plusplus(X, 10, random_state=0)
+    ours, theirs = _fit_both(X, 10, init=init, n_init=1)
+    assert ours.cluster_centers_.dtype == np.float32
+    np.testing.assert_allclose(ours.cluster_centers_, theirs.cluster_centers_, atol=1e-3)
+    assert ours.inertia_ == pytest.approx(theirs.inertia_, rel=1e-5)
+    assert np.mean(ours.labels_ == theirs.labels_) > 0.999
+
+
+def test_parity_predict_transform_score(china):
+    init, _ = skc.kmeans_plusplus(china, 16, random_state=0)
+    ours, theirs = _fit_both(china, 16, init=init, n_init=1)
+    sample = china[::7]
+    np.testing.assert_array_equal(ours.predict(sample), theirs.predict(sample))
+    np.testing.assert_allclose(ours.transform(sample), theirs.transform(sample), atol=1e-7)
+    assert ours.score(sample) == pytest.approx(theirs.score(sample), rel=1e-10)
+
+
+def test_parity_callable_init(blobs):
+    def init(X, n_clusters, random_state):
+        return X[random_state.choice(len(X), n_clusters, replace=False)]
+
+    ours, theirs = _fit_both(blobs, 3, init=init, random_state=0)
+    _assert_same_fit(ours, theirs)
+
+
+def test_k_means_function(blobs):
+    centers, labels, inertia, n_iter = k_means(blobs, 4, random_state=0, return_n_iter=True)
+    theirs = skc.k_means(blobs, 4, random_state=0, return_n_iter=True)
+    np.testing.assert_allclose(centers, theirs[0], atol=1e-10)
+    np.testing.assert_array_equal(labels, theirs[1])
+    assert inertia == pytest.approx(theirs[2])
+    assert n_iter == theirs[3]
+    assert len(k_means(blobs, 4, random_state=0)) == 3
+
+
+def test_docstring_examples_match_sklearn():
+    X = np.array([[1, 2], [1, 4], [1, 0], [10, 2], [10, 4], [10, 0]])
+    centers, indices = kmeans_plusplus(X, n_clusters=2, random_state=0)
+    np.testing.assert_array_equal(centers, [[10, 2], [1, 0]])
+    np.testing.assert_array_equal(indices, [3, 2])
+    km = KMeans(n_clusters=2, random_state=0).fit(X)
+    np.testing.assert_array_equal(km.labels_, [1, 1, 1, 0, 0, 0])
+    np.testing.assert_array_equal(km.predict([[0, 0], [12, 3]]), [1, 0])
+
+
+# --- semantics -----------------------------------------------------------------
+
+
+def test_empty_cluster_relocation_matches_sklearn():
+    # Centre 2 starts far from every point, so it is empty after one step and
+    # must be relocated to the farthest point, as scikit-learn does.
+    X = np.array([[0.0], [0.5], [1.0], [10.0], [10.5], [11.0], [30.0]])
+    init = np.array([[0.0], [10.0], [100.0]])
+    ours, theirs = _fit_both(X, 3, init=init, n_init=1)
+    _assert_same_fit(ours, theirs)
+
+
+def test_fewer_distinct_points_than_clusters_warns_like_sklearn():
+    X = np.array([[0.0, 0.0]] * 5 + [[1.0, 1.0]] * 5)
+    with pytest.warns(ConvergenceWarning, match=r"Number of distinct clusters \(2\) found smaller"):
+        ours = KMeans(3, random_state=0, n_init=1).fit(X)
+    with pytest.warns(ConvergenceWarning):
+        theirs = skc.KMeans(3, random_state=0, n_init=1).fit(X)
+    _assert_same_fit(ours, theirs)
+
+
+def test_max_iter_relabels_to_final_centers(digits):
+    init, _ = skc.kmeans_plusplus(digits, 10, random_state=0)
+    ours, theirs = _fit_both(digits, 10, init=init, n_init=1, max_iter=2)
+    _assert_same_fit(ours, theirs)
+    assert ours.n_iter_ == 2
+    np.testing.assert_array_equal(ours.labels_, ours.predict(digits))
+
+
+def test_tol_zero_and_large_tol(blobs):
+    for tol in (0.0, 10.0):
+        ours, theirs = _fit_both(blobs, 6, random_state=1, tol=tol)
+        _assert_same_fit(ours, theirs)
+
+
+def test_verbose_output_matches_sklearn(blobs, capsys):
+    KMeans(4, random_state=0, verbose=1).fit(blobs)
+    ours = capsys.readouterr().out
+    skc.KMeans(4, random_state=0, verbose=1).fit(blobs)
+    theirs = capsys.readouterr().out
+    assert ours.splitlines()[0] == theirs.splitlines()[0] == "Initialization complete"
+    assert re.sub(r"[-0-9.e+]+", "#", ours) == re.sub(r"[-0-9.e+]+", "#", theirs)
+
+
+def test_elkan_accepted_and_gives_lloyd_results(digits):
+    a = KMeans(10, random_state=0, algorithm="elkan").fit(digits)
+    b = KMeans(10, random_state=0, algorithm="lloyd").fit(digits)
+    _assert_same_fit(a, b, atol=0)
+    with pytest.warns(RuntimeWarning, match="doesn't make sense for a single cluster"):
+        KMeans(1, algorithm="elkan").fit(digits)
+
+
+def test_explicit_init_with_n_init_warns(blobs):
+    init = blobs[:3]
+    with pytest.warns(RuntimeWarning, match="performing only one init in KMeans instead of n_init=5"):
+        km = KMeans(3, init=init, n_init=5).fit(blobs)
+    assert km.n_iter_ >= 1
+
+
+# --- invariances -----------------------------------------------------------
+
+
+def test_unit_weights_equal_no_weights(digits):
+    a = KMeans(10, random_state=0).fit(digits)
+    b = KMeans(10, random_state=0).fit(digits, sample_weight=np.ones(len(digits)))
+    _assert_same_fit(a, b, atol=0)
+
+
+def test_integer_weight_equals_repeated_rows(blobs):
+    rng = np.random.default_rng(0)
+    repeats = rng.integers(1, 4, size=len(blobs))
+    init = blobs[:4]
+    a = KMeans(4, init=init).fit(blobs, sample_weight=repeats)
+    b = KMeans(4, init=init).fit(np.repeat(blobs, repeats, axis=0))
+    np.testing.assert_allclose(a.cluster_centers_, b.cluster_centers_, rtol=1e-10)
+    assert a.inertia_ == pytest.approx(b.inertia_, rel=1e-10)
+    np.testing.assert_array_equal(np.repeat(a.labels_, repeats), b.labels_)
+
+
+def test_c_and_fortran_order_agree(digits):
+    a = KMeans(10, random_state=0).fit(digits)
+    b = KMeans(10, random_state=0).fit(np.asfortranarray(digits))
+    _assert_same_fit(a, b, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dtype_is_kept(blobs, dtype):
+    X = blobs.astype(dtype)
+    km = KMeans(4, random_state=0).fit(X)
+    assert km.cluster_centers_.dtype == dtype
+    assert km.transform(X).dtype == dtype
+    assert isinstance(km.inertia_, float)
+    assert km.predict(X).dtype == np.int32
+
+
+def test_integer_input_becomes_float64():
+    X = np.array([[0, 0], [1, 1], [10, 10], [11, 11]])
+    km = KMeans(2, random_state=0).fit(X)
+    assert km.cluster_centers_.dtype == np.float64
+
+
+def test_predict_in_other_dtype(digits):
+    km = KMeans(10, random_state=0).fit(digits)
+    labels32 = km.predict(digits.astype(np.float32))
+    assert np.mean(labels32 == km.labels_) > 0.999
+    assert km.transform(digits.astype(np.float32)).dtype == np.float64
+
+
+def test_inputs_never_mutated(digits):
+    X = digits.copy()
+    w = np.linspace(0.5, 2, len(X))
+    init = X[:10].copy()
+    for params in ({}, {"init": init}):
+        km = KMeans(10, random_state=0, **params).fit(X, sample_weight=w)
+        km.predict(X)
+        km.transform(X)
+        km.score(X, sample_weight=w)
+    np.testing.assert_array_equal(X, digits)
+    np.testing.assert_array_equal(w, np.linspace(0.5, 2, len(X)))
+    np.testing.assert_array_equal(init, digits[:10])
+
+
+def test_copy_x_false_restores_data(digits):
+    X = digits.copy()
+    a = KMeans(10, random_state=0, copy_x=False).fit(X)
+    b = KMeans(10, random_state=0).fit(digits)
+    np.testing.assert_allclose(X, digits, atol=1e-12)
+    _assert_same_fit(a, b)
+
+
+def test_fit_predict_and_fit_transform(blobs):
+    km = KMeans(4, random_state=0)
+    np.testing.assert_array_equal(km.fit_predict(blobs), KMeans(4, random_state=0).fit(blobs).labels_)
+    np.testing.assert_allclose(KMeans(4, random_state=0).fit_transform(blobs), km.transform(blobs))
+
+
+# --- the scikit-learn ecosystem ------------------------------------------------
+
+
+def test_clone_pickle_pipeline_gridsearch(blobs):
+    km = KMeans(4, random_state=0).fit(blobs)
+    restored = pickle.loads(pickle.dumps(km))
+    np.testing.assert_array_equal(restored.predict(blobs), km.predict(blobs))
+    assert clone(km).get_params() == km.get_params()
+    pipe = make_pipeline(StandardScaler(), KMeans(4, random_state=0)).fit(blobs)
+    assert pipe.predict(blobs).shape == (len(blobs),)
+    search = GridSearchCV(KMeans(random_state=0), {"n_clusters": [2, 4, 6]}, cv=3).fit(blobs)
+    assert search.best_params_["n_clusters"] in (2, 4, 6)
+
+
+def test_feature_names_and_set_output(blobs):
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame(blobs, columns=["a", "b"])
+    km = KMeans(3, random_state=0).set_output(transform="pandas").fit(df)
+    np.testing.assert_array_equal(km.feature_names_in_, ["a", "b"])
+    out = km.transform(df)
+    assert list(out.columns) == ["kmeans0", "kmeans1", "kmeans2"]
+    np.testing.assert_array_equal(km.get_feature_names_out(), ["kmeans0", "kmeans1", "kmeans2"])
+
+
+def test_public_names():
+    assert fastkm.__all__ == ["KMeans", "k_means", "kmeans_plusplus"]
+    assert KMeans().get_params() == skc.KMeans().get_params()
+
+
+# --- bad input gets scikit-learn's errors ---------------------------------------
+
+X_OK = np.random.default_rng(0).normal(size=(20, 3))
+
+
+def _with(value, row=0):
+    X = X_OK.copy().astype(type(value) if isinstance(value, complex) else float)
+    X[row, 0] = value
+    return X
+
+
+BAD_FIT = {
+    "nan": (lambda: _with(np.nan), {}),
+    "inf": (lambda: _with(np.inf), {}),
+    "empty": (lambda: np.empty((0, 3)), {}),
+    "1-d": (lambda: X_OK[:, 0], {}),
+    "3-d": (lambda: X_OK.reshape(20, 3, 1), {}),
+    "k > n": (lambda: X_OK[:3], {}),
+    "complex": (lambda: X_OK + 1j, {}),
+    "bad init rows": (lambda: X_OK, {"init": X_OK[:2]}),
+    "bad init cols": (lambda: X_OK, {"init": X_OK[:4, :2]}),
+    "zero weights": (lambda: X_OK, {"sample_weight": np.zeros(20)}),
+    "weights length": (lambda: X_OK, {"sample_weight": np.ones(19)}),
+    "bad n_clusters": (lambda: X_OK, {"n_clusters": 0}),
+    "bad n_init": (lambda: X_OK, {"n_init": "many"}),
+    "bad algorithm": (lambda: X_OK, {"algorithm": "full"}),
+    "bad init string": (lambda: X_OK, {"init": "kmeans++"}),
+    "bad tol": (lambda: X_OK, {"tol": -1.0}),
+}
+
+
+def _error_of(fn, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            fn(*args, **kwargs)
+        except Exception as exc:
+            return type(exc), str(exc)
+    return None, None
+
+
+@pytest.mark.parametrize("case", list(BAD_FIT))
+def test_fit_errors_match_sklearn(case):
+    make_X, params = BAD_FIT[case]
+    params = dict(params)
+    sample_weight = params.pop("sample_weight", None)
+    n_clusters = params.pop("n_clusters", 4)
+    params.setdefault("n_init", 1)
+
+    def fit(cls):
+        return lambda: cls(n_clusters, **params).fit(make_X(), sample_weight=sample_weight)
+
+    ours, theirs = _error_of(fit(KMeans)), _error_of(fit(skc.KMeans))
+    assert theirs[0] is not None
+    assert ours == theirs
+
+
+def test_predict_errors_match_sklearn():
+    ours_fitted = KMeans(4, random_state=0).fit(X_OK)
+    theirs_fitted = skc.KMeans(4, random_state=0).fit(X_OK)
+    for bad in (X_OK[:, :2], _with(np.nan), np.empty((0, 3))):
+        for method in ("predict", "transform", "score"):
+            ours = _error_of(getattr(ours_fitted, method), bad)
+            theirs = _error_of(getattr(theirs_fitted, method), bad)
+            assert theirs[0] is not None
+            assert ours == theirs, (method, bad.shape)
+
+
+def test_unfitted_predict():
+    with pytest.raises(NotFittedError):
+        KMeans().predict(X_OK)
+
+
+def test_sparse_input_gets_clear_error():
+    with pytest.raises(TypeError, match="does not accept sparse input yet"):
+        KMeans(2).fit(sp.csr_matrix(X_OK))
+    km = KMeans(2, random_state=0).fit(X_OK)
+    with pytest.raises(TypeError, match="sparse"):
+        km.predict(sp.csr_matrix(X_OK))
+    with pytest.raises(TypeError, match="sparse"):
+        kmeans_plusplus(sp.csr_matrix(X_OK), 2)
+
+
+def test_failed_fit_leaves_no_half_written_state():
+    km = KMeans(4, random_state=0)
+    with pytest.raises(ValueError):
+        km.fit(_with(np.nan))
+    assert not hasattr(km, "cluster_centers_")
+    fitted = KMeans(4, random_state=0).fit(X_OK)
+    before = fitted.cluster_centers_.copy()
+    with pytest.raises(ValueError):
+        fitted.fit(_with(np.inf))
+    np.testing.assert_array_equal(fitted.cluster_centers_, before)
+
+
+def test_kmeans_plusplus_errors_match_sklearn():
+    cases = [
+        (X_OK[:3], 4, {}),
+        (X_OK, 4, {"x_squared_norms": np.ones(5)}),
+        (X_OK, 0, {}),
+        (X_OK, 4, {"n_local_trials": 0}),
+    ]
+    for X, k, params in cases:
+        ours = _error_of(kmeans_plusplus, X, k, **params)
+        theirs = _error_of(skc.kmeans_plusplus, X, k, **params)
+        assert theirs[0] is not None
+        assert ours[0] is theirs[0]
+        assert ours[1].replace("fastkm._kmeans.", "") == theirs[1].replace("sklearn.cluster._kmeans.", "")

@@ -1,0 +1,37 @@
+"""Results do not depend on the number of threads (fixed chunking)."""
+
+import hashlib
+import os
+import subprocess
+import sys
+
+import pytest
+
+_SCRIPT = """
+import hashlib, numpy as np, numba
+from fastkm import KMeans, datasets
+X = datasets.china()[::3]
+h = hashlib.sha256()
+for dtype in (np.float64, np.float32):
+    km = KMeans(24, random_state=0, n_init=2).fit(X.astype(dtype))
+    for a in (km.cluster_centers_, km.labels_, np.float64(km.inertia_), km.transform(X[:500].astype(dtype))):
+        h.update(np.ascontiguousarray(a).tobytes())
+print(numba.get_num_threads(), h.hexdigest())
+"""
+
+
+def _run(n_threads):
+    env = dict(os.environ, NUMBA_NUM_THREADS=str(n_threads))
+    out = subprocess.run(
+        [sys.executable, "-c", _SCRIPT], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
+    return int(out[0]), out[1]
+
+
+@pytest.mark.skipif(os.cpu_count() < 2, reason="needs two cores to compare")
+def test_one_and_two_threads_give_identical_bits():
+    threads1, digest1 = _run(1)
+    threads2, digest2 = _run(2)
+    assert (threads1, threads2) == (1, 2)
+    assert digest1 == digest2
+    assert hashlib.sha256(b"").hexdigest() not in (digest1, digest2)
