@@ -1,0 +1,25 @@
+"""Print fastkm / scikit-learn speed-ups (median over median) after a benchmark run."""
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    session = getattr(config, "_benchmarksession", None)
+    if session is None or not session.benchmarks:
+        return
+    groups = {}
+    for bench in session.benchmarks:
+        lib = bench.extra_info.get("library")
+        if lib and bench.stats is not None:
+            groups.setdefault(bench.group, {})[lib] = bench
+    rows = [(g, libs) for g, libs in sorted(groups.items()) if {"fastkm", "sklearn"} <= set(libs)]
+    if not rows:
+        return
+    write = terminalreporter.write_line
+    write("")
+    write("fastkm vs scikit-learn (medians, same process):")
+    write(f"{'case':<34}{'fastkm':>11}{'sklearn':>11}{'speed-up':>10}{'inertia ratio':>16}")
+    for group, libs in rows:
+        fast, sk = libs["fastkm"], libs["sklearn"]
+        t_fast, t_sk = fast.stats.median, sk.stats.median
+        i_fast, i_sk = fast.extra_info.get("inertia"), sk.extra_info.get("inertia")
+        ratio = f"{i_fast / i_sk:.9f}" if i_fast is not None and i_sk else "-"
+        write(f"{group:<34}{t_fast * 1e3:>9.2f}ms{t_sk * 1e3:>9.2f}ms{t_sk / t_fast:>9.2f}x{ratio:>16}")
