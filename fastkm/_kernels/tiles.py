@@ -30,9 +30,17 @@ def load_tile(X, start, stop, tile):
     X : (n_samples, n_features) IN
     tile : (padded_width, CHUNK) INOUT; padding rows must stay zero.
     """
-    for f in range(X.shape[1]):
+    n_features = X.shape[1]
+    if n_features <= FEATURE_BLOCK:
+        # Narrow rows: one unit-stride write stream per feature.
+        for f in range(n_features):
+            for i in range(stop - start):
+                tile[f, i] = X[start + i, f]
+    else:
+        # Wide rows: read each row once, contiguously.
         for i in range(stop - start):
-            tile[f, i] = X[start + i, f]
+            for f in range(n_features):
+                tile[f, i] = X[start + i, f]
 
 
 @kernel
