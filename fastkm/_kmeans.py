@@ -77,8 +77,7 @@ def kmeans_plusplus(
     X_in = X
     X = check_array(X, dtype=v.FLOAT_DTYPES, order="C")
     sample_weight = v.check_sample_weight(sample_weight, X)
-    if X.shape[0] < n_clusters:
-        raise ValueError(f"n_samples={X.shape[0]} should be >= n_clusters={n_clusters}.")
+    v.check_n_samples(X, n_clusters)
     if x_squared_norms is None:
         x_squared_norms = np.einsum("ij,ij->i", X, X)
     else:

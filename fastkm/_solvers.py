@@ -250,7 +250,9 @@ def kmeans_fit(
     -------
     labels, inertia, centers, n_iter of the best run
     """
-    x_squared_norms = _squared_norms(X)
+    # Only k-means++ uses the row norms; an array or callable init does not.
+    uses_norms = isinstance(init, str) and init == "k-means++"
+    x_squared_norms = _squared_norms(X) if uses_norms else None
     best_inertia, best_labels = None, None
     for _ in range(n_init):
         centers_init = init_centroids(X, n_clusters, init, random_state, sample_weight, x_squared_norms)
