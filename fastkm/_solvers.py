@@ -10,7 +10,7 @@ import numpy as np
 from ._kernels import init as init_kernels
 from ._kernels import lloyd
 from ._kernels._jit import CHUNK
-from ._kernels.tiles import padded_centers
+from ._kernels.tiles import tile_stack
 
 # Upper bound on the number of row groups (and so of partial-sum buffers).
 _MAX_GROUPS = 64
@@ -102,31 +102,30 @@ def init_centroids(X, n_clusters, init, random_state, sample_weight, x_squared_n
     return centers
 
 
-class _LloydBuffers:
-    """Buffers reused by every iteration of one problem shape."""
-
-    def __init__(self, X, n_clusters):
-        n_samples, n_features = X.shape
-        self.n_groups = n_groups_for(n_samples, n_clusters, n_features)
-        self.partials = np.empty((self.n_groups, n_clusters, n_features + 1), dtype=X.dtype)
-        self.changed = np.empty(self.n_groups, dtype=np.int64)
-        self.sums = np.empty((n_clusters, n_features), dtype=X.dtype)
-        self.weights = np.empty(n_clusters, dtype=X.dtype)
+# Lloyd keeps a feature-major copy of X (see lloyd.fill_tiles) when it takes at
+# most this many bytes; it saves re-transposing X on every iteration.
+_TILED_COPY_BUDGET = 256 << 20
 
 
-def _assign(X, centers, labels, n_groups):
+def _tiled_copy(X, n_groups):
+    """X in tiles for repeated passes, or an empty stack if over the budget."""
+    n_tiles = lloyd.n_tiles(n_groups, X.shape[0])
+    tiles = tile_stack(n_tiles, X.shape[1], X.dtype)
+    if tiles.nbytes > _TILED_COPY_BUDGET:
+        return _no_tiles(X)
+    lloyd.fill_tiles(X, n_groups, tiles)
+    return tiles
+
+
+def _no_tiles(X):
+    return np.empty((0, 0, 0), dtype=X.dtype)
+
+
+def _assign(X, centers, labels, n_groups, tiles=None):
     """Nearest-centre labels, in place; returns how many labels changed."""
     changed = np.empty(n_groups, dtype=np.int64)
-    lloyd.lloyd_step(
-        X,
-        np.empty(0, dtype=X.dtype),
-        padded_centers(centers, X.dtype),
-        _squared_norms(centers),
-        labels,
-        np.empty((n_groups, 0, 0), dtype=X.dtype),
-        changed,
-    )
-    return int(changed.sum())
+    tiles = _no_tiles(X) if tiles is None else tiles
+    return int(lloyd.assign_labels(X, tiles, centers, _squared_norms(centers), labels, changed))
 
 
 def _relocate_empty_clusters(X, sample_weight, centers_old, sums, weights, labels):
@@ -166,33 +165,41 @@ def lloyd_single(X, sample_weight, centers_init, max_iter=300, verbose=False, to
     centers : ndarray of shape (n_clusters, n_features)
     n_iter : int
     """
+    n_samples, n_features = X.shape
     n_clusters = centers_init.shape[0]
-    buffers = _LloydBuffers(X, n_clusters)
+    n_groups = n_groups_for(n_samples, n_clusters, n_features)
+    group_partials = np.empty((n_groups, n_clusters, n_features + 1), dtype=X.dtype)
+    group_changed = np.empty(n_groups, dtype=np.int64)
+    weights = np.empty(n_clusters, dtype=X.dtype)
     centers = np.array(centers_init, dtype=X.dtype, order="C")
-    labels = np.full(X.shape[0], -1, dtype=np.int32)
+    new_centers = np.empty_like(centers)
+    labels = np.full(n_samples, -1, dtype=np.int32)
+    tiles = _tiled_copy(X, n_groups)
 
     strict_convergence = False
     for i in range(max_iter):
-        lloyd.lloyd_step(
+        n_changed, n_empty, center_shift_tot = lloyd.lloyd_iteration(
             X,
+            tiles,
             sample_weight,
-            padded_centers(centers, X.dtype),
+            centers,
             _squared_norms(centers),
             labels,
-            buffers.partials,
-            buffers.changed,
+            group_partials,
+            group_changed,
+            new_centers,
+            weights,
         )
-        lloyd.reduce_groups(buffers.partials, buffers.sums, buffers.weights)
-        if not buffers.weights.all():
-            _relocate_empty_clusters(X, sample_weight, centers, buffers.sums, buffers.weights, labels)
-        new_centers = buffers.sums.copy()
-        lloyd.average_centers(new_centers, buffers.weights)
+        if n_empty:
+            # new_centers holds the sums: relocate, then average as usual.
+            _relocate_empty_clusters(X, sample_weight, centers, new_centers, weights, labels)
+            lloyd.average_centers(new_centers, weights)
+            center_shift_tot = lloyd.center_shift_total(centers, new_centers)
         if verbose:
-            inertia = _inertia(X, sample_weight, centers, labels, buffers.n_groups)
+            inertia = _inertia(X, sample_weight, centers, labels, n_groups)
             print(f"Iteration {i}, inertia {inertia}.")
-        center_shift_tot = lloyd.center_shift_total(centers, new_centers)
-        centers = new_centers
-        if buffers.changed.sum() == 0:
+        centers, new_centers = new_centers, centers
+        if n_changed == 0:
             if verbose:
                 print(f"Converged at iteration {i}: strict convergence.")
             strict_convergence = True
@@ -203,8 +210,8 @@ def lloyd_single(X, sample_weight, centers_init, max_iter=300, verbose=False, to
             break
 
     if not strict_convergence:
-        _assign(X, centers, labels, buffers.n_groups)
-    inertia = _inertia(X, sample_weight, centers, labels, buffers.n_groups)
+        _assign(X, centers, labels, n_groups, tiles)
+    inertia = _inertia(X, sample_weight, centers, labels, n_groups)
     return labels, inertia, centers, i + 1
 
 

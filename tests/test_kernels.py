@@ -5,7 +5,6 @@ import pytest
 
 from fastkm import _solvers
 from fastkm._kernels import lloyd
-from fastkm._kernels.tiles import padded_centers
 
 from . import reference
 
@@ -33,28 +32,60 @@ def test_assign_matches_reference(rng, n, d, k, dtype):
         assert np.array_equal(labels, expected)
 
 
+def _iteration(X, w, centers, n_groups, labels=None, tiled=False):
+    n, d = X.shape
+    k = len(centers)
+    labels = np.full(n, -1, dtype=np.int32) if labels is None else labels
+    new_centers = np.empty((k, d), dtype=X.dtype)
+    weights = np.empty(k, dtype=X.dtype)
+    tiles = _solvers._tiled_copy(X, n_groups) if tiled else _solvers._no_tiles(X)
+    n_changed, n_empty, shift = lloyd.lloyd_iteration(
+        X,
+        tiles,
+        w,
+        centers,
+        np.einsum("ij,ij->i", centers, centers),
+        labels,
+        np.empty((n_groups, k, d + 1), dtype=X.dtype),
+        np.empty(n_groups, dtype=np.int64),
+        new_centers,
+        weights,
+    )
+    return labels, new_centers, weights, n_changed, n_empty, shift
+
+
 @pytest.mark.parametrize("n, d, k", SHAPES)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_lloyd_step_partial_sums(rng, n, d, k, dtype):
+@pytest.mark.parametrize("tiled", [False, True], ids=["reads-X", "tiled-copy"])
+def test_lloyd_iteration_matches_reference(rng, n, d, k, dtype, tiled):
     X, centers = _data(rng, n, d, k, dtype)
     w = rng.uniform(0.5, 2, size=n).astype(dtype)
     n_groups = _solvers.n_groups_for(n, k, d)
-    partials = np.empty((n_groups, k, d + 1), dtype=dtype)
-    changed = np.empty(n_groups, dtype=np.int64)
-    labels = np.full(n, -1, dtype=np.int32)
-    norms = np.einsum("ij,ij->i", centers, centers)
-    lloyd.lloyd_step(X, w, padded_centers(centers, X.dtype), norms, labels, partials, changed)
-    sums = np.empty((k, d), dtype=dtype)
-    weights = np.empty(k, dtype=dtype)
-    lloyd.reduce_groups(partials, sums, weights)
-    assert changed.sum() == n
+    labels, new_centers, weights, n_changed, n_empty, shift = _iteration(X, w, centers, n_groups, tiled=tiled)
+    assert n_changed == n
     exp_sums, exp_weights = reference.weighted_means(X.astype(np.float64), labels, w.astype(np.float64), k)
     rtol = 1e-10 if dtype == np.float64 else 1e-4
     np.testing.assert_allclose(weights, exp_weights, rtol=rtol)
-    np.testing.assert_allclose(sums, exp_sums, rtol=rtol, atol=rtol * np.abs(exp_sums).max())
-    # A second pass with the same centres changes nothing.
-    lloyd.lloyd_step(X, w, padded_centers(centers, X.dtype), norms, labels, partials, changed)
-    assert changed.sum() == 0
+    assert n_empty == np.sum(exp_weights == 0)
+    if n_empty:
+        # Left as sums for the caller to relocate.
+        np.testing.assert_allclose(new_centers, exp_sums, rtol=rtol, atol=rtol * np.abs(exp_sums).max())
+    else:
+        exp_means = exp_sums / exp_weights[:, None]
+        np.testing.assert_allclose(new_centers, exp_means, rtol=rtol, atol=rtol * np.abs(exp_means).max())
+        exp_shift = ((exp_means - centers.astype(np.float64)) ** 2).sum()
+        assert shift == pytest.approx(exp_shift, rel=1e-3 if dtype == np.float32 else 1e-8, abs=1e-6)
+    # A second pass with the same centres changes no label.
+    assert _iteration(X, w, centers, n_groups, labels, tiled=tiled)[3] == 0
+
+
+def test_lloyd_iteration_reports_empty_clusters(rng):
+    X, centers = _data(rng, 400, 3, 4, np.float64)
+    centers[3] = 1e6  # nobody's nearest
+    labels, sums, weights, _, n_empty, shift = _iteration(X, np.ones(len(X)), centers, 4)
+    assert n_empty == 1 and weights[3] == 0 and shift == 0
+    exp_sums, _ = reference.weighted_means(X, labels, np.ones(len(X)), 4)
+    np.testing.assert_allclose(sums[:3], exp_sums[:3], rtol=1e-12)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -74,23 +105,14 @@ def test_inertia_and_distances(rng, dtype):
 
 def test_grouping_does_not_change_results(rng):
     # The partition into groups is a function of the shape; any grouping gives
-    # the same labels and (to rounding) the same sums.
+    # the same labels and (to rounding) the same centres.
     X, centers = _data(rng, 5000, 3, 8, np.float64)
     w = np.ones(len(X))
-    norms = np.einsum("ij,ij->i", centers, centers)
-    results = []
-    for n_groups in (1, 3, 20):
-        partials = np.empty((n_groups, 8, 4))
-        labels = np.full(len(X), -1, dtype=np.int32)
-        lloyd.lloyd_step(
-            X, w, padded_centers(centers, X.dtype), norms, labels, partials, np.empty(n_groups, np.int64)
-        )
-        sums, weights = np.empty((8, 3)), np.empty(8)
-        lloyd.reduce_groups(partials, sums, weights)
-        results.append((labels, sums, weights))
-    for labels, sums, weights in results[1:]:
+    results = [_iteration(X, w, centers, n_groups, tiled=True) for n_groups in (1, 3, 20)]
+    results.append(_iteration(X, w, centers, 7))
+    for labels, new_centers, weights, *_ in results[1:]:
         assert np.array_equal(labels, results[0][0])
-        np.testing.assert_allclose(sums, results[0][1], rtol=1e-12)
+        np.testing.assert_allclose(new_centers, results[0][1], rtol=1e-12)
         np.testing.assert_array_equal(weights, results[0][2])
 
 

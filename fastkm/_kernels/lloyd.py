@@ -1,7 +1,8 @@
 """Lloyd iteration kernels: assignment, partial sums, inertia, centre update.
 
-Rows are processed in chunks of ``CHUNK``; consecutive chunks form *groups*
-(``n_groups`` is fixed by the caller from the data shape only). Each group owns
+Rows are split into *groups* of consecutive rows (``n_groups`` is fixed by the
+caller from the data shape only), and each group is processed in chunks of up
+to ``CHUNK`` rows. Each group owns
 one slot of every partial-result buffer, and groups are reduced in index order,
 so every result is bit-for-bit the same whatever the number of threads.
 """
@@ -9,94 +10,243 @@ so every result is bit-for-bit the same whatever the number of threads.
 import numpy as np
 from numba import prange
 
-from ._jit import CHUNK, kernel, parallel_kernel
-from .tiles import load_tile, new_tile, tile_argmin
+from ._jit import CHUNK, FEATURE_BLOCK, kernel, parallel_kernel
+from .tiles import load_tile, new_scores, new_tile, padded_centers, tile_argmin
+
+
+@kernel
+def _rows_per_group(n_groups, n_samples):
+    # A multiple of 16 rows, so that vector loops start aligned.
+    rows = -(-n_samples // n_groups)
+    return -(-rows // 16) * 16
 
 
 @kernel
 def group_bounds(g, n_groups, n_samples):
-    """First and one-past-last row of group ``g``."""
-    n_chunks = -(-n_samples // CHUNK)
-    chunks_per_group = -(-n_chunks // n_groups)
-    start = min(g * chunks_per_group * CHUNK, n_samples)
-    stop = min((g + 1) * chunks_per_group * CHUNK, n_samples)
+    """First and one-past-last row of group ``g``.
+
+    Groups are contiguous, near-equal runs of rows, which balances the threads
+    even when the data holds only a few chunks.
+    """
+    rows = _rows_per_group(n_groups, n_samples)
+    start = min(g * rows, n_samples)
+    stop = min(start + rows, n_samples)
     return start, stop
 
 
+@kernel
+def tiles_per_group(n_groups, n_samples):
+    """Number of ``CHUNK``-row tiles each group is cut into."""
+    return -(-_rows_per_group(n_groups, n_samples) // CHUNK)
+
+
+def n_tiles(n_groups, n_samples):
+    """Number of tiles ``fill_tiles`` fills for this grouping."""
+    return n_groups * tiles_per_group(n_groups, n_samples)
+
+
 @parallel_kernel
-def lloyd_step(
+def fill_tiles(X, n_groups, tiles):
+    """Copy X into tiles once, for the kernels that pass over X many times.
+
+    Group ``g``'s ``m``-th chunk of rows goes to ``tiles[g * tiles_per_group + m]``.
+
+    X : (n_samples, n_features) IN
+    tiles : (n_tiles(n_groups, n_samples), padded_width, >= CHUNK) OUT
+    """
+    n_samples, n_features = X.shape
+    per_group = tiles_per_group(n_groups, n_samples)
+    for g in prange(n_groups):
+        g_start, g_stop = group_bounds(g, n_groups, n_samples)
+        for m, start in enumerate(range(g_start, g_stop, CHUNK)):
+            tile = tiles[g * per_group + m]
+            tile[n_features:] = 0
+            load_tile(X, start, min(start + CHUNK, g_stop), tile)
+
+
+@kernel
+def _accumulate_narrow(tile, n_rows, chunk_labels, sample_weight, copies):
+    """Add weighted narrow rows (d <= 4) into four interleaved accumulators.
+
+    Neighbouring rows often share a label (pixels of one image region). Added
+    straight into one accumulator, each row's load would wait on the previous
+    row's store to the same address; rotating over four copies keeps four
+    independent chains in flight. The copies are folded by ``_fold_copies``.
+
+    tile : (FEATURE_BLOCK, >= CHUNK) IN, the rows, feature-major
+    chunk_labels : (CHUNK,) int32 IN
+    sample_weight : (n_rows,) IN
+    copies : (4, n_clusters, FEATURE_BLOCK + 1) INOUT, weight in the last column
+    """
+    for i in range(n_rows):
+        label = chunk_labels[i]
+        w = sample_weight[i]
+        c = i & 3
+        copies[c, label, 0] += w * tile[0, i]
+        copies[c, label, 1] += w * tile[1, i]
+        copies[c, label, 2] += w * tile[2, i]
+        copies[c, label, 3] += w * tile[3, i]
+        copies[c, label, FEATURE_BLOCK] += w
+
+
+@kernel
+def _fold_copies(copies, acc):
+    """acc = the four accumulator copies added in a fixed order."""
+    n_features = acc.shape[1] - 1
+    for j in range(acc.shape[0]):
+        for f in range(n_features):
+            acc[j, f] = (copies[0, j, f] + copies[1, j, f]) + (copies[2, j, f] + copies[3, j, f])
+        w = FEATURE_BLOCK
+        acc[j, n_features] = (copies[0, j, w] + copies[1, j, w]) + (copies[2, j, w] + copies[3, j, w])
+
+
+@kernel
+def _assign_rows(
+    X, tiles, first_tile, sample_weight, centers, center_sq_norms, labels, row_start, row_stop, acc
+):
+    """Label rows ``row_start:row_stop``; add their weighted rows into ``acc``.
+
+    tiles : (n_tiles, padded_width, >= CHUNK) IN, X as made by ``fill_tiles``,
+        the rows' first tile at ``first_tile``; or zero tiles to read X directly
+    centers : (n_clusters, padded_width) IN, zero-padded to the tile width
+    labels : (n_samples,) int32 INOUT, previous labels in, new labels out
+    acc : (n_clusters, n_features + 1) OUT, weighted coordinate sums with the
+        total weight in the last column; shape (0, 0) for labels only
+    Returns the number of labels that changed.
+    """
+    n_features = X.shape[1]
+    n_clusters = acc.shape[0]
+    update_centers = n_clusters > 0
+    narrow = centers.shape[1] == FEATURE_BLOCK
+    pretiled = tiles.shape[0] > 0
+    # With tiles given, this stays a placeholder of the right type.
+    tile = new_tile(n_features if not pretiled else 0, X.dtype)
+    scores = new_scores(X.dtype)
+    best = np.empty(CHUNK, dtype=X.dtype)
+    chunk_labels = np.empty(CHUNK, dtype=np.int32)
+    copies = np.zeros((4 if narrow else 0, n_clusters, FEATURE_BLOCK + 1), dtype=acc.dtype)
+    acc[:] = 0
+    changed = 0
+    for m, start in enumerate(range(row_start, row_stop, CHUNK)):
+        stop = min(start + CHUNK, row_stop)
+        n_rows = stop - start
+        if pretiled:
+            tile = tiles[first_tile + m]
+        else:
+            load_tile(X, start, stop, tile)
+        tile_argmin(tile, n_rows, n_features, centers, center_sq_norms, scores, best, chunk_labels)
+        for i in range(n_rows):
+            changed += labels[start + i] != chunk_labels[i]
+            labels[start + i] = chunk_labels[i]
+        if not update_centers:
+            continue
+        if narrow:
+            _accumulate_narrow(tile, n_rows, chunk_labels, sample_weight[start:stop], copies)
+        else:
+            for i in range(n_rows):
+                label = chunk_labels[i]
+                w = sample_weight[start + i]
+                for f in range(n_features):
+                    acc[label, f] += w * X[start + i, f]
+                acc[label, n_features] += w
+    if update_centers and narrow:
+        _fold_copies(copies, acc)
+    return changed
+
+
+@parallel_kernel
+def assign_labels(X, tiles, centers, center_sq_norms, labels, group_changed):
+    """Nearest-centre labels of every row, in place (first centre on ties).
+
+    X : (n_samples, n_features) IN, C-contiguous
+    tiles : X in tiles (see ``fill_tiles``), or shape (0, *, *) to read X
+    centers : (n_clusters, n_features) IN
+    center_sq_norms : (n_clusters,) IN
+    labels : (n_samples,) int32 INOUT
+    group_changed : (n_groups,) int64 OUT, labels that differ from the input
+    Returns the number of labels that changed.
+    """
+    n_samples = X.shape[0]
+    n_groups = group_changed.shape[0]
+    per_group = tiles_per_group(n_groups, n_samples)
+    padded = padded_centers(centers, X.dtype)
+    no_weights = np.empty(0, dtype=X.dtype)
+    for g in prange(n_groups):
+        g_start, g_stop = group_bounds(g, n_groups, n_samples)
+        no_acc = np.empty((0, 0), dtype=X.dtype)
+        group_changed[g] = _assign_rows(
+            X, tiles, g * per_group, no_weights, padded, center_sq_norms, labels, g_start, g_stop, no_acc
+        )
+    return group_changed.sum()
+
+
+@parallel_kernel
+def lloyd_iteration(
     X,
+    tiles,
     sample_weight,
     centers,
     center_sq_norms,
     labels,
     group_partials,
     group_changed,
+    new_centers,
+    weights,
 ):
-    """One fused E+M pass: labels, per-group weighted sums, changed-label count.
+    """One Lloyd iteration in one call: assign, accumulate, reduce, average.
+
+    Groups of rows are processed in parallel, each into its own slot of
+    ``group_partials``; the slots are then added in group order, so the result
+    does not depend on the number of threads. If a cluster ends up empty,
+    ``new_centers`` is left holding the weighted *sums* for the caller to
+    relocate and average (see ``average_centers``).
 
     X : (n_samples, n_features) IN, C-contiguous
+    tiles : X in tiles (see ``fill_tiles``), or shape (0, *, *) to read X
     sample_weight : (n_samples,) IN
-    centers : (n_clusters, padded_width) IN, zero-padded to the tile width
+    centers : (n_clusters, n_features) IN, current centres
     center_sq_norms : (n_clusters,) IN
     labels : (n_samples,) int32 INOUT, previous labels in, new labels out
-    group_partials : (n_groups, n_clusters, n_features + 1) OUT, per group the
-        weighted coordinate sums of each cluster, its total weight in the last
-        column; pass shape (n_groups, 0, 0) for a labels-only pass (predict)
-    group_changed : (n_groups,) int64 OUT, labels that differ from the input
+    group_partials : (n_groups, n_clusters, n_features + 1) scratch
+    group_changed : (n_groups,) int64 scratch
+    new_centers : (n_clusters, n_features) OUT, means (sums if any cluster is empty)
+    weights : (n_clusters,) OUT, total weight per cluster
+
+    Returns
+    -------
+    n_changed : int, labels that changed
+    n_empty : int, clusters with zero weight
+    center_shift : float, total squared centre shift (0 when ``n_empty``)
     """
     n_samples, n_features = X.shape
-    n_groups = group_changed.shape[0]
-    update_centers = group_partials.shape[1] > 0
+    n_groups, n_clusters, _ = group_partials.shape
+    per_group = tiles_per_group(n_groups, n_samples)
+    padded = padded_centers(centers, X.dtype)
     for g in prange(n_groups):
-        tile = new_tile(n_features, X.dtype)
-        scores = np.empty(CHUNK, dtype=X.dtype)
-        best = np.empty(CHUNK, dtype=X.dtype)
-        chunk_labels = np.empty(CHUNK, dtype=np.int32)
-        # Task-private accumulator, weights beside the sums in the same row: kept
-        # apart, the weight stores made the sum loads stall now and then (an
-        # address-dependent 4-15x slowdown of the update seen on this machine).
-        acc = np.zeros(group_partials.shape[1:], dtype=group_partials.dtype)
-        changed = 0
         g_start, g_stop = group_bounds(g, n_groups, n_samples)
-        for start in range(g_start, g_stop, CHUNK):
-            stop = min(start + CHUNK, g_stop)
-            n_rows = stop - start
-            load_tile(X, start, stop, tile)
-            tile_argmin(tile, n_rows, centers, center_sq_norms, scores, best, chunk_labels)
-            for i in range(n_rows):
-                changed += labels[start + i] != chunk_labels[i]
-                labels[start + i] = chunk_labels[i]
-            if update_centers:
-                for i in range(n_rows):
-                    label = chunk_labels[i]
-                    w = sample_weight[start + i]
-                    for f in range(n_features):
-                        acc[label, f] += w * X[start + i, f]
-                    acc[label, n_features] += w
+        # A task-private accumulator, copied out at the end.
+        acc = np.empty((n_clusters, n_features + 1), dtype=group_partials.dtype)
+        group_changed[g] = _assign_rows(
+            X, tiles, g * per_group, sample_weight, padded, center_sq_norms, labels, g_start, g_stop, acc
+        )
         group_partials[g] = acc
-        group_changed[g] = changed
-
-
-@parallel_kernel
-def reduce_groups(group_partials, sums, weights):
-    """Add the group partials in group order (deterministic), one cluster per task.
-
-    group_partials : (n_groups, n_clusters, n_features + 1) IN
-    sums : (n_clusters, n_features) OUT
-    weights : (n_clusters,) OUT
-    """
-    n_groups, n_clusters, width = group_partials.shape
-    n_features = width - 1
     for j in prange(n_clusters):
         for f in range(n_features):
-            sums[j, f] = group_partials[0, j, f]
+            new_centers[j, f] = group_partials[0, j, f]
         w = group_partials[0, j, n_features]
         for g in range(1, n_groups):
             for f in range(n_features):
-                sums[j, f] += group_partials[g, j, f]
+                new_centers[j, f] += group_partials[g, j, f]
             w += group_partials[g, j, n_features]
         weights[j] = w
+    n_empty = 0
+    for j in range(n_clusters):
+        n_empty += weights[j] == 0
+    center_shift = 0.0
+    if n_empty == 0:
+        average_centers(new_centers, weights)
+        center_shift = center_shift_total(centers, new_centers)
+    return group_changed.sum(), n_empty, center_shift
 
 
 @kernel

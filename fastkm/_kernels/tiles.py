@@ -17,10 +17,27 @@ def padded_width(n_features):
     return max(FEATURE_BLOCK, -(-n_features // FEATURE_BLOCK) * FEATURE_BLOCK)
 
 
+# Spare columns at the end of each tile row. With exactly CHUNK columns, the rows
+# of a tile lie a power of two apart and all map to the same few L1 cache sets,
+# so filling a wide tile thrashed the cache (digits: 5x slower tile loads).
+_TILE_ROW_PAD = 8
+
+
 @kernel
 def new_tile(n_features, dtype):
-    """Allocate a zeroed tile for data with ``n_features`` features."""
-    return np.zeros((padded_width(n_features), CHUNK), dtype=dtype)
+    """Allocate a tile for data with ``n_features`` features, padding rows zeroed.
+
+    Only the first ``CHUNK`` columns are used; see ``_TILE_ROW_PAD``.
+    """
+    tile = np.empty((padded_width(n_features), CHUNK + _TILE_ROW_PAD), dtype=dtype)
+    # Only the padding features must be zero; load_tile writes the others.
+    tile[n_features:] = 0
+    return tile
+
+
+def tile_stack(n_tiles, n_features, dtype):
+    """Uninitialised storage for ``n_tiles`` tiles (filled by ``lloyd.fill_tiles``)."""
+    return np.empty((n_tiles, padded_width(n_features), CHUNK + _TILE_ROW_PAD), dtype=dtype)
 
 
 @kernel
@@ -37,8 +54,15 @@ def load_tile(X, start, stop, tile):
             for i in range(stop - start):
                 tile[f, i] = X[start + i, f]
     else:
-        # Wide rows: read each row once, contiguously.
-        for i in range(stop - start):
+        # Wide rows: blocks of 16 rows, so that both the reads (16 rows' worth
+        # of cache lines) and the writes (16 consecutive values) stay local.
+        n_rows = stop - start
+        full = n_rows - n_rows % 16
+        for i0 in range(0, full, 16):
+            for f in range(n_features):
+                for i in range(i0, i0 + 16):
+                    tile[f, i] = X[start + i, f]
+        for i in range(full, n_rows):
             for f in range(n_features):
                 tile[f, i] = X[start + i, f]
 
@@ -106,13 +130,113 @@ def tile_center_scores(tile, n_rows, centers, center_sq_norms, j, out):
 
 
 @kernel
-def tile_argmin(tile, n_rows, centers, center_sq_norms, scores, best, labels):
+def tile_center_scores4(tile, n_rows, centers, center_sq_norms, j, out):
+    """``tile_center_scores`` for the four centres ``j .. j+3`` in one sweep.
+
+    Each tile value loaded serves four centres, which quarters the loads per
+    FMA on wide data; every (row, centre) score is computed in exactly the same
+    order as by ``tile_center_scores``, so it has exactly the same bits.
+
+    out : (4, >= CHUNK) OUT, row ``q`` holds the scores against centre ``j + q``
+    """
+    cs, norms = centers, center_sq_norms
+    width = tile.shape[0]
+    minus2 = tile.dtype.type(-2.0)
+    a0, a1, a2, a3 = cs[j, 0], cs[j, 1], cs[j, 2], cs[j, 3]
+    b0, b1, b2, b3 = cs[j + 1, 0], cs[j + 1, 1], cs[j + 1, 2], cs[j + 1, 3]
+    c0, c1, c2, c3 = cs[j + 2, 0], cs[j + 2, 1], cs[j + 2, 2], cs[j + 2, 3]
+    d0, d1, d2, d3 = cs[j + 3, 0], cs[j + 3, 1], cs[j + 3, 2], cs[j + 3, 3]
+    for i in range(n_rows):
+        t0, t1, t2, t3 = tile[0, i], tile[1, i], tile[2, i], tile[3, i]
+        out[0, i] = fma(a3, t3, fma(a2, t2, fma(a1, t1, a0 * t0)))
+        out[1, i] = fma(b3, t3, fma(b2, t2, fma(b1, t1, b0 * t0)))
+        out[2, i] = fma(c3, t3, fma(c2, t2, fma(c1, t1, c0 * t0)))
+        out[3, i] = fma(d3, t3, fma(d2, t2, fma(d1, t1, d0 * t0)))
+    for f in range(FEATURE_BLOCK, width, FEATURE_BLOCK):
+        a0, a1, a2, a3 = cs[j, f], cs[j, f + 1], cs[j, f + 2], cs[j, f + 3]
+        b0, b1, b2, b3 = cs[j + 1, f], cs[j + 1, f + 1], cs[j + 1, f + 2], cs[j + 1, f + 3]
+        c0, c1, c2, c3 = cs[j + 2, f], cs[j + 2, f + 1], cs[j + 2, f + 2], cs[j + 2, f + 3]
+        d0, d1, d2, d3 = cs[j + 3, f], cs[j + 3, f + 1], cs[j + 3, f + 2], cs[j + 3, f + 3]
+        for i in range(n_rows):
+            t0, t1, t2, t3 = tile[f, i], tile[f + 1, i], tile[f + 2, i], tile[f + 3, i]
+            out[0, i] = fma(a3, t3, fma(a2, t2, fma(a1, t1, fma(a0, t0, out[0, i]))))
+            out[1, i] = fma(b3, t3, fma(b2, t2, fma(b1, t1, fma(b0, t0, out[1, i]))))
+            out[2, i] = fma(c3, t3, fma(c2, t2, fma(c1, t1, fma(c0, t0, out[2, i]))))
+            out[3, i] = fma(d3, t3, fma(d2, t2, fma(d1, t1, fma(d0, t0, out[3, i]))))
+    na, nb, nc, nd = norms[j], norms[j + 1], norms[j + 2], norms[j + 3]
+    for i in range(n_rows):
+        out[0, i] = fma(minus2, out[0, i], na)
+        out[1, i] = fma(minus2, out[1, i], nb)
+        out[2, i] = fma(minus2, out[2, i], nc)
+        out[3, i] = fma(minus2, out[3, i], nd)
+
+
+@kernel
+def new_scores(dtype):
+    """Scratch for ``tile_argmin``: one row of scores per centre of a block."""
+    return np.empty((4, CHUNK + _TILE_ROW_PAD), dtype=dtype)
+
+
+@kernel
+def _narrow_argmin4(tile, n_rows, centers, center_sq_norms, j, four_features, best, labels):
+    """Fold the centres ``j .. j+3`` into the running argmin of a narrow tile (d <= 4).
+
+    Four centres per sweep share the loads of each row and of the running best.
+    With three features the fourth (zero) term is skipped: adding ``0 * 0``
+    leaves the dot product's bits unchanged, so either way the scores are those
+    of ``tile_center_scores``.
+    """
+    cs, norms = centers, center_sq_norms
+    minus2 = tile.dtype.type(-2.0)
+    a0, a1, a2, a3 = cs[j, 0], cs[j, 1], cs[j, 2], cs[j, 3]
+    b0, b1, b2, b3 = cs[j + 1, 0], cs[j + 1, 1], cs[j + 1, 2], cs[j + 1, 3]
+    c0, c1, c2, c3 = cs[j + 2, 0], cs[j + 2, 1], cs[j + 2, 2], cs[j + 2, 3]
+    d0, d1, d2, d3 = cs[j + 3, 0], cs[j + 3, 1], cs[j + 3, 2], cs[j + 3, 3]
+    na, nb, nc, nd = norms[j], norms[j + 1], norms[j + 2], norms[j + 3]
+    ja, jb, jc, jd = np.int32(j), np.int32(j + 1), np.int32(j + 2), np.int32(j + 3)
+    for i in range(n_rows):
+        t0, t1, t2 = tile[0, i], tile[1, i], tile[2, i]
+        dot_a = fma(a2, t2, fma(a1, t1, a0 * t0))
+        dot_b = fma(b2, t2, fma(b1, t1, b0 * t0))
+        dot_c = fma(c2, t2, fma(c1, t1, c0 * t0))
+        dot_d = fma(d2, t2, fma(d1, t1, d0 * t0))
+        if four_features:
+            t3 = tile[3, i]
+            dot_a = fma(a3, t3, dot_a)
+            dot_b = fma(b3, t3, dot_b)
+            dot_c = fma(c3, t3, dot_c)
+            dot_d = fma(d3, t3, dot_d)
+        b = best[i]
+        label = labels[i]
+        s = fma(minus2, dot_a, na)
+        better = s < b
+        b = s if better else b
+        label = ja if better else label
+        s = fma(minus2, dot_b, nb)
+        better = s < b
+        b = s if better else b
+        label = jb if better else label
+        s = fma(minus2, dot_c, nc)
+        better = s < b
+        b = s if better else b
+        label = jc if better else label
+        s = fma(minus2, dot_d, nd)
+        better = s < b
+        best[i] = s if better else b
+        labels[i] = jd if better else label
+
+
+@kernel
+def tile_argmin(tile, n_rows, n_features, centers, center_sq_norms, scores, best, labels):
     """Nearest centre of every tile row (first one on ties, as scikit-learn).
+
+    Centres are compared in index order with a strict ``<``, so the first of
+    equal scores wins.
 
     tile : (padded_width, CHUNK) IN
     centers : (n_clusters, padded_width) IN, zero-padded
     center_sq_norms : (n_clusters,) IN
-    scores : (CHUNK,) scratch
+    scores : (4, >= CHUNK) scratch, from ``new_scores``
     best : (CHUNK,) OUT, the winning score ``||c||^2 - 2 x.c``
     labels : (CHUNK,) int32 OUT
     """
@@ -122,13 +246,15 @@ def tile_argmin(tile, n_rows, centers, center_sq_norms, scores, best, labels):
     for i in range(n_rows):
         best[i] = np.inf
         labels[i] = 0
+    j = 0
     if width == FEATURE_BLOCK:
-        # d <= 4: score and select in one pass, nothing goes through memory.
-        for j in range(n_clusters):
-            c0 = centers[j, 0]
-            c1 = centers[j, 1]
-            c2 = centers[j, 2]
-            c3 = centers[j, 3]
+        # d <= 4: score and select in registers, nothing goes through memory.
+        while j + 4 <= n_clusters:
+            _narrow_argmin4(tile, n_rows, centers, center_sq_norms, j, n_features == 4, best, labels)
+            j += 4
+        for jr in range(j, n_clusters):
+            j = jr
+            c0, c1, c2, c3 = centers[j, 0], centers[j, 1], centers[j, 2], centers[j, 3]
             cn = center_sq_norms[j]
             jj = np.int32(j)
             for i in range(n_rows):
@@ -138,13 +264,26 @@ def tile_argmin(tile, n_rows, centers, center_sq_norms, scores, best, labels):
                 better = s < b
                 best[i] = s if better else b
                 labels[i] = jj if better else labels[i]
-    else:
-        for j in range(n_clusters):
-            tile_center_scores(tile, n_rows, centers, center_sq_norms, j, scores)
-            jj = np.int32(j)
+        return
+    # Wide rows: blocks of four centres, then one at a time.
+    while j + 4 <= n_clusters:
+        tile_center_scores4(tile, n_rows, centers, center_sq_norms, j, scores)
+        for q in range(4):
+            jj = np.int32(j + q)
             for i in range(n_rows):
-                s = scores[i]
+                s = scores[q, i]
                 b = best[i]
                 better = s < b
                 best[i] = s if better else b
                 labels[i] = jj if better else labels[i]
+        j += 4
+    for jr in range(j, n_clusters):
+        j = jr
+        tile_center_scores(tile, n_rows, centers, center_sq_norms, j, scores[0])
+        jj = np.int32(j)
+        for i in range(n_rows):
+            s = scores[0, i]
+            b = best[i]
+            better = s < b
+            best[i] = s if better else b
+            labels[i] = jj if better else labels[i]
