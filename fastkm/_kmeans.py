@@ -275,7 +275,6 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         """
         X = v.validate_fit_data(self, X, copy=self.copy_x)
         v.check_n_samples(X, self.n_clusters)
-        tol = _solvers.tolerance(X, self.tol)
         n_init = v.resolve_n_init(self.n_init, self.init, 10, type(self).__name__)
         if self.algorithm == "elkan" and self.n_clusters == 1:
             warnings.warn(
@@ -292,8 +291,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
             init = v.check_init_array(init, X, self.n_clusters)
 
         # Mean-centring makes the ||c||^2 - 2 x.c distance expansion accurate.
-        X_mean = X.mean(axis=0)
-        X -= X_mean
+        X_mean, tol = _solvers.center_data(X, self.tol)
         if init_is_array:
             init -= X_mean
 
@@ -314,7 +312,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
             X += X_mean
         centers += X_mean
 
-        distinct_clusters = len(np.unique(labels))
+        distinct_clusters = np.count_nonzero(np.bincount(labels, minlength=self.n_clusters))
         if distinct_clusters < self.n_clusters:
             warnings.warn(
                 f"Number of distinct clusters ({distinct_clusters}) found smaller than "

@@ -8,7 +8,7 @@ estimators.
 import numpy as np
 
 from ._kernels import init as init_kernels
-from ._kernels import lloyd
+from ._kernels import lloyd, stats
 from ._kernels._jit import CHUNK
 from ._kernels.tiles import tile_stack
 
@@ -35,11 +35,33 @@ def _squared_norms(A):
     return np.einsum("ij,ij->i", A, A)
 
 
-def tolerance(X, tol):
-    """Absolute tolerance: ``tol`` times the mean of the features' variances."""
-    if tol == 0:
-        return 0
-    return np.mean(np.var(X, axis=0)) * tol
+def center_data(X, tol):
+    """Centre X on its column means, in place; return the means and absolute tol.
+
+    The absolute tolerance is ``tol`` times the mean of the columns' variances.
+    Both come out bit for bit as scikit-learn's ``X.mean(axis=0)``,
+    ``np.var(X, axis=0)`` and ``X -= mean`` give them, in one pass less and
+    without numpy's temporary copy of X.
+
+    Returns
+    -------
+    means : ndarray of shape (n_features,), dtype of X
+    tol : float
+    """
+    n_samples, n_features = X.shape
+    if n_features < 2:
+        # numpy sums a single column pairwise; let numpy do it.
+        variances = np.var(X, axis=0) if tol else None
+        means = X.mean(axis=0)
+        X -= means
+    else:
+        # Divided as numpy's mean and var divide: by an intp count, in place.
+        count = np.intp(n_samples)
+        means = stats.column_sums(X)
+        np.true_divide(means, count, out=means, casting="unsafe")
+        variances = stats.center_columns(X, means)
+        np.true_divide(variances, count, out=variances, casting="unsafe")
+    return means, (np.mean(variances) * tol if tol else 0)
 
 
 def is_same_clustering(labels1, labels2, n_clusters):

@@ -149,3 +149,20 @@ def test_kmeans_plusplus_zero_weight_rows_never_chosen(rng):
     norms = np.einsum("ij,ij->i", X, X)
     _, indices = _solvers.kmeans_plusplus(X, 30, norms, w, np.random.RandomState(1))
     assert np.all(indices % 2 == 1)
+
+
+@pytest.mark.parametrize("n, d", [(1, 1), (500, 1), (2, 2), (1797, 64), (20001, 3), (9000, 17)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_center_data_matches_numpy_bits(rng, n, d, dtype):
+    from sklearn.cluster._kmeans import _tolerance
+
+    X = (rng.normal(size=(n, d)) * rng.uniform(0.1, 500, size=d) + rng.uniform(-90, 90, size=d)).astype(dtype)
+    expected_tol = _tolerance(X, 1e-4)
+    expected_mean = X.mean(axis=0)
+    expected_X = X - expected_mean
+    means, tol = _solvers.center_data(X, 1e-4)
+    assert means.dtype == dtype
+    np.testing.assert_array_equal(means, expected_mean)
+    np.testing.assert_array_equal(X, expected_X)
+    assert tol == expected_tol
+    assert _solvers.center_data(X.copy(), 0)[1] == 0

@@ -24,6 +24,14 @@ def kernel(fn):
     return numba.njit(**_OPTIONS)(fn)
 
 
+def exact_kernel(fn):
+    """Compile ``fn`` without fastmath: every operation rounds as written.
+
+    For the few kernels that must reproduce numpy's results bit for bit.
+    """
+    return numba.njit(cache=True, nogil=True, error_model="numpy")(fn)
+
+
 def parallel_kernel(fn):
     """Compile ``fn`` as a parallel kernel; its ``prange`` loops run on threads."""
     return numba.njit(parallel=True, **_OPTIONS)(fn)
