@@ -361,8 +361,12 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
             Index of the cluster each sample belongs to.
         """
         check_is_fitted(self)
-        X = v.validate_test_data(self, X)
-        return _solvers.labels_inertia(X, None, self._centers_as(X), return_inertia=False)
+        # Finiteness is checked in the labelling pass itself, not before it.
+        X = v.validate_test_data(self, X, check_finite=False)
+        labels, finite = _solvers.labels_inertia(X, None, self._centers_as(X), return_inertia=False)
+        if not finite:
+            v.raise_not_finite(self, X)
+        return labels
 
     def fit_transform(self, X, y=None, sample_weight=None):
         """Compute clustering and transform X to cluster-distance space.

@@ -144,10 +144,15 @@ def _no_tiles(X):
 
 
 def _assign(X, centers, labels, n_groups, tiles=None):
-    """Nearest-centre labels, in place; returns how many labels changed."""
+    """Nearest-centre labels, in place.
+
+    Returns how many labels changed and, when X is read directly (no
+    ``tiles``), whether all of X is finite.
+    """
     changed = np.empty(n_groups, dtype=np.int64)
     tiles = _no_tiles(X) if tiles is None else tiles
-    return int(lloyd.assign_labels(X, tiles, centers, _squared_norms(centers), labels, changed))
+    n_changed, finite = lloyd.assign_labels(X, tiles, centers, _squared_norms(centers), labels, changed)
+    return int(n_changed), bool(finite)
 
 
 def _relocate_empty_clusters(X, sample_weight, centers_old, sums, weights, labels):
@@ -242,12 +247,16 @@ def _inertia(X, sample_weight, centers, labels, n_groups):
 
 
 def labels_inertia(X, sample_weight, centers, return_inertia=True):
-    """Labels of X against fixed centres, and optionally the weighted inertia."""
+    """Labels of X against fixed centres, and optionally the weighted inertia.
+
+    With ``return_inertia=False``, returns the labels and whether X was all
+    finite (checked in the same pass); otherwise X must be known finite.
+    """
     n_groups = n_groups_for(X.shape[0], centers.shape[0], X.shape[1])
-    labels = np.full(X.shape[0], -1, dtype=np.int32)
-    _assign(X, centers, labels, n_groups)
+    labels = np.empty(X.shape[0], dtype=np.int32)
+    _, finite = _assign(X, centers, labels, n_groups)
     if not return_inertia:
-        return labels
+        return labels, finite
     return labels, _inertia(X, sample_weight, centers, labels, n_groups)
 
 

@@ -13,6 +13,8 @@ from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, _is_arraylike_not_scalar, validate_data
 
+from ._kernels.checks import all_finite
+
 FLOAT_DTYPES = [np.float64, np.float32]
 
 BASE_KMEANS_CONSTRAINTS = {
@@ -61,13 +63,32 @@ def reject_sparse(X):
 def validate_fit_data(estimator, X, copy):
     """Validate training data: dense, 2-D, finite, float32/float64, C order."""
     reject_sparse(X)
-    return validate_data(estimator, X, dtype=FLOAT_DTYPES, order="C", copy=copy)
+    X = validate_data(estimator, X, dtype=FLOAT_DTYPES, order="C", copy=copy, ensure_all_finite=False)
+    if not all_finite(X):
+        raise_not_finite(estimator, X)
+    return X
 
 
-def validate_test_data(estimator, X):
-    """Validate data for predict/transform/score against the fitted width."""
+def validate_test_data(estimator, X, check_finite=True):
+    """Validate data for predict/transform/score against the fitted width.
+
+    With ``check_finite=False`` the caller must check finiteness itself and
+    call ``raise_not_finite`` on failure (predict does it in its one pass).
+    """
     reject_sparse(X)
-    return validate_data(estimator, X, reset=False, dtype=FLOAT_DTYPES, order="C")
+    X = validate_data(estimator, X, reset=False, dtype=FLOAT_DTYPES, order="C", ensure_all_finite=False)
+    if check_finite and not all_finite(X):
+        raise_not_finite(estimator, X)
+    return X
+
+
+def raise_not_finite(estimator, X):
+    """Raise scikit-learn's own error for X holding NaN or infinity.
+
+    The finiteness test itself is fastkm's (a compiled pass, or part of
+    predict's); on failure scikit-learn's check runs for its exact message.
+    """
+    check_array(X, dtype=None, ensure_all_finite=True, input_name="X", estimator=estimator)
 
 
 def check_sample_weight(sample_weight, X):

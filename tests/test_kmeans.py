@@ -339,12 +339,28 @@ def test_fit_errors_match_sklearn(case):
 def test_predict_errors_match_sklearn():
     ours_fitted = KMeans(4, random_state=0).fit(X_OK)
     theirs_fitted = skc.KMeans(4, random_state=0).fit(X_OK)
-    for bad in (X_OK[:, :2], _with(np.nan), np.empty((0, 3))):
+    bad_inputs = (X_OK[:, :2], _with(np.nan), _with(np.inf), _with(-np.inf, row=19), np.empty((0, 3)))
+    for bad in bad_inputs:
         for method in ("predict", "transform", "score"):
             ours = _error_of(getattr(ours_fitted, method), bad)
             theirs = _error_of(getattr(theirs_fitted, method), bad)
             assert theirs[0] is not None
             assert ours == theirs, (method, bad.shape)
+
+
+@pytest.mark.parametrize("n_features", [3, 9])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_predict_finds_non_finite_anywhere(n_features, dtype):
+    # predict checks finiteness inside its labelling pass: every row and
+    # column of every chunk must be seen, narrow and wide rows alike.
+    X = np.random.default_rng(1).normal(size=(3000, n_features)).astype(dtype)
+    ours = KMeans(5, random_state=0).fit(X)
+    theirs = skc.KMeans(5, random_state=0).fit(X)
+    for row, col, value in [(0, 0, np.nan), (2999, n_features - 1, np.inf), (1234, 1, -np.inf)]:
+        bad = X.copy()
+        bad[row, col] = value
+        assert _error_of(ours.predict, bad) == _error_of(theirs.predict, bad)
+        assert _error_of(ours.predict, bad)[0] is ValueError
 
 
 def test_unfitted_predict():

@@ -112,7 +112,8 @@ def _assign_rows(
     labels : (n_samples,) int32 INOUT, previous labels in, new labels out
     acc : (n_clusters, n_features + 1) OUT, weighted coordinate sums with the
         total weight in the last column; shape (0, 0) for labels only
-    Returns the number of labels that changed.
+    Returns the number of labels that changed, and (reading X directly) 0 if
+    the rows are all finite or NaN if not; see ``load_tile``.
     """
     n_features = X.shape[1]
     n_clusters = acc.shape[0]
@@ -127,13 +128,14 @@ def _assign_rows(
     copies = np.zeros((4 if narrow else 0, n_clusters, FEATURE_BLOCK + 1), dtype=acc.dtype)
     acc[:] = 0
     changed = 0
+    probe = X.dtype.type(0.0)
     for m, start in enumerate(range(row_start, row_stop, CHUNK)):
         stop = min(start + CHUNK, row_stop)
         n_rows = stop - start
         if pretiled:
             tile = tiles[first_tile + m]
         else:
-            load_tile(X, start, stop, tile)
+            probe += load_tile(X, start, stop, tile)
         tile_argmin(tile, n_rows, n_features, centers, center_sq_norms, scores, best, chunk_labels)
         for i in range(n_rows):
             changed += labels[start + i] != chunk_labels[i]
@@ -151,7 +153,7 @@ def _assign_rows(
                 acc[label, n_features] += w
     if update_centers and narrow:
         _fold_copies(copies, acc)
-    return changed
+    return changed, probe
 
 
 @parallel_kernel
@@ -164,20 +166,28 @@ def assign_labels(X, tiles, centers, center_sq_norms, labels, group_changed):
     center_sq_norms : (n_clusters,) IN
     labels : (n_samples,) int32 INOUT
     group_changed : (n_groups,) int64 OUT, labels that differ from the input
-    Returns the number of labels that changed.
+
+    Returns
+    -------
+    n_changed : int, labels that differ from the input
+    finite : bool, False if X was read directly and holds a NaN or infinity
     """
     n_samples = X.shape[0]
     n_groups = group_changed.shape[0]
     per_group = tiles_per_group(n_groups, n_samples)
     padded = padded_centers(centers, X.dtype)
     no_weights = np.empty(0, dtype=X.dtype)
+    group_probe = np.empty(n_groups, dtype=X.dtype)
     for g in prange(n_groups):
         g_start, g_stop = group_bounds(g, n_groups, n_samples)
         no_acc = np.empty((0, 0), dtype=X.dtype)
-        group_changed[g] = _assign_rows(
+        group_changed[g], group_probe[g] = _assign_rows(
             X, tiles, g * per_group, no_weights, padded, center_sq_norms, labels, g_start, g_stop, no_acc
         )
-    return group_changed.sum()
+    probe = X.dtype.type(0.0)
+    for g in range(n_groups):
+        probe += group_probe[g]
+    return group_changed.sum(), probe == 0
 
 
 @parallel_kernel
@@ -226,7 +236,7 @@ def lloyd_iteration(
         g_start, g_stop = group_bounds(g, n_groups, n_samples)
         # A task-private accumulator, copied out at the end.
         acc = np.empty((n_clusters, n_features + 1), dtype=group_partials.dtype)
-        group_changed[g] = _assign_rows(
+        group_changed[g], _ = _assign_rows(
             X, tiles, g * per_group, sample_weight, padded, center_sq_norms, labels, g_start, g_stop, acc
         )
         group_partials[g] = acc
