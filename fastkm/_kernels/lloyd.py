@@ -240,7 +240,8 @@ def lloyd_iteration(
             X, tiles, g * per_group, sample_weight, padded, center_sq_norms, labels, g_start, g_stop, acc
         )
         group_partials[g] = acc
-    for j in prange(n_clusters):
+    # Serial: a parallel region's start-up costs more than these few additions.
+    for j in range(n_clusters):
         for f in range(n_features):
             new_centers[j, f] = group_partials[0, j, f]
         w = group_partials[0, j, n_features]

@@ -141,14 +141,36 @@ def tile_center_scores(tile, n_rows, centers, center_sq_norms, j, out):
 
 
 @kernel
-def tile_center_scores4(tile, n_rows, centers, center_sq_norms, j, out):
-    """``tile_center_scores`` for the four centres ``j .. j+3`` in one sweep.
+def _running_min4(best, label, s0, s1, s2, s3, j):
+    """Update a row's running (best score, label) with centres ``j .. j+3``.
+
+    Compared in index order with a strict ``<``: the first of equal scores wins.
+    """
+    better = s0 < best
+    best = s0 if better else best
+    label = np.int32(j) if better else label
+    better = s1 < best
+    best = s1 if better else best
+    label = np.int32(j + 1) if better else label
+    better = s2 < best
+    best = s2 if better else best
+    label = np.int32(j + 2) if better else label
+    better = s3 < best
+    best = s3 if better else best
+    label = np.int32(j + 3) if better else label
+    return best, label
+
+
+@kernel
+def _wide_argmin4(tile, n_rows, centers, center_sq_norms, j, out, best, labels):
+    """Fold the centres ``j .. j+3`` into the running argmin of a wide tile.
 
     Each tile value loaded serves four centres, which quarters the loads per
-    FMA on wide data; every (row, centre) score is computed in exactly the same
-    order as by ``tile_center_scores``, so it has exactly the same bits.
+    FMA; every (row, centre) score is computed in exactly the same order as by
+    ``tile_center_scores``, so it has exactly the same bits.
 
-    out : (4, >= CHUNK) OUT, row ``q`` holds the scores against centre ``j + q``
+    out : (4, >= CHUNK) scratch for the four running dot products
+    best, labels : (CHUNK,) INOUT, running minimum score and its centre
     """
     cs, norms = centers, center_sq_norms
     width = tile.shape[0]
@@ -176,10 +198,11 @@ def tile_center_scores4(tile, n_rows, centers, center_sq_norms, j, out):
             out[3, i] = fma(d3, t3, fma(d2, t2, fma(d1, t1, fma(d0, t0, out[3, i]))))
     na, nb, nc, nd = norms[j], norms[j + 1], norms[j + 2], norms[j + 3]
     for i in range(n_rows):
-        out[0, i] = fma(minus2, out[0, i], na)
-        out[1, i] = fma(minus2, out[1, i], nb)
-        out[2, i] = fma(minus2, out[2, i], nc)
-        out[3, i] = fma(minus2, out[3, i], nd)
+        s0 = fma(minus2, out[0, i], na)
+        s1 = fma(minus2, out[1, i], nb)
+        s2 = fma(minus2, out[2, i], nc)
+        s3 = fma(minus2, out[3, i], nd)
+        best[i], labels[i] = _running_min4(best[i], labels[i], s0, s1, s2, s3, j)
 
 
 @kernel
@@ -204,7 +227,6 @@ def _narrow_argmin4(tile, n_rows, centers, center_sq_norms, j, four_features, be
     c0, c1, c2, c3 = cs[j + 2, 0], cs[j + 2, 1], cs[j + 2, 2], cs[j + 2, 3]
     d0, d1, d2, d3 = cs[j + 3, 0], cs[j + 3, 1], cs[j + 3, 2], cs[j + 3, 3]
     na, nb, nc, nd = norms[j], norms[j + 1], norms[j + 2], norms[j + 3]
-    ja, jb, jc, jd = np.int32(j), np.int32(j + 1), np.int32(j + 2), np.int32(j + 3)
     for i in range(n_rows):
         t0, t1, t2 = tile[0, i], tile[1, i], tile[2, i]
         dot_a = fma(a2, t2, fma(a1, t1, a0 * t0))
@@ -217,24 +239,11 @@ def _narrow_argmin4(tile, n_rows, centers, center_sq_norms, j, four_features, be
             dot_b = fma(b3, t3, dot_b)
             dot_c = fma(c3, t3, dot_c)
             dot_d = fma(d3, t3, dot_d)
-        b = best[i]
-        label = labels[i]
-        s = fma(minus2, dot_a, na)
-        better = s < b
-        b = s if better else b
-        label = ja if better else label
-        s = fma(minus2, dot_b, nb)
-        better = s < b
-        b = s if better else b
-        label = jb if better else label
-        s = fma(minus2, dot_c, nc)
-        better = s < b
-        b = s if better else b
-        label = jc if better else label
-        s = fma(minus2, dot_d, nd)
-        better = s < b
-        best[i] = s if better else b
-        labels[i] = jd if better else label
+        s0 = fma(minus2, dot_a, na)
+        s1 = fma(minus2, dot_b, nb)
+        s2 = fma(minus2, dot_c, nc)
+        s3 = fma(minus2, dot_d, nd)
+        best[i], labels[i] = _running_min4(best[i], labels[i], s0, s1, s2, s3, j)
 
 
 @kernel
@@ -278,15 +287,7 @@ def tile_argmin(tile, n_rows, n_features, centers, center_sq_norms, scores, best
         return
     # Wide rows: blocks of four centres, then one at a time.
     while j + 4 <= n_clusters:
-        tile_center_scores4(tile, n_rows, centers, center_sq_norms, j, scores)
-        for q in range(4):
-            jj = np.int32(j + q)
-            for i in range(n_rows):
-                s = scores[q, i]
-                b = best[i]
-                better = s < b
-                best[i] = s if better else b
-                labels[i] = jj if better else labels[i]
+        _wide_argmin4(tile, n_rows, centers, center_sq_norms, j, scores, best, labels)
         j += 4
     for jr in range(j, n_clusters):
         j = jr
