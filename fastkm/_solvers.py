@@ -124,19 +124,15 @@ def init_centroids(X, n_clusters, init, random_state, sample_weight, x_squared_n
     return centers
 
 
-# Lloyd keeps a feature-major copy of X (see lloyd.fill_tiles) when it takes at
+# Lloyd keeps a feature-major copy of X (see lloyd._assign_rows) when it takes at
 # most this many bytes; it saves re-transposing X on every iteration.
 _TILED_COPY_BUDGET = 256 << 20
 
 
-def _tiled_copy(X, n_groups):
-    """X in tiles for repeated passes, or an empty stack if over the budget."""
-    n_tiles = lloyd.n_tiles(n_groups, X.shape[0])
-    tiles = tile_stack(n_tiles, X.shape[1], X.dtype)
-    if tiles.nbytes > _TILED_COPY_BUDGET:
-        return _no_tiles(X)
-    lloyd.fill_tiles(X, n_groups, tiles)
-    return tiles
+def _tile_storage(X, n_groups):
+    """Room for X in tiles (filled by the first iteration), or none if over budget."""
+    tiles = tile_stack(lloyd.n_tiles(n_groups, X.shape[0]), X.shape[1], X.dtype)
+    return tiles if tiles.nbytes <= _TILED_COPY_BUDGET else _no_tiles(X)
 
 
 def _no_tiles(X):
@@ -201,13 +197,14 @@ def lloyd_single(X, sample_weight, centers_init, max_iter=300, verbose=False, to
     centers = np.array(centers_init, dtype=X.dtype, order="C")
     new_centers = np.empty_like(centers)
     labels = np.full(n_samples, -1, dtype=np.int32)
-    tiles = _tiled_copy(X, n_groups)
+    tiles = _tile_storage(X, n_groups)
 
     strict_convergence = False
     for i in range(max_iter):
         n_changed, n_empty, center_shift_tot = lloyd.lloyd_iteration(
             X,
             tiles,
+            i == 0,
             sample_weight,
             centers,
             _squared_norms(centers),

@@ -39,10 +39,11 @@ def _iteration(X, w, centers, n_groups, labels=None, tiled=False):
     labels = np.full(n, -1, dtype=np.int32) if labels is None else labels
     new_centers = np.empty((k, d), dtype=X.dtype)
     weights = np.empty(k, dtype=X.dtype)
-    tiles = _solvers._tiled_copy(X, n_groups) if tiled else _solvers._no_tiles(X)
+    tiles = _solvers._tile_storage(X, n_groups) if tiled else _solvers._no_tiles(X)
     n_changed, n_empty, shift = lloyd.lloyd_iteration(
         X,
         tiles,
+        tiled,
         w,
         centers,
         np.einsum("ij,ij->i", centers, centers),

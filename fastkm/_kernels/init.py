@@ -37,61 +37,84 @@ def _find_cumulative(mass, chunk_mass, target):
     return n - 1
 
 
-@parallel_kernel
-def _candidate_potentials(X, x_sq_norms, sample_weight, closest, cand, cand_sq_norms, out):
-    """Per group and candidate, the weighted sum of min(closest, d(x, cand)).
+@kernel
+def _group_potentials(X, x_sq_norms, sample_weight, closest, cand, cand_sq_norms, row_start, row_stop, out):
+    """For each candidate, the weighted sum of min(closest, d(x, cand)) over rows.
 
-    out : (n_groups, n_candidates) OUT
+    Rows ``row_start:row_stop``; out : (n_candidates,) OUT
     """
-    n_samples, n_features = X.shape
-    n_groups, n_cand = out.shape
-    for g in prange(n_groups):
-        tile = new_tile(n_features, np.float64)
-        scores = np.empty(CHUNK, dtype=np.float64)
-        pots = np.zeros(n_cand, dtype=np.float64)
-        g_start, g_stop = group_bounds(g, n_groups, n_samples)
-        for start in range(g_start, g_stop, CHUNK):
-            stop = min(start + CHUNK, g_stop)
-            n_rows = stop - start
-            load_tile(X, start, stop, tile)
-            for c in range(n_cand):
-                tile_center_scores(tile, n_rows, cand, cand_sq_norms, c, scores)
-                pot = 0.0
-                for i in range(n_rows):
-                    d = max(scores[i] + x_sq_norms[start + i], 0.0)
-                    d = min(d, closest[start + i])
-                    pot += d * sample_weight[start + i]
-                pots[c] += pot
-        out[g] = pots
-
-
-@parallel_kernel
-def _add_center(X, x_sq_norms, sample_weight, center, center_sq_norm, closest, mass, chunk_mass):
-    """Lower ``closest`` to the distance to a new centre; refresh the masses.
-
-    closest : (n_samples,) INOUT, squared distance to the nearest chosen centre
-    mass : (n_samples,) OUT, ``sample_weight * closest``
-    chunk_mass : (n_chunks,) OUT, ``mass`` summed per CHUNK
-    """
-    n_samples, n_features = X.shape
-    n_chunks = chunk_mass.shape[0]
-    for c in prange(n_chunks):
-        tile = new_tile(n_features, np.float64)
-        scores = np.empty(CHUNK, dtype=np.float64)
-        start = c * CHUNK
-        stop = min(start + CHUNK, n_samples)
+    n_features = X.shape[1]
+    tile = new_tile(n_features, np.float64)
+    scores = np.empty(CHUNK, dtype=np.float64)
+    for c in range(out.shape[0]):
+        out[c] = 0.0
+    for start in range(row_start, row_stop, CHUNK):
+        stop = min(start + CHUNK, row_stop)
         n_rows = stop - start
         load_tile(X, start, stop, tile)
-        tile_center_scores(tile, n_rows, center, center_sq_norm, 0, scores)
-        total = 0.0
-        for i in range(n_rows):
-            d = max(scores[i] + x_sq_norms[start + i], 0.0)
-            d = min(d, closest[start + i])
-            closest[start + i] = d
-            m = d * sample_weight[start + i]
-            mass[start + i] = m
-            total += m
-        chunk_mass[c] = total
+        for c in range(out.shape[0]):
+            tile_center_scores(tile, n_rows, cand, cand_sq_norms, c, scores)
+            pot = 0.0
+            for i in range(n_rows):
+                d = max(scores[i] + x_sq_norms[start + i], 0.0)
+                d = min(d, closest[start + i])
+                pot += d * sample_weight[start + i]
+            out[c] += pot
+
+
+@kernel
+def _chunk_add_center(X, x_sq_norms, sample_weight, center, center_sq_norm, closest, mass, start, stop):
+    """Lower ``closest`` for rows ``start:stop`` to their distance to ``center[0]``.
+
+    Also sets their ``mass = sample_weight * closest``; returns the total mass.
+    """
+    tile = new_tile(X.shape[1], np.float64)
+    scores = np.empty(CHUNK, dtype=np.float64)
+    n_rows = stop - start
+    load_tile(X, start, stop, tile)
+    tile_center_scores(tile, n_rows, center, center_sq_norm, np.int64(0), scores)
+    total = 0.0
+    for i in range(n_rows):
+        d = max(scores[i] + x_sq_norms[start + i], 0.0)
+        d = min(d, closest[start + i])
+        closest[start + i] = d
+        m = d * sample_weight[start + i]
+        mass[start + i] = m
+        total += m
+    return total
+
+
+@parallel_kernel
+def _seeding_pass(X, x_sq_norms, sample_weight, closest, mass, cand, cand_sq_norms, add_center, out):
+    """The parallel pass of a k-means++ step, in one of two modes.
+
+    One kernel for both keeps compilation short (numba compiles each parallel
+    kernel at length).
+
+    ``add_center=False``: per group of rows and candidate, the weighted sum of
+    ``min(closest, d(x, cand))``; out : (n_groups, n_candidates) OUT.
+
+    ``add_center=True``: lower ``closest`` to the distance to ``cand[0]`` and
+    set ``mass = sample_weight * closest``; out : (n_chunks, 1) OUT, the mass
+    of each CHUNK of rows.
+
+    closest : (n_samples,) INOUT, squared distance to the nearest chosen centre
+    mass : (n_samples,) OUT
+    """
+    n_samples = X.shape[0]
+    n_tasks = out.shape[0]
+    for t in prange(n_tasks):
+        if add_center:
+            start = t * CHUNK
+            stop = min(start + CHUNK, n_samples)
+            out[t, 0] = _chunk_add_center(
+                X, x_sq_norms, sample_weight, cand, cand_sq_norms, closest, mass, start, stop
+            )
+        else:
+            g_start, g_stop = group_bounds(t, n_tasks, n_samples)
+            _group_potentials(
+                X, x_sq_norms, sample_weight, closest, cand, cand_sq_norms, g_start, g_stop, out[t]
+            )
 
 
 @kernel
@@ -113,22 +136,28 @@ def kmeans_plusplus(X, x_sq_norms, sample_weight, first_index, uniforms, n_group
     n_chunks = -(-n_samples // CHUNK)
     closest = np.full(n_samples, np.inf)
     mass = np.empty(n_samples)
-    chunk_mass = np.empty(n_chunks)
+    chunk_mass_out = np.empty((n_chunks, 1))
+    chunk_mass = chunk_mass_out[:, 0]
     group_pots = np.empty((n_groups, n_trials))
     candidates = np.empty(n_trials, dtype=np.int64)
 
+    # Run-time booleans: literal True/False would compile _seeding_pass twice.
+    add_center = n_samples > 0
+    sum_potentials = not add_center
     first = X[first_index : first_index + 1]
-    _add_center(
+    _seeding_pass(
         X,
         x_sq_norms,
         sample_weight,
-        padded_centers(first, np.float64),
-        squared_norms(first, np.float64),
         closest,
         mass,
-        chunk_mass,
+        padded_centers(first, np.float64),
+        squared_norms(first, np.float64),
+        add_center,
+        chunk_mass_out,
     )
-    centers[0] = X[first_index]
+    for f in range(n_features):
+        centers[0, f] = X[first_index, f]
     indices[0] = first_index
     potential = 0.0
     for c in range(n_chunks):
@@ -139,10 +168,21 @@ def kmeans_plusplus(X, x_sq_norms, sample_weight, first_index, uniforms, n_group
             candidates[t] = _find_cumulative(mass, chunk_mass, uniforms[k - 1, t] * potential)
         cand_points = np.empty((n_trials, n_features), dtype=X.dtype)
         for t in range(n_trials):
-            cand_points[t] = X[candidates[t]]
+            for f in range(n_features):
+                cand_points[t, f] = X[candidates[t], f]
         padded_cand = padded_centers(cand_points, np.float64)
         cand_sq_norms = squared_norms(cand_points, np.float64)
-        _candidate_potentials(X, x_sq_norms, sample_weight, closest, padded_cand, cand_sq_norms, group_pots)
+        _seeding_pass(
+            X,
+            x_sq_norms,
+            sample_weight,
+            closest,
+            mass,
+            padded_cand,
+            cand_sq_norms,
+            sum_potentials,
+            group_pots,
+        )
         best = 0
         best_pot = np.inf
         for t in range(n_trials):
@@ -152,16 +192,18 @@ def kmeans_plusplus(X, x_sq_norms, sample_weight, first_index, uniforms, n_group
             if pot < best_pot:
                 best_pot = pot
                 best = t
-        _add_center(
+        _seeding_pass(
             X,
             x_sq_norms,
             sample_weight,
-            padded_cand[best : best + 1],
-            cand_sq_norms[best : best + 1],
             closest,
             mass,
-            chunk_mass,
+            padded_cand[best : best + 1],
+            cand_sq_norms[best : best + 1],
+            add_center,
+            chunk_mass_out,
         )
         potential = best_pot
-        centers[k] = cand_points[best]
+        for f in range(n_features):
+            centers[k, f] = cand_points[best, f]
         indices[k] = candidates[best]

@@ -41,27 +41,8 @@ def tiles_per_group(n_groups, n_samples):
 
 
 def n_tiles(n_groups, n_samples):
-    """Number of tiles ``fill_tiles`` fills for this grouping."""
+    """Number of tiles that hold X for this grouping (see ``_assign_rows``)."""
     return n_groups * tiles_per_group(n_groups, n_samples)
-
-
-@parallel_kernel
-def fill_tiles(X, n_groups, tiles):
-    """Copy X into tiles once, for the kernels that pass over X many times.
-
-    Group ``g``'s ``m``-th chunk of rows goes to ``tiles[g * tiles_per_group + m]``.
-
-    X : (n_samples, n_features) IN
-    tiles : (n_tiles(n_groups, n_samples), padded_width, >= CHUNK) OUT
-    """
-    n_samples, n_features = X.shape
-    per_group = tiles_per_group(n_groups, n_samples)
-    for g in prange(n_groups):
-        g_start, g_stop = group_bounds(g, n_groups, n_samples)
-        for m, start in enumerate(range(g_start, g_stop, CHUNK)):
-            tile = tiles[g * per_group + m]
-            tile[n_features:] = 0
-            load_tile(X, start, min(start + CHUNK, g_stop), tile)
 
 
 @kernel
@@ -102,21 +83,34 @@ def _fold_copies(copies, acc):
 
 @kernel
 def _assign_rows(
-    X, tiles, first_tile, sample_weight, centers, center_sq_norms, labels, row_start, row_stop, acc
+    X,
+    tiles,
+    fill_tiles,
+    first_tile,
+    sample_weight,
+    centers,
+    center_sq_norms,
+    labels,
+    row_start,
+    row_stop,
+    out,
 ):
-    """Label rows ``row_start:row_stop``; add their weighted rows into ``acc``.
+    """Label rows ``row_start:row_stop``; sum their weighted rows per cluster.
 
-    tiles : (n_tiles, padded_width, >= CHUNK) IN, X as made by ``fill_tiles``,
-        the rows' first tile at ``first_tile``; or zero tiles to read X directly
+    tiles : (n_tiles, padded_width, >= CHUNK) INOUT, a copy of X kept in tiles
+        across calls, group ``g``'s ``m``-th chunk of rows in tile
+        ``g * tiles_per_group + m`` (the rows' first at ``first_tile``); or
+        zero tiles to read X directly
+    fill_tiles : bool, copy X into ``tiles`` (first call) rather than read them
     centers : (n_clusters, padded_width) IN, zero-padded to the tile width
     labels : (n_samples,) int32 INOUT, previous labels in, new labels out
-    acc : (n_clusters, n_features + 1) OUT, weighted coordinate sums with the
+    out : (n_clusters, n_features + 1) OUT, weighted coordinate sums with the
         total weight in the last column; shape (0, 0) for labels only
     Returns the number of labels that changed, and (reading X directly) 0 if
     the rows are all finite or NaN if not; see ``load_tile``.
     """
     n_features = X.shape[1]
-    n_clusters = acc.shape[0]
+    n_clusters = out.shape[0]
     update_centers = n_clusters > 0
     narrow = centers.shape[1] == FEATURE_BLOCK
     pretiled = tiles.shape[0] > 0
@@ -125,8 +119,9 @@ def _assign_rows(
     scores = new_scores(X.dtype)
     best = np.empty(CHUNK, dtype=X.dtype)
     chunk_labels = np.empty(CHUNK, dtype=np.int32)
-    copies = np.zeros((4 if narrow else 0, n_clusters, FEATURE_BLOCK + 1), dtype=acc.dtype)
-    acc[:] = 0
+    # Task-private accumulators, copied out at the end.
+    acc = np.zeros(out.shape, dtype=out.dtype)
+    copies = np.zeros((4 if narrow else 0, n_clusters, FEATURE_BLOCK + 1), dtype=out.dtype)
     changed = 0
     probe = X.dtype.type(0.0)
     for m, start in enumerate(range(row_start, row_stop, CHUNK)):
@@ -134,7 +129,11 @@ def _assign_rows(
         n_rows = stop - start
         if pretiled:
             tile = tiles[first_tile + m]
-        else:
+        if fill_tiles or not pretiled:
+            if pretiled:
+                for f in range(n_features, tile.shape[0]):
+                    for i in range(tile.shape[1]):
+                        tile[f, i] = 0
             probe += load_tile(X, start, stop, tile)
         tile_argmin(tile, n_rows, n_features, centers, center_sq_norms, scores, best, chunk_labels)
         for i in range(n_rows):
@@ -153,15 +152,56 @@ def _assign_rows(
                 acc[label, n_features] += w
     if update_centers and narrow:
         _fold_copies(copies, acc)
+    for j in range(n_clusters):
+        for f in range(out.shape[1]):
+            out[j, f] = acc[j, f]
     return changed, probe
 
 
 @parallel_kernel
+def _assign_groups(
+    X,
+    tiles,
+    fill_tiles,
+    sample_weight,
+    centers,
+    center_sq_norms,
+    labels,
+    group_partials,
+    group_changed,
+    group_probe,
+):
+    """``_assign_rows`` over every group of rows, the groups in parallel.
+
+    The parallel kernels stay this small on purpose: numba's parallel compiler
+    passes take time in proportion to the code they see.
+    """
+    n_samples = X.shape[0]
+    n_groups = group_changed.shape[0]
+    per_group = tiles_per_group(n_groups, n_samples)
+    for g in prange(n_groups):
+        g_start, g_stop = group_bounds(g, n_groups, n_samples)
+        group_changed[g], group_probe[g] = _assign_rows(
+            X,
+            tiles,
+            fill_tiles,
+            g * per_group,
+            sample_weight,
+            centers,
+            center_sq_norms,
+            labels,
+            g_start,
+            g_stop,
+            group_partials[g],
+        )
+
+
+@kernel
 def assign_labels(X, tiles, centers, center_sq_norms, labels, group_changed):
     """Nearest-centre labels of every row, in place (first centre on ties).
 
     X : (n_samples, n_features) IN, C-contiguous
-    tiles : X in tiles (see ``fill_tiles``), or shape (0, *, *) to read X
+    tiles : X in tiles, filled by ``lloyd_iteration``, or shape (0, 0, 0) to read X
     centers : (n_clusters, n_features) IN
     center_sq_norms : (n_clusters,) IN
     labels : (n_samples,) int32 INOUT
@@ -172,28 +212,33 @@ def assign_labels(X, tiles, centers, center_sq_norms, labels, group_changed):
     n_changed : int, labels that differ from the input
     finite : bool, False if X was read directly and holds a NaN or infinity
     """
-    n_samples = X.shape[0]
     n_groups = group_changed.shape[0]
-    per_group = tiles_per_group(n_groups, n_samples)
-    padded = padded_centers(centers, X.dtype)
-    no_weights = np.empty(0, dtype=X.dtype)
     group_probe = np.empty(n_groups, dtype=X.dtype)
-    for g in prange(n_groups):
-        g_start, g_stop = group_bounds(g, n_groups, n_samples)
-        no_acc = np.empty((0, 0), dtype=X.dtype)
-        group_changed[g], group_probe[g] = _assign_rows(
-            X, tiles, g * per_group, no_weights, padded, center_sq_norms, labels, g_start, g_stop, no_acc
-        )
+    _assign_groups(
+        X,
+        tiles,
+        False,
+        np.empty(0, dtype=X.dtype),
+        padded_centers(centers, X.dtype),
+        center_sq_norms,
+        labels,
+        np.empty((n_groups, 0, 0), dtype=X.dtype),
+        group_changed,
+        group_probe,
+    )
     probe = X.dtype.type(0.0)
+    n_changed = 0
     for g in range(n_groups):
         probe += group_probe[g]
-    return group_changed.sum(), probe == 0
+        n_changed += group_changed[g]
+    return n_changed, probe == 0
 
 
-@parallel_kernel
+@kernel
 def lloyd_iteration(
     X,
     tiles,
+    fill_tiles,
     sample_weight,
     centers,
     center_sq_norms,
@@ -212,7 +257,9 @@ def lloyd_iteration(
     relocate and average (see ``average_centers``).
 
     X : (n_samples, n_features) IN, C-contiguous
-    tiles : X in tiles (see ``fill_tiles``), or shape (0, *, *) to read X
+    tiles : X kept in tiles across iterations (see ``_assign_rows``), or
+        shape (0, 0, 0) to read X directly
+    fill_tiles : bool, True on the first iteration: fill ``tiles`` from X
     sample_weight : (n_samples,) IN
     centers : (n_clusters, n_features) IN, current centres
     center_sq_norms : (n_clusters,) IN
@@ -228,19 +275,20 @@ def lloyd_iteration(
     n_empty : int, clusters with zero weight
     center_shift : float, total squared centre shift (0 when ``n_empty``)
     """
-    n_samples, n_features = X.shape
+    n_features = X.shape[1]
     n_groups, n_clusters, _ = group_partials.shape
-    per_group = tiles_per_group(n_groups, n_samples)
-    padded = padded_centers(centers, X.dtype)
-    for g in prange(n_groups):
-        g_start, g_stop = group_bounds(g, n_groups, n_samples)
-        # A task-private accumulator, copied out at the end.
-        acc = np.empty((n_clusters, n_features + 1), dtype=group_partials.dtype)
-        group_changed[g], _ = _assign_rows(
-            X, tiles, g * per_group, sample_weight, padded, center_sq_norms, labels, g_start, g_stop, acc
-        )
-        group_partials[g] = acc
-    # Serial: a parallel region's start-up costs more than these few additions.
+    _assign_groups(
+        X,
+        tiles,
+        fill_tiles,
+        sample_weight,
+        padded_centers(centers, X.dtype),
+        center_sq_norms,
+        labels,
+        group_partials,
+        group_changed,
+        np.empty(n_groups, dtype=X.dtype),
+    )
     for j in range(n_clusters):
         for f in range(n_features):
             new_centers[j, f] = group_partials[0, j, f]
@@ -251,13 +299,16 @@ def lloyd_iteration(
             w += group_partials[g, j, n_features]
         weights[j] = w
     n_empty = 0
+    n_changed = 0
     for j in range(n_clusters):
         n_empty += weights[j] == 0
+    for g in range(n_groups):
+        n_changed += group_changed[g]
     center_shift = 0.0
     if n_empty == 0:
         average_centers(new_centers, weights)
         center_shift = center_shift_total(centers, new_centers)
-    return group_changed.sum(), n_empty, center_shift
+    return n_changed, n_empty, center_shift
 
 
 @kernel
@@ -298,12 +349,13 @@ def center_shift_total(old_centers, new_centers):
     return total
 
 
-@parallel_kernel
+@kernel
 def inertia(X, sample_weight, centers, labels, group_partials):
     """Weighted sum of squared distances of rows to their assigned centre.
 
     Computed from exact differences (not the norm expansion), accumulated in
-    float64 per group and reduced in group order.
+    float64 per group and reduced in group order. Serial: it runs once per fit,
+    and a parallel kernel would cost more to compile than it ever saves.
 
     X : (n_samples, n_features) IN
     sample_weight : (n_samples,) IN
@@ -313,7 +365,7 @@ def inertia(X, sample_weight, centers, labels, group_partials):
     """
     n_samples, n_features = X.shape
     n_groups = group_partials.shape[0]
-    for g in prange(n_groups):
+    for g in range(n_groups):
         g_start, g_stop = group_bounds(g, n_groups, n_samples)
         acc = 0.0
         for i in range(g_start, g_stop):

@@ -31,12 +31,14 @@ def new_tile(n_features, dtype):
     """
     tile = np.empty((padded_width(n_features), CHUNK + _TILE_ROW_PAD), dtype=dtype)
     # Only the padding features must be zero; load_tile writes the others.
-    tile[n_features:] = 0
+    for f in range(n_features, tile.shape[0]):
+        for i in range(tile.shape[1]):
+            tile[f, i] = 0
     return tile
 
 
 def tile_stack(n_tiles, n_features, dtype):
-    """Uninitialised storage for ``n_tiles`` tiles (filled by ``lloyd.fill_tiles``)."""
+    """Uninitialised storage for ``n_tiles`` tiles (see ``lloyd._assign_rows``)."""
     return np.empty((n_tiles, padded_width(n_features), CHUNK + _TILE_ROW_PAD), dtype=dtype)
 
 
@@ -266,7 +268,8 @@ def tile_argmin(tile, n_rows, n_features, centers, center_sq_norms, scores, best
     for i in range(n_rows):
         best[i] = np.inf
         labels[i] = 0
-    j = 0
+    # Typed int64 from the start: a literal 0 would compile the helpers twice.
+    j = np.int64(0)
     if width == FEATURE_BLOCK:
         # d <= 4: score and select in registers, nothing goes through memory.
         while j + 4 <= n_clusters:
