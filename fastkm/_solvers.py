@@ -49,8 +49,9 @@ def center_data(X, tol):
     tol : float
     """
     n_samples, n_features = X.shape
-    if n_features < 2:
-        # numpy sums a single column pairwise; let numpy do it.
+    if n_features < 2 or not X.flags.writeable:
+        # numpy sums a single column pairwise; let numpy do it. A read-only X
+        # (copy_x=False) gets numpy's "output array is read-only", as in sklearn.
         variances = np.var(X, axis=0) if tol else None
         means = X.mean(axis=0)
         X -= means
@@ -131,8 +132,10 @@ _TILED_COPY_BUDGET = 256 << 20
 
 def _tile_storage(X, n_groups):
     """Room for X in tiles (filled by the first iteration), or none if over budget."""
-    tiles = tile_stack(lloyd.n_tiles(n_groups, X.shape[0]), X.shape[1], X.dtype)
-    return tiles if tiles.nbytes <= _TILED_COPY_BUDGET else _no_tiles(X)
+    n_tiles = lloyd.n_tiles(n_groups, X.shape[0])
+    if n_tiles * tile_stack(1, X.shape[1], X.dtype).nbytes > _TILED_COPY_BUDGET:
+        return _no_tiles(X)
+    return tile_stack(n_tiles, X.shape[1], X.dtype)
 
 
 def _no_tiles(X):

@@ -168,3 +168,14 @@ def test_center_data_matches_numpy_bits(rng, n, d, dtype):
     np.testing.assert_array_equal(X, expected_X)
     assert tol == expected_tol
     assert _solvers.center_data(X.copy(), 0)[1] == 0
+
+
+def test_find_cumulative_clips_to_last_index():
+    from fastkm._kernels.init import _find_cumulative
+
+    mass = np.ones(768)
+    chunk_mass = mass.reshape(3, 256).sum(axis=1)
+    cumsum = np.cumsum(mass)
+    for target in (0.5, 1.0, 255.5, 256.0, 257.0, 600.25, 768.0):
+        assert _find_cumulative(mass, chunk_mass, target) == np.searchsorted(cumsum, target)
+    assert _find_cumulative(mass, chunk_mass, 768.5) == 767

@@ -363,6 +363,17 @@ def test_predict_finds_non_finite_anywhere(n_features, dtype):
         assert _error_of(ours.predict, bad)[0] is ValueError
 
 
+def test_read_only_data_without_copy_gets_sklearns_error():
+    X = X_OK.copy()
+    X.flags.writeable = False
+    ours = _error_of(KMeans(4, copy_x=False, n_init=1, random_state=0).fit, X)
+    theirs = _error_of(skc.KMeans(4, copy_x=False, n_init=1, random_state=0).fit, X)
+    assert theirs[0] is not None
+    assert ours == theirs
+    # With the default copy, read-only data is fine.
+    KMeans(4, n_init=1, random_state=0).fit(X)
+
+
 def test_unfitted_predict():
     with pytest.raises(NotFittedError):
         KMeans().predict(X_OK)

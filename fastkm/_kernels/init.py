@@ -24,16 +24,15 @@ def _find_cumulative(mass, chunk_mass, target):
     """
     n = mass.shape[0]
     running = 0.0
-    first_chunk = chunk_mass.shape[0] - 1
     for c in range(chunk_mass.shape[0]):
         if running + chunk_mass[c] >= target:
-            first_chunk = c
-            break
+            for i in range(c * CHUNK, n):
+                running += mass[i]
+                if running >= target:
+                    return i
+            return n - 1
         running += chunk_mass[c]
-    for i in range(first_chunk * CHUNK, n):
-        running += mass[i]
-        if running >= target:
-            return i
+    # The target lies beyond the total (rounding): the last index.
     return n - 1
 
 
