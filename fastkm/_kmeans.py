@@ -363,7 +363,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         check_is_fitted(self)
         # Finiteness is checked in the labelling pass itself, not before it.
         X = v.validate_test_data(self, X, check_finite=False)
-        labels, finite = _solvers.labels_inertia(X, None, self._centers_as(X), return_inertia=False)
+        labels, finite = _solvers.predict_labels(X, self._centers_as(X))
         if not finite:
             v.raise_not_finite(self, X)
         return labels

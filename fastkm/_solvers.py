@@ -246,17 +246,22 @@ def _inertia(X, sample_weight, centers, labels, n_groups):
     return float(lloyd.inertia(X, sample_weight, centers, labels, np.empty(n_groups)))
 
 
-def labels_inertia(X, sample_weight, centers, return_inertia=True):
-    """Labels of X against fixed centres, and optionally the weighted inertia.
+def predict_labels(X, centers):
+    """Labels of X against fixed centres, and whether X was all finite.
 
-    With ``return_inertia=False``, returns the labels and whether X was all
-    finite (checked in the same pass); otherwise X must be known finite.
+    Finiteness is checked in the same pass over X (see ``lloyd.assign_labels``).
     """
     n_groups = n_groups_for(X.shape[0], centers.shape[0], X.shape[1])
     labels = np.empty(X.shape[0], dtype=np.int32)
     _, finite = _assign(X, centers, labels, n_groups)
-    if not return_inertia:
-        return labels, finite
+    return labels, finite
+
+
+def labels_inertia(X, sample_weight, centers):
+    """Labels of finite X against fixed centres, and the weighted inertia."""
+    n_groups = n_groups_for(X.shape[0], centers.shape[0], X.shape[1])
+    labels = np.empty(X.shape[0], dtype=np.int32)
+    _assign(X, centers, labels, n_groups)
     return labels, _inertia(X, sample_weight, centers, labels, n_groups)
 
 

@@ -21,7 +21,7 @@ def _data(rng, n, d, k, dtype):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_assign_matches_reference(rng, n, d, k, dtype):
     X, centers = _data(rng, n, d, k, dtype)
-    labels, finite = _solvers.labels_inertia(X, None, centers, return_inertia=False)
+    labels, finite = _solvers.predict_labels(X, centers)
     assert finite
     expected = reference.assign(X, centers)
     dist = reference.squared_distances(X, centers)

@@ -11,7 +11,7 @@ import numpy as np
 from numba import prange
 
 from ._jit import CHUNK, FEATURE_BLOCK, kernel, parallel_kernel
-from .tiles import load_tile, new_scores, new_tile, padded_centers, tile_argmin
+from .tiles import clear_padding, load_tile, new_scores, new_tile, padded_centers, tile_argmin
 
 
 @kernel
@@ -131,9 +131,7 @@ def _assign_rows(
             tile = tiles[first_tile + m]
         if fill_tiles or not pretiled:
             if pretiled:
-                for f in range(n_features, tile.shape[0]):
-                    for i in range(tile.shape[1]):
-                        tile[f, i] = 0
+                clear_padding(tile, n_features)
             probe += load_tile(X, start, stop, tile)
         tile_argmin(tile, n_rows, n_features, centers, center_sq_norms, scores, best, chunk_labels)
         for i in range(n_rows):

@@ -30,11 +30,16 @@ def new_tile(n_features, dtype):
     Only the first ``CHUNK`` columns are used; see ``_TILE_ROW_PAD``.
     """
     tile = np.empty((padded_width(n_features), CHUNK + _TILE_ROW_PAD), dtype=dtype)
-    # Only the padding features must be zero; load_tile writes the others.
+    clear_padding(tile, n_features)
+    return tile
+
+
+@kernel
+def clear_padding(tile, n_features):
+    """Zero the tile rows past ``n_features``; load_tile writes the others."""
     for f in range(n_features, tile.shape[0]):
         for i in range(tile.shape[1]):
             tile[f, i] = 0
-    return tile
 
 
 def tile_stack(n_tiles, n_features, dtype):
