@@ -1,5 +1,6 @@
 """KMeans, k_means and kmeans_plusplus: the scikit-learn-facing layer."""
 
+import functools
 import warnings
 
 import numpy as np
@@ -155,6 +156,11 @@ def k_means(
     return est.cluster_centers_, est.labels_, est.inertia_
 
 
+@functools.cache
+def _param_names(cls):
+    return tuple(BaseEstimator._get_param_names.__func__(cls))
+
+
 class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, BaseEstimator):
     """K-Means clustering, a drop-in for :class:`sklearn.cluster.KMeans`.
 
@@ -230,6 +236,13 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
 
     _parameter_constraints: dict = v.KMEANS_CONSTRAINTS
 
+    @classmethod
+    def _get_param_names(cls):
+        # scikit-learn inspects the __init__ signature on every get_params,
+        # which each fit calls to validate the parameters; the names depend on
+        # the class alone.
+        return list(_param_names(cls))
+
     def __init__(
         self,
         n_clusters=8,
@@ -273,7 +286,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         self : object
             Fitted estimator.
         """
-        X = v.validate_fit_data(self, X, copy=self.copy_x)
+        X, X_owned = v.validate_fit_data(self, X, copy=self.copy_x)
         v.check_n_samples(X, self.n_clusters)
         n_init = v.resolve_n_init(self.n_init, self.init, 10, type(self).__name__)
         if self.algorithm == "elkan" and self.n_clusters == 1:
@@ -291,7 +304,8 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
             init = v.check_init_array(init, X, self.n_clusters)
 
         # Mean-centring makes the ||c||^2 - 2 x.c distance expansion accurate.
-        X_mean, tol = _solvers.center_data(X, self.tol)
+        # Into a new array if X is still the caller's (copy_x=True).
+        X, X_mean, tol = _solvers.center_data(X, self.tol, in_place=X_owned)
         if init_is_array:
             init -= X_mean
 

@@ -35,16 +35,18 @@ def _squared_norms(A):
     return np.einsum("ij,ij->i", A, A)
 
 
-def center_data(X, tol):
-    """Centre X on its column means, in place; return the means and absolute tol.
+def center_data(X, tol, in_place=True):
+    """Centre X on its column means; return it with the means and absolute tol.
 
     The absolute tolerance is ``tol`` times the mean of the columns' variances.
     Both come out bit for bit as scikit-learn's ``X.mean(axis=0)``,
     ``np.var(X, axis=0)`` and ``X -= mean`` give them, in one pass less and
-    without numpy's temporary copy of X.
+    without numpy's temporary copy of X. With ``in_place=False`` the centred
+    data goes to a new array and X is left as it is.
 
     Returns
     -------
+    X : ndarray, centred (X itself when ``in_place``)
     means : ndarray of shape (n_features,), dtype of X
     tol : float
     """
@@ -52,6 +54,8 @@ def center_data(X, tol):
     if n_features < 2 or not X.flags.writeable:
         # numpy sums a single column pairwise; let numpy do it. A read-only X
         # (copy_x=False) gets numpy's "output array is read-only", as in sklearn.
+        if not in_place:
+            X = X.copy()
         variances = np.var(X, axis=0) if tol else None
         means = X.mean(axis=0)
         X -= means
@@ -60,9 +64,11 @@ def center_data(X, tol):
         count = np.intp(n_samples)
         means = stats.column_sums(X)
         np.true_divide(means, count, out=means, casting="unsafe")
-        variances = stats.center_columns(X, means)
+        out = X if in_place else np.empty_like(X)
+        variances = stats.center_columns(X, means, out)
         np.true_divide(variances, count, out=variances, casting="unsafe")
-    return means, (np.mean(variances) * tol if tol else 0)
+        X = out
+    return X, means, (np.mean(variances) * tol if tol else 0)
 
 
 def is_same_clustering(labels1, labels2, n_clusters):

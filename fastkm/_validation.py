@@ -9,6 +9,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+from sklearn import get_config
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, _is_arraylike_not_scalar, validate_data
@@ -60,13 +61,55 @@ def reject_sparse(X):
         raise TypeError(_SPARSE_MESSAGE)
 
 
+def _is_plain_float_matrix(A):
+    """True for a non-empty 2-D float32/float64 numpy.ndarray (no subclass).
+
+    For such arrays scikit-learn's validation (``validate_data``,
+    ``check_array``) comes down to a few steps that the fast paths below take
+    directly: it has no error to raise and nothing to convert, and its
+    dataframe and array-API checks cost more than a small fit's iterations.
+    Anything else goes through scikit-learn's own code.
+    """
+    return (
+        type(A) is np.ndarray
+        and A.ndim == 2
+        and A.dtype in FLOAT_DTYPES
+        and A.shape[0] > 0
+        and A.shape[1] > 0
+        and not get_config()["array_api_dispatch"]
+    )
+
+
 def validate_fit_data(estimator, X, copy):
-    """Validate training data: dense, 2-D, finite, float32/float64, C order."""
+    """Validate training data: dense, 2-D, finite, float32/float64, C order.
+
+    Returns
+    -------
+    X : ndarray
+        The validated data. With ``copy=True`` it may still be the caller's
+        own array (see ``owned``): fit's centring writes the copy anyway, so
+        making one here would be a wasted pass.
+    owned : bool
+        False if X is the caller's array and ``copy`` was asked for: the
+        caller must not write to it.
+    """
     reject_sparse(X)
-    X = validate_data(estimator, X, dtype=FLOAT_DTYPES, order="C", copy=copy, ensure_all_finite=False)
-    if not all_finite(X):
-        raise_not_finite(estimator, X)
-    return X
+    if _is_plain_float_matrix(X):
+        # validate_data(reset=True) on such an array: no feature names, a C
+        # array, and the width recorded.
+        if hasattr(estimator, "feature_names_in_"):
+            delattr(estimator, "feature_names_in_")
+        validated = np.asarray(X, order="C")
+        owned = not copy or validated is not X
+        estimator.n_features_in_ = validated.shape[1]
+    else:
+        validated = validate_data(
+            estimator, X, dtype=FLOAT_DTYPES, order="C", copy=copy, ensure_all_finite=False
+        )
+        owned = True
+    if not all_finite(validated):
+        raise_not_finite(estimator, validated)
+    return validated, owned
 
 
 def validate_test_data(estimator, X, check_finite=True):
@@ -76,7 +119,16 @@ def validate_test_data(estimator, X, check_finite=True):
     call ``raise_not_finite`` on failure (predict does it in its one pass).
     """
     reject_sparse(X)
-    X = validate_data(estimator, X, reset=False, dtype=FLOAT_DTYPES, order="C", ensure_all_finite=False)
+    if (
+        _is_plain_float_matrix(X)
+        and getattr(estimator, "feature_names_in_", None) is None
+        and X.shape[1] == getattr(estimator, "n_features_in_", None)
+    ):
+        # validate_data(reset=False) on such an array, fitted without feature
+        # names and with the same width: nothing to warn about or raise.
+        X = np.asarray(X, order="C")
+    else:
+        X = validate_data(estimator, X, reset=False, dtype=FLOAT_DTYPES, order="C", ensure_all_finite=False)
     if check_finite and not all_finite(X):
         raise_not_finite(estimator, X)
     return X
@@ -93,6 +145,9 @@ def raise_not_finite(estimator, X):
 
 def check_sample_weight(sample_weight, X):
     """Sample weights as an array of X's dtype (scikit-learn's checks)."""
+    if sample_weight is None:
+        # What _check_sample_weight returns for None, without its namespace checks.
+        return np.ones(X.shape[0], dtype=X.dtype)
     return _check_sample_weight(sample_weight, X, dtype=X.dtype)
 
 
@@ -142,7 +197,14 @@ def validate_center_shape(X, centers, n_centers):
 
 def check_init_array(init, X, n_centers):
     """Validate an explicit init array: a C-ordered copy in X's dtype."""
-    init = check_array(init, dtype=X.dtype, copy=True, order="C")
+    fast = type(init) is np.ndarray and init.ndim == 2 and init.dtype.kind == "f" and init.size > 0
+    if fast and not get_config()["array_api_dispatch"]:
+        # check_array's conversion, then its finiteness check on the result
+        # (which it would raise from: so it runs when that fails).
+        converted = np.array(init, dtype=X.dtype, order="C", copy=True)
+        init = converted if all_finite(converted) else check_array(init, dtype=X.dtype, copy=True, order="C")
+    else:
+        init = check_array(init, dtype=X.dtype, copy=True, order="C")
     validate_center_shape(X, init, n_centers)
     return init
 

@@ -162,12 +162,17 @@ def test_center_data_matches_numpy_bits(rng, n, d, dtype):
     expected_tol = _tolerance(X, 1e-4)
     expected_mean = X.mean(axis=0)
     expected_X = X - expected_mean
-    means, tol = _solvers.center_data(X, 1e-4)
+    original = X.copy()
+    centred, means, tol = _solvers.center_data(X, 1e-4, in_place=False)
+    np.testing.assert_array_equal(X, original)
+    np.testing.assert_array_equal(centred, expected_X)
+    centred, means, tol = _solvers.center_data(X, 1e-4)
+    assert centred is X
     assert means.dtype == dtype
     np.testing.assert_array_equal(means, expected_mean)
     np.testing.assert_array_equal(X, expected_X)
     assert tol == expected_tol
-    assert _solvers.center_data(X.copy(), 0)[1] == 0
+    assert _solvers.center_data(X.copy(), 0)[2] == 0
 
 
 def test_find_cumulative_clips_to_last_index():

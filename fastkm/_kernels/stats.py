@@ -29,20 +29,22 @@ def column_sums(X):
 
 
 @exact_kernel
-def center_columns(X, means):
-    """Subtract ``means`` from every row in place; return the squares' sums.
+def center_columns(X, means, out):
+    """``out = X - means``; return the sums of the squared deviations.
 
     The sums are those of ``np.var``'s deviations, ``((X - means) ** 2).sum(0)``,
-    each term rounded as numpy rounds it.
+    each term rounded as numpy rounds it. ``out`` may be X itself (in place);
+    otherwise the copy costs no pass of its own.
 
-    X : (n_samples, n_features) INOUT, C-contiguous, n_features >= 2
+    X : (n_samples, n_features) IN, C-contiguous, n_features >= 2
     means : (n_features,) IN
+    out : (n_samples, n_features) OUT, C-contiguous, may be X
     """
     n_samples, n_features = X.shape
     squares = np.zeros(n_features, dtype=X.dtype)
     for i in range(n_samples):
         for f in range(n_features):
             deviation = X[i, f] - means[f]
-            X[i, f] = deviation
+            out[i, f] = deviation
             squares[f] += deviation * deviation
     return squares

@@ -1,0 +1,128 @@
+"""fastkm's validation fast paths against scikit-learn's own validation.
+
+Plain float arrays skip scikit-learn's ``validate_data``/``check_array`` (whose
+dataframe and array-API checks cost more than a small fit's iterations). These
+tests hold the fast paths to exactly what scikit-learn's code gives.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+import sklearn.cluster as skc
+from sklearn.utils import check_array
+from sklearn.utils.validation import validate_data
+
+from fastkm import KMeans
+from fastkm import _validation as v
+
+RNG = np.random.default_rng(0)
+BASE = RNG.normal(size=(40, 5))
+
+
+def _arrays():
+    read_only = BASE.copy()
+    read_only.flags.writeable = False
+    return {
+        "C float64": BASE.copy(),
+        "F float64": np.asfortranarray(BASE),
+        "C float32": BASE.astype(np.float32),
+        "strided": BASE[::2, ::2],
+        "read-only": read_only,
+        "one row": BASE[:1].copy(),
+        "big-endian": BASE.astype(">f8"),
+        "int": (BASE * 10).astype(np.int64),
+        "list": BASE.tolist(),
+    }
+
+
+@pytest.mark.parametrize("name", list(_arrays()))
+@pytest.mark.parametrize("copy", [True, False])
+def test_fit_validation_matches_sklearn(name, copy):
+    X = _arrays()[name]
+    ours_est, theirs_est = KMeans(), skc.KMeans()
+    ours, owned = v.validate_fit_data(ours_est, X, copy=copy)
+    theirs = validate_data(theirs_est, X, dtype=v.FLOAT_DTYPES, order="C", copy=copy)
+    np.testing.assert_array_equal(ours, theirs)
+    assert ours.dtype == theirs.dtype
+    assert ours.flags.c_contiguous
+    assert ours_est.n_features_in_ == theirs_est.n_features_in_
+    # Not owned only when the caller asked for a copy that was left to fit.
+    if isinstance(X, np.ndarray) and np.may_share_memory(ours, X):
+        assert owned == (not copy)
+    else:
+        assert owned
+
+
+def test_refit_without_feature_names_drops_them():
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame(BASE, columns=list("abcde"))
+    ours, theirs = KMeans(3, random_state=0).fit(df), skc.KMeans(3, random_state=0).fit(df)
+    ours.fit(BASE)
+    theirs.fit(BASE)
+    assert hasattr(ours, "feature_names_in_") == hasattr(theirs, "feature_names_in_") is False
+
+
+def test_predict_with_names_mismatch_warns_or_raises_as_sklearn():
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame(BASE, columns=list("abcde"))
+    ours, theirs = KMeans(3, random_state=0).fit(df), skc.KMeans(3, random_state=0).fit(df)
+    # Fitted with names, predicting on an array: the same warning.
+    for est in (ours, theirs):
+        with pytest.warns(UserWarning, match="does not have valid feature names"):
+            est.predict(BASE)
+    # Fitted without names, predicting on a frame: the same warning.
+    ours, theirs = KMeans(3, random_state=0).fit(BASE), skc.KMeans(3, random_state=0).fit(BASE)
+    for est in (ours, theirs):
+        with pytest.warns(UserWarning, match="X has feature names"):
+            est.predict(df)
+    # Wrong width: the same error.
+    for est in (ours, theirs):
+        with pytest.raises(ValueError, match="X has 4 features, but KMeans is expecting 5"):
+            est.predict(BASE[:, :4])
+
+
+@pytest.mark.parametrize(
+    "init",
+    [
+        BASE[:3].copy(),
+        BASE[:3].astype(np.float16),
+        np.asfortranarray(BASE[:3]),
+        BASE[:3].tolist(),
+    ],
+    ids=["float64", "float16", "F order", "list"],
+)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_init_array_validation_matches_check_array(init, dtype):
+    X = BASE.astype(dtype)
+    ours = v.check_init_array(init, X, 3)
+    theirs = check_array(init, dtype=dtype, copy=True, order="C")
+    np.testing.assert_array_equal(ours, theirs)
+    assert ours.dtype == theirs.dtype and ours.flags.c_contiguous
+    assert not np.may_share_memory(ours, init)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, 1e300])
+def test_non_finite_init_gets_sklearns_error(bad):
+    # 1e300 only overflows once converted to float32, as check_array converts.
+    X = BASE.astype(np.float32)
+    init = BASE[:3].copy()
+    init[1, 2] = bad
+
+    def error(cls):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                cls(3, init=init, n_init=1).fit(X)
+            except ValueError as exc:
+                return str(exc)
+        return None
+
+    assert error(skc.KMeans) is not None
+    assert error(KMeans) == error(skc.KMeans)
+
+
+def test_default_sample_weight():
+    X = BASE.astype(np.float32)
+    w = v.check_sample_weight(None, X)
+    assert w.dtype == np.float32 and w.shape == (40,) and np.all(w == 1)
