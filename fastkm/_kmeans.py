@@ -286,7 +286,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         self : object
             Fitted estimator.
         """
-        X, X_owned = v.validate_fit_data(self, X, copy=self.copy_x)
+        X, X_owned, X_sums = v.validate_fit_data(self, X, copy=self.copy_x)
         v.check_n_samples(X, self.n_clusters)
         n_init = v.resolve_n_init(self.n_init, self.init, 10, type(self).__name__)
         if self.algorithm == "elkan" and self.n_clusters == 1:
@@ -305,7 +305,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
 
         # Mean-centring makes the ||c||^2 - 2 x.c distance expansion accurate.
         # Into a new array if X is still the caller's (copy_x=True).
-        X, X_mean, tol = _solvers.center_data(X, self.tol, in_place=X_owned)
+        X, X_mean, tol = _solvers.center_data(X, self.tol, in_place=X_owned, sums=X_sums)
         if init_is_array:
             init -= X_mean
 

@@ -35,14 +35,15 @@ def _squared_norms(A):
     return np.einsum("ij,ij->i", A, A)
 
 
-def center_data(X, tol, in_place=True):
+def center_data(X, tol, in_place=True, sums=None):
     """Centre X on its column means; return it with the means and absolute tol.
 
     The absolute tolerance is ``tol`` times the mean of the columns' variances.
     Both come out bit for bit as scikit-learn's ``X.mean(axis=0)``,
     ``np.var(X, axis=0)`` and ``X -= mean`` give them, in one pass less and
     without numpy's temporary copy of X. With ``in_place=False`` the centred
-    data goes to a new array and X is left as it is.
+    data goes to a new array and X is left as it is. ``sums``, if given, must
+    be ``stats.column_sums(X)`` (validation computes them).
 
     Returns
     -------
@@ -62,7 +63,7 @@ def center_data(X, tol, in_place=True):
     else:
         # Divided as numpy's mean and var divide: by an intp count, in place.
         count = np.intp(n_samples)
-        means = stats.column_sums(X)
+        means = stats.column_sums(X) if sums is None else sums.copy()
         np.true_divide(means, count, out=means, casting="unsafe")
         out = X if in_place else np.empty_like(X)
         variances = stats.center_columns(X, means, out)

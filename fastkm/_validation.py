@@ -15,6 +15,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, _is_arraylike_not_scalar, validate_data
 
 from ._kernels.checks import all_finite
+from ._kernels.stats import column_sums
 
 FLOAT_DTYPES = [np.float64, np.float32]
 
@@ -92,6 +93,10 @@ def validate_fit_data(estimator, X, copy):
     owned : bool
         False if X is the caller's array and ``copy`` was asked for: the
         caller must not write to it.
+    sums : ndarray of shape (n_features,)
+        ``X.sum(axis=0)`` with numpy's rounding when X has two or more
+        columns. The finiteness check reads them (a NaN or infinity anywhere
+        makes its column's sum non-finite), and fit's centring reuses them.
     """
     reject_sparse(X)
     if _is_plain_float_matrix(X):
@@ -107,9 +112,11 @@ def validate_fit_data(estimator, X, copy):
             estimator, X, dtype=FLOAT_DTYPES, order="C", copy=copy, ensure_all_finite=False
         )
         owned = True
-    if not all_finite(validated):
+    sums = column_sums(validated)
+    # Finite sums mean finite data; a sum can also overflow, so check X itself.
+    if not np.isfinite(sums).all() and not all_finite(validated):
         raise_not_finite(estimator, validated)
-    return validated, owned
+    return validated, owned, sums
 
 
 def validate_test_data(estimator, X, check_finite=True):

@@ -41,12 +41,13 @@ def _arrays():
 def test_fit_validation_matches_sklearn(name, copy):
     X = _arrays()[name]
     ours_est, theirs_est = KMeans(), skc.KMeans()
-    ours, owned = v.validate_fit_data(ours_est, X, copy=copy)
+    ours, owned, sums = v.validate_fit_data(ours_est, X, copy=copy)
     theirs = validate_data(theirs_est, X, dtype=v.FLOAT_DTYPES, order="C", copy=copy)
     np.testing.assert_array_equal(ours, theirs)
     assert ours.dtype == theirs.dtype
     assert ours.flags.c_contiguous
     assert ours_est.n_features_in_ == theirs_est.n_features_in_
+    np.testing.assert_array_equal(sums, theirs.sum(axis=0))
     # Not owned only when the caller asked for a copy that was left to fit.
     if isinstance(X, np.ndarray) and np.may_share_memory(ours, X):
         assert owned == (not copy)

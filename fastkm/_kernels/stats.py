@@ -43,8 +43,10 @@ def center_columns(X, means, out):
     n_samples, n_features = X.shape
     squares = np.zeros(n_features, dtype=X.dtype)
     for i in range(n_samples):
+        # Two loops, not one: the fused loop vectorised 1.5x slower.
         for f in range(n_features):
-            deviation = X[i, f] - means[f]
-            out[i, f] = deviation
+            out[i, f] = X[i, f] - means[f]
+        for f in range(n_features):
+            deviation = out[i, f]
             squares[f] += deviation * deviation
     return squares
