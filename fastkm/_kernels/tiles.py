@@ -148,25 +148,25 @@ def tile_center_scores(tile, n_rows, centers, center_sq_norms, j, out):
 
 
 @kernel
-def _running_min2(best, label, s0, s1, j):
-    """Update a row's running (best score, label) with centres ``j`` and ``j+1``.
+def _running_min2(best, label, s0, s1, j0, j1):
+    """Update a row's running (best score, label) with centres ``j0`` then ``j1``.
 
     Compared in index order with a strict ``<``: the first of equal scores wins.
     """
     better = s0 < best
     best = s0 if better else best
-    label = np.int32(j) if better else label
+    label = np.int32(j0) if better else label
     better = s1 < best
     best = s1 if better else best
-    label = np.int32(j + 1) if better else label
+    label = np.int32(j1) if better else label
     return best, label
 
 
 @kernel
 def _running_min4(best, label, s0, s1, s2, s3, j):
     """Update a row's running (best score, label) with centres ``j .. j+3``."""
-    best, label = _running_min2(best, label, s0, s1, j)
-    return _running_min2(best, label, s2, s3, j + 2)
+    best, label = _running_min2(best, label, s0, s1, j, j + 1)
+    return _running_min2(best, label, s2, s3, j + 2, j + 3)
 
 
 @kernel
@@ -214,34 +214,35 @@ def _wide_argmin4(tile, n_rows, centers, center_sq_norms, j, out, best, labels):
 
 
 @kernel
-def _wide_argmin2(tile, n_rows, centers, center_sq_norms, j, out, best, labels):
-    """Fold the centres ``j`` and ``j+1`` into the running argmin of a wide tile.
+def _wide_argmin2(tile, n_rows, centers, center_sq_norms, j, k, out, best, labels):
+    """Fold the centres ``j`` and ``k > j`` into the running argmin of a wide tile.
 
     For the centres left over after the blocks of four: half the FMAs of
-    ``_wide_argmin4`` per tile load, which still beats one centre per sweep
-    (k=10 on digits: 10% less assignment time). Same scores, same bits.
+    ``_wide_argmin4`` per tile load, which beats one centre per sweep (k=10
+    on digits: 10% less assignment time). Same scores, same bits. A last
+    single centre comes with ``k == j``: its copy ties and so never wins.
     """
     cs, norms = centers, center_sq_norms
     width = tile.shape[0]
     minus2 = tile.dtype.type(-2.0)
     a0, a1, a2, a3 = cs[j, 0], cs[j, 1], cs[j, 2], cs[j, 3]
-    b0, b1, b2, b3 = cs[j + 1, 0], cs[j + 1, 1], cs[j + 1, 2], cs[j + 1, 3]
+    b0, b1, b2, b3 = cs[k, 0], cs[k, 1], cs[k, 2], cs[k, 3]
     for i in range(n_rows):
         t0, t1, t2, t3 = tile[0, i], tile[1, i], tile[2, i], tile[3, i]
         out[0, i] = fma(a3, t3, fma(a2, t2, fma(a1, t1, a0 * t0)))
         out[1, i] = fma(b3, t3, fma(b2, t2, fma(b1, t1, b0 * t0)))
     for f in range(FEATURE_BLOCK, width, FEATURE_BLOCK):
         a0, a1, a2, a3 = cs[j, f], cs[j, f + 1], cs[j, f + 2], cs[j, f + 3]
-        b0, b1, b2, b3 = cs[j + 1, f], cs[j + 1, f + 1], cs[j + 1, f + 2], cs[j + 1, f + 3]
+        b0, b1, b2, b3 = cs[k, f], cs[k, f + 1], cs[k, f + 2], cs[k, f + 3]
         for i in range(n_rows):
             t0, t1, t2, t3 = tile[f, i], tile[f + 1, i], tile[f + 2, i], tile[f + 3, i]
             out[0, i] = fma(a3, t3, fma(a2, t2, fma(a1, t1, fma(a0, t0, out[0, i]))))
             out[1, i] = fma(b3, t3, fma(b2, t2, fma(b1, t1, fma(b0, t0, out[1, i]))))
-    na, nb = norms[j], norms[j + 1]
+    na, nb = norms[j], norms[k]
     for i in range(n_rows):
         s0 = fma(minus2, out[0, i], na)
         s1 = fma(minus2, out[1, i], nb)
-        best[i], labels[i] = _running_min2(best[i], labels[i], s0, s1, j)
+        best[i], labels[i] = _running_min2(best[i], labels[i], s0, s1, j, k)
 
 
 @kernel
@@ -325,20 +326,11 @@ def tile_argmin(tile, n_rows, n_features, centers, center_sq_norms, scores, best
                 best[i] = s if better else b
                 labels[i] = jj if better else labels[i]
         return
-    # Wide rows: blocks of four centres, a pair, then the last one alone.
+    # Wide rows: blocks of four centres, then pairs (the last one paired with itself).
     while j + 4 <= n_clusters:
         _wide_argmin4(tile, n_rows, centers, center_sq_norms, j, scores, best, labels)
         j += 4
-    if j + 2 <= n_clusters:
-        _wide_argmin2(tile, n_rows, centers, center_sq_norms, j, scores, best, labels)
+    while j < n_clusters:
+        k = min(j + 1, n_clusters - 1)
+        _wide_argmin2(tile, n_rows, centers, center_sq_norms, j, k, scores, best, labels)
         j += 2
-    for jr in range(j, n_clusters):
-        j = jr
-        tile_center_scores(tile, n_rows, centers, center_sq_norms, j, scores[0])
-        jj = np.int32(j)
-        for i in range(n_rows):
-            s = scores[0, i]
-            b = best[i]
-            better = s < b
-            best[i] = s if better else b
-            labels[i] = jj if better else labels[i]
