@@ -19,6 +19,18 @@ _FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 _OPTIONS = {"cache": True, "nogil": True, "fastmath": _FASTMATH, "error_model": "numpy"}
 
 
+def start_threads():
+    """Start numba's threading layer (cheap once started); call before kernels.
+
+    numba notes in each cached function whether loading it must first start
+    the threads. A serial kernel that calls a parallel one, compiled in a
+    process that had loaded the parallel one from the cache, is cached without
+    that note, and loading it in a fresh process then fails on a missing
+    symbol or crashes. Starting the threads up front makes the note moot.
+    """
+    numba.get_num_threads()
+
+
 def kernel(fn):
     """Compile ``fn`` as a serial kernel (for helpers and inner routines)."""
     return numba.njit(**_OPTIONS)(fn)

@@ -1,0 +1,396 @@
+"""Mini-batch k-means: one step, and the whole fitting loop, in compiled code.
+
+Each routine follows scikit-learn's MiniBatchKMeans (``_mini_batch_step``,
+``_minibatch_update_dense``, ``_random_reassign``, ``_mini_batch_convergence``)
+operation for operation, and draws its random numbers from the caller's
+MT19937 state exactly as scikit-learn's ``RandomState`` calls would. Given the
+same ``random_state``, a fit visits the same batches, reassigns the same
+centres and stops at the same step; results differ only where floating-point
+ties break differently.
+"""
+
+import numpy as np
+
+from ._jit import CHUNK, exact_kernel, kernel
+from .lloyd import _assign_rows, assign_labels, inertia
+from .mt19937 import next_double, permutation
+from .tiles import padded_centers, padded_width, squared_norms
+
+# As the solvers' cap on row groups.
+_MAX_GROUPS = 64
+
+# Codes fit_steps returns for why it stopped.
+RUNNING = 0
+CONVERGED_CENTERS = 1
+CONVERGED_INERTIA = 2
+ALL_REASSIGNED = 3
+
+
+@kernel
+def _search_right(cdf, u):
+    """``np.searchsorted(cdf, u, side='right')``: the first i with cdf[i] > u.
+
+    Starts from the guess ``u * n`` (right on for equal weights) and gallops
+    from there, so an equal-weight draw costs a few probes, not log2(n).
+    """
+    n = cdf.shape[0]
+    guess = min(np.int64(u * n), n - 1)
+    # Invariant for the final bisection: cdf[lo] <= u (or lo == -1) and
+    # cdf[hi] > u (or hi == n).
+    if cdf[guess] > u:
+        hi, lo, step = guess, guess - 1, 1
+        while lo >= 0 and cdf[lo] > u:
+            hi = lo
+            lo -= step
+            step *= 2
+        lo = max(lo, -1)
+    else:
+        lo, hi, step = guess, guess + 1, 1
+        while hi < n and cdf[hi] <= u:
+            lo = hi
+            hi += step
+            step *= 2
+        hi = min(hi, n)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if cdf[mid] > u:
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+@kernel
+def sample_rows(rng, cdf, out):
+    """``RandomState.choice(n, len(out), p=p)``: rows drawn with replacement.
+
+    rng : (625,) uint32 INOUT, MT19937 state
+    cdf : (n,) float64 IN, ``p.cumsum() / p.cumsum()[-1]`` as numpy makes it
+    out : (batch,) int64 OUT
+    """
+    for i in range(out.shape[0]):
+        out[i] = _search_right(cdf, next_double(rng))
+
+
+@kernel
+def _gather_rows(X, rows, out):
+    """out[i] = X[rows[i]]."""
+    n_features = X.shape[1]
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        for f in range(n_features):
+            out[i, f] = X[r, f]
+
+
+@exact_kernel
+def update_centers(X, sample_weight, labels, centers, centers_new, counts, weight_sums):
+    """``_minibatch_update_dense``: move each centre towards its new points.
+
+    A centre with new weight w becomes ``(c * count + sum(w_i x_i)) / (count + w)``,
+    its count grows by w; the others are copied. Same operations, same order,
+    same rounding as scikit-learn (no fastmath). ``centers_new`` may be
+    ``centers`` (partial_fit updates in place).
+
+    X : (n, n_features) IN, the batch
+    sample_weight : (n,) IN
+    labels : (n,) int32 IN
+    centers : (n_clusters, n_features) IN
+    centers_new : (n_clusters, n_features) OUT
+    counts : (n_clusters,) INOUT, accumulated weight per centre
+    weight_sums : (n_clusters,) scratch
+    """
+    n_clusters, n_features = centers.shape
+    zero = counts.dtype.type(0.0)
+    for j in range(n_clusters):
+        weight_sums[j] = zero
+    for i in range(X.shape[0]):
+        weight_sums[labels[i]] += sample_weight[i]
+    for j in range(n_clusters):
+        if weight_sums[j] > 0:
+            for f in range(n_features):
+                centers_new[j, f] = centers[j, f] * counts[j]
+        else:
+            for f in range(n_features):
+                centers_new[j, f] = centers[j, f]
+    for i in range(X.shape[0]):
+        j = labels[i]
+        w = sample_weight[i]
+        for f in range(n_features):
+            centers_new[j, f] += X[i, f] * w
+    for j in range(n_clusters):
+        if weight_sums[j] > 0:
+            counts[j] += weight_sums[j]
+            alpha = counts.dtype.type(1.0) / counts[j]
+            for f in range(n_features):
+                centers_new[j, f] *= alpha
+
+
+@kernel
+def reassign_starved(rng, X, centers_new, counts, ratio, to_reassign, order, perm):
+    """The reassignment half of ``_mini_batch_step``: restart starved centres.
+
+    Centres whose count is below ``ratio`` times the largest move to distinct
+    random rows of the batch (at most half the batch's size of them: the
+    lowest counts), and get the smallest remaining count. The rows are drawn
+    as ``RandomState.choice(n, size, replace=False)`` draws them.
+
+    rng : (625,) uint32 INOUT
+    X : (n, n_features) IN, the batch
+    centers_new : (n_clusters, n_features) INOUT
+    counts : (n_clusters,) INOUT
+    to_reassign : (n_clusters,) bool scratch
+    order : (n_clusters,) int64 scratch
+    perm : (n,) int64 scratch
+    Returns the number of centres moved, or -1 if every centre qualified
+    (scikit-learn fails there: the minimum of an empty selection).
+    """
+    n_clusters = counts.shape[0]
+    n_rows = X.shape[0]
+    # In the data type, as numpy multiplies a float32 array's max by a Python float.
+    threshold = counts.dtype.type(ratio) * np.max(counts)
+    n_reassign = 0
+    for j in range(n_clusters):
+        to_reassign[j] = counts[j] < threshold
+        n_reassign += to_reassign[j]
+    if n_reassign > 0.5 * n_rows:
+        # Keep the centres from position n // 2 of the count order on. numpy's
+        # argsort is not stable; among equal counts its choice may differ.
+        order[:] = np.argsort(counts, kind="mergesort")
+        for p in range(n_rows // 2, n_clusters):
+            to_reassign[order[p]] = False
+        n_reassign = 0
+        for j in range(n_clusters):
+            n_reassign += to_reassign[j]
+    if n_reassign == n_clusters:
+        return -1
+    if n_reassign > 0:
+        permutation(rng, perm)
+        taken = 0
+        for j in range(n_clusters):
+            if to_reassign[j]:
+                row = perm[taken]
+                taken += 1
+                for f in range(X.shape[1]):
+                    centers_new[j, f] = X[row, f]
+    smallest = np.inf
+    for j in range(n_clusters):
+        if not to_reassign[j] and counts[j] < smallest:
+            smallest = counts[j]
+    for j in range(n_clusters):
+        if to_reassign[j]:
+            counts[j] = smallest
+    return n_reassign
+
+
+# Below this many multiply-adds a batch is labelled on one thread: starting the
+# others would cost more than it saves.
+_PARALLEL_WORK = 1 << 17
+
+
+@kernel
+def assign_batch(X, centers, labels):
+    """Nearest-centre labels of the batch rows (first centre on ties).
+
+    Large batches are labelled in parallel over fixed groups of rows; the
+    labels do not depend on the grouping.
+
+    X : (n, n_features) IN, C-contiguous
+    centers : (n_clusters, n_features) IN
+    labels : (n,) int32 OUT
+    """
+    n_rows = X.shape[0]
+    norms = squared_norms(centers, X.dtype)
+    no_tiles = np.empty((0, 0, 0), dtype=X.dtype)
+    if n_rows * centers.shape[0] * padded_width(X.shape[1]) >= _PARALLEL_WORK:
+        n_groups = min(-(-n_rows // CHUNK), _MAX_GROUPS)
+        assign_labels(X, no_tiles, centers, norms, labels, np.empty(n_groups, dtype=np.int64))
+        return
+    # Typed, not literal, constants: literals would compile _assign_rows anew.
+    zero = np.int64(0)
+    _assign_rows(
+        X,
+        no_tiles,
+        np.bool_(False),
+        zero,
+        np.empty(0, dtype=X.dtype),
+        padded_centers(centers, X.dtype),
+        norms,
+        labels,
+        zero,
+        np.int64(n_rows),
+        np.empty((0, 0), dtype=X.dtype),
+    )
+
+
+@kernel
+def step(rng, X, sample_weight, centers, centers_new, counts, random_reassign, ratio, labels, scratch):
+    """One ``_mini_batch_step``: label the batch, update, maybe reassign.
+
+    X : (n, n_features) IN, the batch, C-contiguous
+    sample_weight : (n,) IN
+    centers : (n_clusters, n_features) IN
+    centers_new : (n_clusters, n_features) OUT, may be ``centers``
+    counts : (n_clusters,) INOUT
+    random_reassign : bool, whether starved centres are restarted this step
+    labels : (n,) int32 scratch
+    scratch : tuple from ``step_scratch``
+    Returns the batch inertia (before the update) and the number of
+    centres reassigned (-1: all of them qualified, see ``reassign_starved``).
+    """
+    weight_sums, to_reassign, order, perm, group_partials = scratch
+    assign_batch(X, centers, labels)
+    batch_inertia = inertia(X, sample_weight, centers, labels, group_partials)
+    update_centers(X, sample_weight, labels, centers, centers_new, counts, weight_sums)
+    n_reassigned = 0
+    if random_reassign and ratio > 0:
+        n_reassigned = reassign_starved(rng, X, centers_new, counts, ratio, to_reassign, order, perm)
+    return batch_inertia, n_reassigned
+
+
+@kernel
+def step_scratch(n_rows, n_clusters, dtype):
+    """Scratch buffers for ``step`` on batches of up to ``n_rows`` rows."""
+    return (
+        np.empty(n_clusters, dtype=dtype),
+        np.empty(n_clusters, dtype=np.bool_),
+        np.empty(n_clusters, dtype=np.int64),
+        np.empty(n_rows, dtype=np.int64),
+        np.empty(1, dtype=np.float64),
+    )
+
+
+@kernel
+def should_reassign(counts, counters, batch_size, n_clusters):
+    """``_random_reassign``: every 10 k samples, or at once if a centre is empty.
+
+    counters[1] : INOUT, samples seen since the last reassignment
+    """
+    counters[1] += batch_size
+    empty = False
+    for j in range(counts.shape[0]):
+        empty |= counts[j] == 0
+    if empty or counters[1] >= 10 * n_clusters:
+        counters[1] = 0
+        return True
+    return False
+
+
+@exact_kernel
+def _converged(
+    step_index, n_samples, batch_size, batch_inertia, shift, tol, max_no_improvement, ewa, counters
+):
+    """``_mini_batch_convergence``: early stopping on centre shift or inertia.
+
+    ewa : (3,) float64 INOUT, [smoothed inertia, its minimum, this step's
+        mean batch inertia]; NaN stands for "not set yet"
+    counters : (3,) int64 INOUT, counters[0] steps without improvement
+    max_no_improvement : int, -1 for None
+    """
+    batch_inertia /= batch_size
+    ewa[2] = batch_inertia
+    if step_index == 0:
+        # The first step's inertia comes from the initialisation: ignored.
+        return RUNNING
+    if np.isnan(ewa[0]):
+        ewa[0] = batch_inertia
+    else:
+        alpha = min(batch_size * 2.0 / (n_samples + 1), 1.0)
+        ewa[0] = ewa[0] * (1 - alpha) + batch_inertia * alpha
+    if tol > 0.0 and shift <= tol:
+        return CONVERGED_CENTERS
+    if np.isnan(ewa[1]) or ewa[0] < ewa[1]:
+        counters[0] = 0
+        ewa[1] = ewa[0]
+    else:
+        counters[0] += 1
+    if max_no_improvement >= 0 and counters[0] >= max_no_improvement:
+        return CONVERGED_INERTIA
+    return RUNNING
+
+
+@kernel
+def _squared_shift(old, new):
+    """``np.sum((new - old) ** 2)``, in the data type."""
+    total = old.dtype.type(0.0)
+    for j in range(old.shape[0]):
+        for f in range(old.shape[1]):
+            diff = new[j, f] - old[j, f]
+            total += diff * diff
+    return total
+
+
+@kernel
+def fit_steps(
+    rng,
+    X,
+    cdf,
+    centers,
+    counts,
+    first_step,
+    stop_step,
+    n_steps,
+    batch_size,
+    tol,
+    max_no_improvement,
+    ratio,
+    ewa,
+    counters,
+):
+    """Steps ``first_step`` .. ``stop_step - 1`` of MiniBatchKMeans.fit's loop.
+
+    Each step draws a batch (rows in proportion to ``cdf``'s weights, unit
+    weights in the step), runs ``step`` and checks convergence, all without
+    leaving compiled code. Called once for the whole fit, or one step at a
+    time when the caller prints progress.
+
+    rng : (625,) uint32 INOUT, MT19937 state
+    X : (n_samples, n_features) IN, C-contiguous
+    cdf : (n_samples,) float64 IN, see ``sample_rows``
+    centers : (n_clusters, n_features) INOUT
+    counts : (n_clusters,) INOUT
+    n_steps : int, the loop's full length (early stopping counts from it)
+    tol : float, absolute tolerance on the squared centre shift (0: unused)
+    max_no_improvement : int, -1 for None
+    ewa : (3,) float64 INOUT, see ``_converged``
+    counters : (3,) int64 INOUT, [steps without improvement, samples since
+        the last reassignment, centres reassigned in the last step]
+
+    Returns
+    -------
+    last_step : int, index of the last step run
+    status : RUNNING, CONVERGED_CENTERS, CONVERGED_INERTIA or ALL_REASSIGNED
+    """
+    n_samples, n_features = X.shape
+    n_clusters = centers.shape[0]
+    rows = np.empty(batch_size, dtype=np.int64)
+    batch = np.empty((batch_size, n_features), dtype=X.dtype)
+    unit_weight = np.ones(batch_size, dtype=X.dtype)
+    labels = np.empty(batch_size, dtype=np.int32)
+    scratch = step_scratch(batch_size, n_clusters, X.dtype)
+    current = centers.copy()
+    new = np.empty_like(centers)
+    last = first_step
+    status = RUNNING
+    for i in range(first_step, stop_step):
+        last = i
+        sample_rows(rng, cdf, rows)
+        _gather_rows(X, rows, batch)
+        reassign = should_reassign(counts, counters, batch_size, n_clusters)
+        batch_inertia, n_reassigned = step(
+            rng, batch, unit_weight, current, new, counts, reassign, ratio, labels, scratch
+        )
+        counters[2] = n_reassigned
+        if n_reassigned < 0:
+            status = ALL_REASSIGNED
+            break
+        shift = _squared_shift(current, new) if tol > 0.0 else 0.0
+        current, new = new, current
+        status = _converged(
+            i, n_samples, batch_size, batch_inertia, shift, tol, max_no_improvement, ewa, counters
+        )
+        if status != RUNNING:
+            break
+    for j in range(n_clusters):
+        for f in range(n_features):
+            centers[j, f] = current[j, f]
+    return last, status
