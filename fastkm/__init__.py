@@ -1,10 +1,11 @@
-"""fastkm: scikit-learn's KMeans, compiled and parallel.
+"""fastkm: scikit-learn's KMeans and MiniBatchKMeans, compiled and parallel.
 
 A drop-in replacement: change ``from sklearn.cluster import KMeans`` to
-``from fastkm import KMeans``.
+``from fastkm import KMeans`` (or ``MiniBatchKMeans``).
 """
 
 from ._kmeans import KMeans, k_means, kmeans_plusplus
+from ._minibatch_kmeans import MiniBatchKMeans
 
-__all__ = ["KMeans", "k_means", "kmeans_plusplus"]
+__all__ = ["KMeans", "MiniBatchKMeans", "k_means", "kmeans_plusplus"]
 __version__ = "0.1.0"

@@ -161,80 +161,8 @@ def _param_names(cls):
     return tuple(BaseEstimator._get_param_names.__func__(cls))
 
 
-class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, BaseEstimator):
-    """K-Means clustering, a drop-in for :class:`sklearn.cluster.KMeans`.
-
-    Same parameters, attributes, methods, errors and results as scikit-learn's
-    KMeans (1.9); the assignment, centre update and k-means++ seeding run as
-    Numba-compiled parallel kernels, with results independent of the number of
-    threads.
-
-    Parameters
-    ----------
-    n_clusters : int, default=8
-        The number of clusters to form as well as the number of centroids.
-    init : {'k-means++', 'random'}, callable or array-like of shape \
-            (n_clusters, n_features), default='k-means++'
-        Method for initialization: greedy k-means++; 'random' rows drawn with
-        probability proportional to sample_weight; an array of initial centres;
-        or a callable ``init(X, n_clusters, random_state=...)``.
-    n_init : 'auto' or int, default='auto'
-        Number of runs with different seeds; the run with the lowest inertia is
-        kept. 'auto' means 1 for 'k-means++' or an array, 10 otherwise.
-    max_iter : int, default=300
-        Maximum number of iterations of a single run.
-    tol : float, default=1e-4
-        Relative tolerance, with regard to the mean variance of the features,
-        on the total squared centre shift between iterations.
-    verbose : int, default=0
-        Verbosity mode.
-    random_state : int, RandomState instance or None, default=None
-        Determines random number generation for centroid initialization.
-    copy_x : bool, default=True
-        If False, X is mean-centred in place during fit and restored afterwards
-        (small rounding differences may remain).
-    algorithm : {"lloyd", "elkan"}, default="lloyd"
-        K-means algorithm to use. Both currently run fastkm's Lloyd kernel, which
-        gives the same iterates as Elkan's exact acceleration.
-
-    Attributes
-    ----------
-    cluster_centers_ : ndarray of shape (n_clusters, n_features)
-        Coordinates of cluster centers.
-    labels_ : ndarray of shape (n_samples,)
-        Labels of each point.
-    inertia_ : float
-        Sum of squared distances of samples to their closest cluster center,
-        weighted by the sample weights if provided.
-    n_iter_ : int
-        Number of iterations run.
-    n_features_in_ : int
-        Number of features seen during :term:`fit`.
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen during :term:`fit`, when `X` has string feature
-        names.
-
-    See Also
-    --------
-    sklearn.cluster.KMeans : The reference implementation.
-
-    Examples
-    --------
-    >>> from fastkm import KMeans
-    >>> import numpy as np
-    >>> X = np.array([[1, 2], [1, 4], [1, 0],
-    ...               [10, 2], [10, 4], [10, 0]])
-    >>> kmeans = KMeans(n_clusters=2, random_state=0, n_init="auto").fit(X)
-    >>> kmeans.labels_
-    array([1, 1, 1, 0, 0, 0], dtype=int32)
-    >>> kmeans.predict([[0, 0], [12, 3]])
-    array([1, 0], dtype=int32)
-    >>> kmeans.cluster_centers_
-    array([[10.,  2.],
-           [ 1.,  2.]])
-    """
-
-    _parameter_constraints: dict = v.KMEANS_CONSTRAINTS
+class _BaseKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, BaseEstimator):
+    """What KMeans and MiniBatchKMeans share: everything but fitting."""
 
     @classmethod
     def _get_param_names(cls):
@@ -242,105 +170,6 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         # which each fit calls to validate the parameters; the names depend on
         # the class alone.
         return list(_param_names(cls))
-
-    def __init__(
-        self,
-        n_clusters=8,
-        *,
-        init="k-means++",
-        n_init="auto",
-        max_iter=300,
-        tol=1e-4,
-        verbose=0,
-        random_state=None,
-        copy_x=True,
-        algorithm="lloyd",
-    ):
-        self.n_clusters = n_clusters
-        self.init = init
-        self.max_iter = max_iter
-        self.tol = tol
-        self.n_init = n_init
-        self.verbose = verbose
-        self.random_state = random_state
-        self.copy_x = copy_x
-        self.algorithm = algorithm
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None, sample_weight=None):
-        """Compute k-means clustering.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Training instances to cluster. Converted to C order (a copy if it
-            is not already).
-        y : Ignored
-            Not used, present here for API consistency by convention.
-        sample_weight : array-like of shape (n_samples,), default=None
-            The weights for each observation in X. If None, all observations
-            are assigned equal weight. Not used by an array or callable init.
-
-        Returns
-        -------
-        self : object
-            Fitted estimator.
-        """
-        X, X_owned, X_sums = v.validate_fit_data(self, X, copy=self.copy_x)
-        v.check_n_samples(X, self.n_clusters)
-        n_init = v.resolve_n_init(self.n_init, self.init, 10, type(self).__name__)
-        if self.algorithm == "elkan" and self.n_clusters == 1:
-            warnings.warn(
-                "algorithm='elkan' doesn't make sense for a single cluster. Using 'lloyd' instead.",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-        random_state = check_random_state(self.random_state)
-        sample_weight = v.check_sample_weight(sample_weight, X)
-
-        init = self.init
-        init_is_array = v.is_array_init(init)
-        if init_is_array:
-            init = v.check_init_array(init, X, self.n_clusters)
-
-        # Mean-centring makes the ||c||^2 - 2 x.c distance expansion accurate.
-        # Into a new array if X is still the caller's (copy_x=True).
-        X, X_mean, tol = _solvers.center_data(X, self.tol, in_place=X_owned, sums=X_sums)
-        if init_is_array:
-            init -= X_mean
-
-        labels, inertia, centers, n_iter = _solvers.kmeans_fit(
-            X,
-            sample_weight,
-            self.n_clusters,
-            init,
-            n_init,
-            self.max_iter,
-            tol,
-            random_state,
-            verbose=self.verbose,
-            validate_centers=lambda c: v.check_init_result(c, X, self.n_clusters),
-        )
-
-        if not self.copy_x:
-            X += X_mean
-        centers += X_mean
-
-        distinct_clusters = np.count_nonzero(np.bincount(labels, minlength=self.n_clusters))
-        if distinct_clusters < self.n_clusters:
-            warnings.warn(
-                f"Number of distinct clusters ({distinct_clusters}) found smaller than "
-                f"n_clusters ({self.n_clusters}). Possibly due to duplicate points in X.",
-                ConvergenceWarning,
-                stacklevel=2,
-            )
-
-        self.cluster_centers_ = centers
-        self._n_features_out = centers.shape[0]
-        self.labels_ = labels
-        self.inertia_ = inertia
-        self.n_iter_ = n_iter
-        return self
 
     def fit_predict(self, X, y=None, sample_weight=None):
         """Compute cluster centers and predict cluster index for each sample.
@@ -446,3 +275,178 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         # scikit-learn fails with a buffer dtype error when X's dtype differs
         # from the fitted centres'; fastkm computes in X's dtype instead.
         return np.ascontiguousarray(self.cluster_centers_, dtype=X.dtype)
+
+
+class KMeans(_BaseKMeans):
+    """K-Means clustering, a drop-in for :class:`sklearn.cluster.KMeans`.
+
+    Same parameters, attributes, methods, errors and results as scikit-learn's
+    KMeans (1.9); the assignment, centre update and k-means++ seeding run as
+    Numba-compiled parallel kernels, with results independent of the number of
+    threads.
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+        The number of clusters to form as well as the number of centroids.
+    init : {'k-means++', 'random'}, callable or array-like of shape \
+            (n_clusters, n_features), default='k-means++'
+        Method for initialization: greedy k-means++; 'random' rows drawn with
+        probability proportional to sample_weight; an array of initial centres;
+        or a callable ``init(X, n_clusters, random_state=...)``.
+    n_init : 'auto' or int, default='auto'
+        Number of runs with different seeds; the run with the lowest inertia is
+        kept. 'auto' means 1 for 'k-means++' or an array, 10 otherwise.
+    max_iter : int, default=300
+        Maximum number of iterations of a single run.
+    tol : float, default=1e-4
+        Relative tolerance, with regard to the mean variance of the features,
+        on the total squared centre shift between iterations.
+    verbose : int, default=0
+        Verbosity mode.
+    random_state : int, RandomState instance or None, default=None
+        Determines random number generation for centroid initialization.
+    copy_x : bool, default=True
+        If False, X is mean-centred in place during fit and restored afterwards
+        (small rounding differences may remain).
+    algorithm : {"lloyd", "elkan"}, default="lloyd"
+        K-means algorithm to use. Both currently run fastkm's Lloyd kernel, which
+        gives the same iterates as Elkan's exact acceleration.
+
+    Attributes
+    ----------
+    cluster_centers_ : ndarray of shape (n_clusters, n_features)
+        Coordinates of cluster centers.
+    labels_ : ndarray of shape (n_samples,)
+        Labels of each point.
+    inertia_ : float
+        Sum of squared distances of samples to their closest cluster center,
+        weighted by the sample weights if provided.
+    n_iter_ : int
+        Number of iterations run.
+    n_features_in_ : int
+        Number of features seen during :term:`fit`.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during :term:`fit`, when `X` has string feature
+        names.
+
+    See Also
+    --------
+    sklearn.cluster.KMeans : The reference implementation.
+
+    Examples
+    --------
+    >>> from fastkm import KMeans
+    >>> import numpy as np
+    >>> X = np.array([[1, 2], [1, 4], [1, 0],
+    ...               [10, 2], [10, 4], [10, 0]])
+    >>> kmeans = KMeans(n_clusters=2, random_state=0, n_init="auto").fit(X)
+    >>> kmeans.labels_
+    array([1, 1, 1, 0, 0, 0], dtype=int32)
+    >>> kmeans.predict([[0, 0], [12, 3]])
+    array([1, 0], dtype=int32)
+    >>> kmeans.cluster_centers_
+    array([[10.,  2.],
+           [ 1.,  2.]])
+    """
+
+    _parameter_constraints: dict = v.KMEANS_CONSTRAINTS
+
+    def __init__(
+        self,
+        n_clusters=8,
+        *,
+        init="k-means++",
+        n_init="auto",
+        max_iter=300,
+        tol=1e-4,
+        verbose=0,
+        random_state=None,
+        copy_x=True,
+        algorithm="lloyd",
+    ):
+        self.n_clusters = n_clusters
+        self.init = init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_init = n_init
+        self.verbose = verbose
+        self.random_state = random_state
+        self.copy_x = copy_x
+        self.algorithm = algorithm
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None, sample_weight=None):
+        """Compute k-means clustering.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training instances to cluster. Converted to C order (a copy if it
+            is not already).
+        y : Ignored
+            Not used, present here for API consistency by convention.
+        sample_weight : array-like of shape (n_samples,), default=None
+            The weights for each observation in X. If None, all observations
+            are assigned equal weight. Not used by an array or callable init.
+
+        Returns
+        -------
+        self : object
+            Fitted estimator.
+        """
+        X, X_owned, X_sums = v.validate_fit_data(self, X, copy=self.copy_x)
+        v.check_n_samples(X, self.n_clusters)
+        n_init = v.resolve_n_init(self.n_init, self.init, 10, type(self).__name__)
+        if self.algorithm == "elkan" and self.n_clusters == 1:
+            warnings.warn(
+                "algorithm='elkan' doesn't make sense for a single cluster. Using 'lloyd' instead.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        random_state = check_random_state(self.random_state)
+        sample_weight = v.check_sample_weight(sample_weight, X)
+
+        init = self.init
+        init_is_array = v.is_array_init(init)
+        if init_is_array:
+            init = v.check_init_array(init, X, self.n_clusters)
+
+        # Mean-centring makes the ||c||^2 - 2 x.c distance expansion accurate.
+        # Into a new array if X is still the caller's (copy_x=True).
+        X, X_mean, tol = _solvers.center_data(X, self.tol, in_place=X_owned, sums=X_sums)
+        if init_is_array:
+            init -= X_mean
+
+        labels, inertia, centers, n_iter = _solvers.kmeans_fit(
+            X,
+            sample_weight,
+            self.n_clusters,
+            init,
+            n_init,
+            self.max_iter,
+            tol,
+            random_state,
+            verbose=self.verbose,
+            validate_centers=lambda c: v.check_init_result(c, X, self.n_clusters),
+        )
+
+        if not self.copy_x:
+            X += X_mean
+        centers += X_mean
+
+        distinct_clusters = np.count_nonzero(np.bincount(labels, minlength=self.n_clusters))
+        if distinct_clusters < self.n_clusters:
+            warnings.warn(
+                f"Number of distinct clusters ({distinct_clusters}) found smaller than "
+                f"n_clusters ({self.n_clusters}). Possibly due to duplicate points in X.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+
+        self.cluster_centers_ = centers
+        self._n_features_out = centers.shape[0]
+        self.labels_ = labels
+        self.inertia_ = inertia
+        self.n_iter_ = n_iter
+        return self

@@ -8,8 +8,8 @@ estimators.
 import numpy as np
 
 from ._kernels import init as init_kernels
-from ._kernels import lloyd, stats
-from ._kernels._jit import CHUNK
+from ._kernels import lloyd, minibatch, stats
+from ._kernels._jit import CHUNK, start_threads
 from ._kernels.tiles import tile_stack
 
 # Upper bound on the number of row groups (and so of partial-sum buffers).
@@ -91,6 +91,7 @@ def kmeans_plusplus(X, n_clusters, x_squared_norms, sample_weight, random_state,
     centers : ndarray of shape (n_clusters, n_features), dtype of X
     indices : ndarray of shape (n_clusters,), int
     """
+    start_threads()
     n_samples, n_features = X.shape
     if n_local_trials is None:
         n_local_trials = 2 + int(np.log(n_clusters))
@@ -258,6 +259,7 @@ def predict_labels(X, centers):
 
     Finiteness is checked in the same pass over X (see ``lloyd.assign_labels``).
     """
+    start_threads()
     n_groups = n_groups_for(X.shape[0], centers.shape[0], X.shape[1])
     labels = np.empty(X.shape[0], dtype=np.int32)
     _, finite = _assign(X, centers, labels, n_groups)
@@ -266,6 +268,7 @@ def predict_labels(X, centers):
 
 def labels_inertia(X, sample_weight, centers):
     """Labels of finite X against fixed centres, and the weighted inertia."""
+    start_threads()
     n_groups = n_groups_for(X.shape[0], centers.shape[0], X.shape[1])
     labels = np.empty(X.shape[0], dtype=np.int32)
     _assign(X, centers, labels, n_groups)
@@ -274,6 +277,7 @@ def labels_inertia(X, sample_weight, centers):
 
 def euclidean_distances(X, centers):
     """Distances from every row of X to every centre, in X's dtype."""
+    start_threads()
     out = np.empty((X.shape[0], centers.shape[0]), dtype=X.dtype)
     n_groups = n_groups_for(X.shape[0], centers.shape[0], X.shape[1])
     lloyd.euclidean_distances(X, np.ascontiguousarray(centers, dtype=X.dtype), n_groups, out)
@@ -300,6 +304,7 @@ def kmeans_fit(
     -------
     labels, inertia, centers, n_iter of the best run
     """
+    start_threads()
     # Only k-means++ uses the row norms; an array or callable init does not.
     uses_norms = isinstance(init, str) and init == "k-means++"
     x_squared_norms = _squared_norms(X) if uses_norms else None
@@ -321,3 +326,193 @@ def kmeans_fit(
             best_labels, best_centers = labels, centers
             best_inertia, best_n_iter = inertia, n_iter
     return best_labels, best_inertia, best_centers, best_n_iter
+
+
+# --- mini-batch ---------------------------------------------------------------
+
+
+def _mt19937_state(random_state):
+    """``random_state``'s MT19937 state as a kernel's uint32[625] array.
+
+    Returns the array and what ``_store_mt19937_state`` needs to hand the
+    state back. A RandomState on another bit generator cannot be followed
+    draw for draw; the kernels then get a state seeded from it.
+    """
+    try:
+        _, key, pos, has_gauss, gauss = random_state.get_state(legacy=True)
+        extra = (has_gauss, gauss)
+    except ValueError:
+        seed = random_state.randint(np.iinfo(np.int32).max)
+        _, key, pos, _, _ = np.random.RandomState(seed).get_state(legacy=True)
+        extra = None
+    rng = np.empty(625, dtype=np.uint32)
+    rng[:624] = key
+    rng[624] = pos
+    return rng, extra
+
+
+def _store_mt19937_state(random_state, rng, extra):
+    """Leave ``random_state`` where scikit-learn's own draws would leave it."""
+    if extra is not None:
+        random_state.set_state(("MT19937", rng[:624].copy(), int(rng[624]), *extra))
+
+
+def _raise_all_reassigned():
+    # What scikit-learn raises there: np.min of an empty selection.
+    raise ValueError("zero-size array to reduction operation minimum which has no identity")
+
+
+def tolerance(X, tol):
+    """Absolute tolerance: ``tol`` times the mean column variance (numpy's)."""
+    return np.mean(np.var(X, axis=0)) * tol if tol else 0
+
+
+def subset_centroids(X, sample_weight, n_clusters, init, random_state, init_size, validate_centers=None):
+    """Initial centres made from ``init_size`` random rows (all rows if fewer).
+
+    scikit-learn's ``_init_centroids`` with ``init_size``: the row draw comes
+    first, whatever the init method.
+    """
+    n_samples = X.shape[0]
+    if init_size < n_samples:
+        subset = random_state.randint(0, n_samples, init_size)
+        X, sample_weight = X[subset], sample_weight[subset]
+    uses_norms = isinstance(init, str) and init == "k-means++"
+    norms = _squared_norms(X) if uses_norms else None
+    centers = init_centroids(X, n_clusters, init, random_state, sample_weight, norms)
+    if validate_centers is not None and callable(init):
+        centers = validate_centers(centers)
+    return centers
+
+
+def minibatch_init(
+    X, sample_weight, n_clusters, init, n_init, init_size, random_state, verbose, validate_centers
+):
+    """MiniBatchKMeans's initial centres: the best of ``n_init`` on small samples.
+
+    Each candidate is made from ``init_size`` random rows and scored by its
+    inertia on another ``init_size`` random rows, with scikit-learn's draws.
+    """
+    validation = random_state.randint(0, X.shape[0], init_size)
+    X_valid, weight_valid = X[validation], sample_weight[validation]
+    best_inertia, best_centers = None, None
+    for init_idx in range(n_init):
+        if verbose:
+            print(f"Init {init_idx + 1}/{n_init} with method {init}")
+        centers = subset_centroids(
+            X, sample_weight, n_clusters, init, random_state, init_size, validate_centers
+        )
+        _, inertia = labels_inertia(X_valid, weight_valid, centers)
+        if verbose:
+            print(f"Inertia for init {init_idx + 1}/{n_init}: {inertia}")
+        if best_inertia is None or inertia < best_inertia:
+            best_inertia, best_centers = inertia, centers
+    return best_centers
+
+
+def reassign_due(counts, n_since_last_reassign, batch_size):
+    """Whether partial_fit's step restarts starved centres (see ``should_reassign``).
+
+    Returns the decision and the new count of samples since the last one.
+    """
+    counters = np.array([0, n_since_last_reassign, 0], dtype=np.int64)
+    due = minibatch.should_reassign(counts, counters, batch_size, counts.shape[0])
+    return bool(due), int(counters[1])
+
+
+def _print_step(step, n_steps, ewa, counters, status):
+    """scikit-learn's verbose lines for one mini-batch step."""
+    if counters[2] > 0:
+        print(f"[MiniBatchKMeans] Reassigning {counters[2]} cluster centers.")
+    line = f"Minibatch step {step}/{n_steps}: mean batch inertia: {ewa[2]}"
+    print(line if step == 1 else f"{line}, ewa inertia: {ewa[0]}")
+    if status == minibatch.CONVERGED_CENTERS:
+        print(f"Converged (small centers change) at step {step}/{n_steps}")
+    elif status == minibatch.CONVERGED_INERTIA:
+        print(f"Converged (lack of improvement in inertia) at step {step}/{n_steps}")
+
+
+def minibatch_fit(
+    X,
+    sample_weight,
+    centers,
+    batch_size,
+    max_iter,
+    tol,
+    max_no_improvement,
+    reassignment_ratio,
+    random_state,
+    verbose=False,
+):
+    """MiniBatchKMeans's optimisation loop, from ``centers`` (updated in place).
+
+    The whole loop (batch draws, steps, reassignments, early stopping) runs in
+    one kernel call; with ``verbose`` it runs one step per call so that each
+    step can be reported.
+
+    Returns
+    -------
+    n_steps_run : int
+    ewa_inertia : float or None, the smoothed mean batch inertia at the end
+    counts : ndarray of shape (n_clusters,), the weight each centre absorbed
+    n_since_reassign : int, samples seen since the last reassignment
+    """
+    start_threads()
+    n_samples = X.shape[0]
+    n_steps = (max_iter * n_samples) // batch_size
+    # RandomState.choice's own cumulative distribution, bit for bit.
+    cdf = np.asarray(sample_weight / np.sum(sample_weight), dtype=np.float64).cumsum()
+    cdf /= cdf[-1]
+    counts = np.zeros(centers.shape[0], dtype=X.dtype)
+    ewa = np.full(3, np.nan)
+    counters = np.zeros(3, dtype=np.int64)
+    max_no_improvement = -1 if max_no_improvement is None else max_no_improvement
+    rng, extra = _mt19937_state(random_state)
+    try:
+        if not verbose:
+            last, status = minibatch.fit_steps(
+                rng, X, cdf, centers, counts, 0, n_steps, n_steps, batch_size, tol,
+                max_no_improvement, reassignment_ratio, ewa, counters,
+            )  # fmt: skip
+        else:
+            for i in range(n_steps):
+                last, status = minibatch.fit_steps(
+                    rng, X, cdf, centers, counts, i, i + 1, n_steps, batch_size, tol,
+                    max_no_improvement, reassignment_ratio, ewa, counters,
+                )  # fmt: skip
+                if status == minibatch.ALL_REASSIGNED:
+                    break
+                _print_step(i + 1, n_steps, ewa, counters, status)
+                if status != minibatch.RUNNING:
+                    break
+    finally:
+        _store_mt19937_state(random_state, rng, extra)
+    if status == minibatch.ALL_REASSIGNED:
+        _raise_all_reassigned()
+    ewa_inertia = None if np.isnan(ewa[0]) else float(ewa[0])
+    return last + 1, ewa_inertia, counts, int(counters[1])
+
+
+def minibatch_partial_step(X, sample_weight, centers, counts, random_state, random_reassign, ratio, verbose):
+    """One mini-batch step on all of X (partial_fit); centres and counts in place."""
+    start_threads()
+    rng, extra = _mt19937_state(random_state)
+    try:
+        _, n_reassigned = minibatch.step(
+            rng,
+            X,
+            sample_weight,
+            centers,
+            centers,
+            counts,
+            random_reassign,
+            ratio,
+            np.empty(X.shape[0], dtype=np.int32),
+            minibatch.step_scratch(X.shape[0], centers.shape[0], X.dtype),
+        )
+    finally:
+        _store_mt19937_state(random_state, rng, extra)
+    if n_reassigned < 0:
+        _raise_all_reassigned()
+    if verbose and n_reassigned:
+        print(f"[MiniBatchKMeans] Reassigning {n_reassigned} cluster centers.")

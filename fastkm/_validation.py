@@ -35,6 +35,15 @@ KMEANS_CONSTRAINTS = {
     "algorithm": [StrOptions({"lloyd", "elkan"})],
 }
 
+MINIBATCH_KMEANS_CONSTRAINTS = {
+    **BASE_KMEANS_CONSTRAINTS,
+    "batch_size": [Interval(Integral, 1, None, closed="left")],
+    "compute_labels": ["boolean"],
+    "max_no_improvement": [Interval(Integral, 0, None, closed="left"), None],
+    "init_size": [Interval(Integral, 1, None, closed="left"), None],
+    "reassignment_ratio": [Interval(Real, 0, None, closed="left")],
+}
+
 KMEANS_PLUSPLUS_CONSTRAINTS = {
     "X": ["array-like"],
     "n_clusters": [Interval(Integral, 1, None, closed="left")],
@@ -186,6 +195,27 @@ def resolve_n_init(n_init, init, default_n_init, estimator_name):
         )
         resolved = 1
     return resolved
+
+
+def resolve_init_size(init_size, batch_size, n_clusters, n_samples):
+    """MiniBatchKMeans's number of rows for making initial centres.
+
+    None means three batches (at least three rows per cluster); a size under
+    n_clusters warns and becomes 3 * n_clusters. Never more than n_samples.
+    """
+    if init_size is None:
+        init_size = 3 * batch_size
+        if init_size < n_clusters:
+            init_size = 3 * n_clusters
+    elif init_size < n_clusters:
+        warnings.warn(
+            f"init_size={init_size} should be larger than n_clusters={n_clusters}. "
+            "Setting it to min(3*n_clusters, n_samples)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        init_size = 3 * n_clusters
+    return min(init_size, n_samples)
 
 
 def validate_center_shape(X, centers, n_centers):

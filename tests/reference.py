@@ -51,3 +51,32 @@ def lloyd(X, centers, max_iter=300, sample_weight=None):
 def kmeans_plusplus_potential(X, centers):
     """k-means++ potential: sum of squared distances to the nearest centre."""
     return float(squared_distances(X, centers).min(axis=1).sum())
+
+
+def minibatch_step(X, sample_weight, centers, counts, random_state, random_reassign, ratio=0.01):
+    """One mini-batch step, as scikit-learn's ``_mini_batch_step`` describes it.
+
+    Returns the new centres and counts (copies) and the batch inertia.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    centers, counts = centers.astype(np.float64).copy(), counts.astype(np.float64).copy()
+    labels = assign(X, centers)
+    batch_inertia = inertia(X, centers, labels, sample_weight)
+    for j in range(len(centers)):
+        mask = labels == j
+        w = sample_weight[mask].sum()
+        if w > 0:
+            total = centers[j] * counts[j] + (X[mask] * sample_weight[mask, None]).sum(axis=0)
+            counts[j] += w
+            centers[j] = total / counts[j]
+    if random_reassign and ratio > 0:
+        to_reassign = counts < ratio * counts.max()
+        if to_reassign.sum() > 0.5 * len(X):
+            keep = np.argsort(counts, kind="stable")[len(X) // 2 :]
+            to_reassign[keep] = False
+        n_reassign = int(to_reassign.sum())
+        if n_reassign:
+            rows = random_state.choice(len(X), size=n_reassign, replace=False)
+            centers[to_reassign] = X[rows]
+        counts[to_reassign] = counts[~to_reassign].min()
+    return centers, counts, batch_inertia

@@ -275,7 +275,7 @@ def test_feature_names_and_set_output(blobs):
 
 
 def test_public_names():
-    assert fastkm.__all__ == ["KMeans", "k_means", "kmeans_plusplus"]
+    assert fastkm.__all__ == ["KMeans", "MiniBatchKMeans", "k_means", "kmeans_plusplus"]
     assert KMeans().get_params() == skc.KMeans().get_params()
 
 

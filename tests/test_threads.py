@@ -9,13 +9,17 @@ import pytest
 
 _SCRIPT = """
 import hashlib, numpy as np, numba
-from fastkm import KMeans, datasets
+from fastkm import KMeans, MiniBatchKMeans, datasets
 X = datasets.china()[::3]
 h = hashlib.sha256()
 for dtype in (np.float64, np.float32):
     km = KMeans(24, random_state=0, n_init=2).fit(X.astype(dtype))
-    for a in (km.cluster_centers_, km.labels_, np.float64(km.inertia_), km.transform(X[:500].astype(dtype))):
-        h.update(np.ascontiguousarray(a).tobytes())
+    mb = MiniBatchKMeans(24, random_state=0, batch_size=4096).fit(X.astype(dtype))
+    mb.partial_fit(X[:20000].astype(dtype))
+    for model in (km, mb):
+        for a in (model.cluster_centers_, model.labels_, np.float64(model.inertia_),
+                  model.transform(X[:500].astype(dtype))):
+            h.update(np.ascontiguousarray(a).tobytes())
 print(numba.get_num_threads(), h.hexdigest())
 """
 
