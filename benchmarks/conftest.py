@@ -23,3 +23,25 @@ def pytest_terminal_summary(terminalreporter, config):
         i_fast, i_sk = fast.extra_info.get("inertia"), sk.extra_info.get("inertia")
         ratio = f"{i_fast / i_sk:.9f}" if i_fast is not None and i_sk else "-"
         write(f"{group:<34}{t_fast * 1e3:>9.2f}ms{t_sk * 1e3:>9.2f}ms{t_sk / t_fast:>9.2f}x{ratio:>16}")
+    _write_seed_medians(write, rows)
+
+
+def _write_seed_medians(write, rows):
+    """For cases timed once per seed ('...|seed=N'): the median speed-up over seeds."""
+    by_case = {}
+    for group, libs in rows:
+        case, sep, _ = group.rpartition("|seed=")
+        if sep:
+            fast, sk = libs["fastkm"], libs["sklearn"]
+            i_fast, i_sk = fast.extra_info.get("inertia"), sk.extra_info.get("inertia")
+            by_case.setdefault(case, []).append((sk.stats.median / fast.stats.median, i_fast / i_sk))
+    if not by_case:
+        return
+    write("")
+    write("median over seeds:")
+    write(f"{'case':<34}{'seeds':>6}{'speed-up':>10}{'worst inertia ratio':>21}")
+    for case, results in sorted(by_case.items()):
+        speedups = sorted(s for s, _ in results)
+        median = speedups[len(speedups) // 2]
+        worst = max(r for _, r in results)
+        write(f"{case:<34}{len(results):>6}{median:>9.2f}x{worst:>21.9f}")

@@ -34,3 +34,11 @@ def china(dtype=np.float64):
 
     image = load_sample_image("china.jpg")
     return (image.reshape(-1, 3) / 255).astype(dtype)
+
+
+def large_blobs(random_state=0):
+    """make_blobs(1,000,000, n_features=16, centers=32): the large synthetic case."""
+    from sklearn.datasets import make_blobs
+
+    X, _ = make_blobs(n_samples=1_000_000, n_features=16, centers=32, random_state=random_state)
+    return X
