@@ -10,11 +10,12 @@ ties break differently.
 """
 
 import numpy as np
+from numba import prange
 
-from ._jit import CHUNK, exact_kernel, kernel
-from .lloyd import _assign_rows, assign_labels, inertia
+from ._jit import CHUNK, exact_kernel, kernel, parallel_kernel
+from .lloyd import _assign_rows, assign_labels, group_bounds, inertia
 from .mt19937 import next_double, permutation
-from .tiles import padded_centers, padded_width, squared_norms
+from .tiles import load_tile, new_scores, new_tile, padded_centers, padded_width, squared_norms, tile_argmin
 
 # As the solvers' cap on row groups.
 _MAX_GROUPS = 64
@@ -237,14 +238,92 @@ def step(rng, X, sample_weight, centers, centers_new, counts, random_reassign, r
     Returns the batch inertia (before the update) and the number of
     centres reassigned (-1: all of them qualified, see ``reassign_starved``).
     """
-    weight_sums, to_reassign, order, perm, group_partials = scratch
     assign_batch(X, centers, labels)
-    batch_inertia = inertia(X, sample_weight, centers, labels, group_partials)
-    update_centers(X, sample_weight, labels, centers, centers_new, counts, weight_sums)
-    n_reassigned = 0
-    if random_reassign and ratio > 0:
-        n_reassigned = reassign_starved(rng, X, centers_new, counts, ratio, to_reassign, order, perm)
+    batch_inertia = inertia(X, sample_weight, centers, labels, scratch[4])
+    n_reassigned = _update_and_reassign(
+        rng, X, sample_weight, labels, centers, centers_new, counts, random_reassign, ratio, scratch
+    )
     return batch_inertia, n_reassigned
+
+
+@kernel
+def _update_and_reassign(
+    rng, X, sample_weight, labels, centers, centers_new, counts, random_reassign, ratio, scratch
+):
+    """The second half of a step: ``update_centers``, then ``reassign_starved`` if due."""
+    weight_sums, to_reassign, order, perm, _ = scratch
+    update_centers(X, sample_weight, labels, centers, centers_new, counts, weight_sums)
+    if random_reassign and ratio > 0:
+        return reassign_starved(rng, X, centers_new, counts, ratio, to_reassign, order, perm)
+    return 0
+
+
+@kernel
+def _gather_label_rows(X, rows, centers, padded, norms, batch, labels, row_start, row_stop):
+    """Batch rows ``row_start:row_stop``: gather, label, and their inertia.
+
+    Copies ``X[rows[i]]`` into ``batch[i]``, labels the rows through a tile,
+    and returns their summed squared distance to their centre (exact
+    differences, float64, unit weights: fit's batches are sampled by weight).
+    """
+    n_features = X.shape[1]
+    tile = new_tile(n_features, X.dtype)
+    scores = new_scores(X.dtype)
+    best = np.empty(CHUNK, dtype=X.dtype)
+    chunk_labels = np.empty(CHUNK, dtype=np.int32)
+    total = 0.0
+    for start in range(row_start, row_stop, CHUNK):
+        stop = min(start + CHUNK, row_stop)
+        n_rows = stop - start
+        _gather_rows(X, rows[start:stop], batch[start:stop])
+        load_tile(batch, start, stop, tile)
+        tile_argmin(tile, n_rows, n_features, padded, norms, scores, best, chunk_labels)
+        for i in range(n_rows):
+            label = chunk_labels[i]
+            labels[start + i] = label
+            s = 0.0
+            for f in range(n_features):
+                diff = np.float64(batch[start + i, f]) - np.float64(centers[label, f])
+                s += diff * diff
+            total += s
+    return total
+
+
+@parallel_kernel
+def _gather_label_groups(X, rows, centers, padded, norms, batch, labels, group_inertia):
+    """``_gather_label_rows`` over fixed groups of batch rows, in parallel."""
+    n_rows = rows.shape[0]
+    n_groups = group_inertia.shape[0]
+    for g in prange(n_groups):
+        g_start, g_stop = group_bounds(g, n_groups, n_rows)
+        group_inertia[g] = _gather_label_rows(X, rows, centers, padded, norms, batch, labels, g_start, g_stop)
+
+
+@kernel
+def gather_and_label(X, rows, centers, batch, labels, group_inertia):
+    """Gather the batch ``X[rows]`` into ``batch``, label it; return its inertia.
+
+    Large batches are done in parallel, each group of rows gathered by the
+    thread that labels it; groups are fixed by the batch size, and their
+    inertias added in group order, so results do not depend on the threads.
+
+    group_inertia : (n_groups,) float64 scratch, one slot per group
+    """
+    padded = padded_centers(centers, X.dtype)
+    norms = squared_norms(centers, X.dtype)
+    n_rows = rows.shape[0]
+    if n_rows * centers.shape[0] * padded.shape[1] >= _PARALLEL_WORK:
+        _gather_label_groups(X, rows, centers, padded, norms, batch, labels, group_inertia)
+    else:
+        for g in range(group_inertia.shape[0]):
+            g_start, g_stop = group_bounds(g, group_inertia.shape[0], n_rows)
+            group_inertia[g] = _gather_label_rows(
+                X, rows, centers, padded, norms, batch, labels, g_start, g_stop
+            )
+    total = 0.0
+    for g in range(group_inertia.shape[0]):
+        total += group_inertia[g]
+    return total
 
 
 @kernel
@@ -367,6 +446,7 @@ def fit_steps(
     unit_weight = np.ones(batch_size, dtype=X.dtype)
     labels = np.empty(batch_size, dtype=np.int32)
     scratch = step_scratch(batch_size, n_clusters, X.dtype)
+    group_inertia = np.empty(min(-(-batch_size // CHUNK), _MAX_GROUPS))
     current = centers.copy()
     new = np.empty_like(centers)
     last = first_step
@@ -374,10 +454,10 @@ def fit_steps(
     for i in range(first_step, stop_step):
         last = i
         sample_rows(rng, cdf, rows)
-        _gather_rows(X, rows, batch)
         reassign = should_reassign(counts, counters, batch_size, n_clusters)
-        batch_inertia, n_reassigned = step(
-            rng, batch, unit_weight, current, new, counts, reassign, ratio, labels, scratch
+        batch_inertia = gather_and_label(X, rows, current, batch, labels, group_inertia)
+        n_reassigned = _update_and_reassign(
+            rng, batch, unit_weight, labels, current, new, counts, reassign, ratio, scratch
         )
         counters[2] = n_reassigned
         if n_reassigned < 0:
