@@ -79,6 +79,12 @@ def is_same_clustering(labels1, labels2, n_clusters):
     return bool(np.array_equal(mapping[labels1], labels2))
 
 
+# Lloyd and k-means++ keep a feature-major copy of X (see lloyd._assign_rows)
+# when it takes at most this many bytes; it saves re-transposing X on every
+# iteration or seeding pass.
+_TILED_COPY_BUDGET = 256 << 20
+
+
 def kmeans_plusplus(X, n_clusters, x_squared_norms, sample_weight, random_state, n_local_trials=None):
     """Greedy k-means++ seeding on validated data.
 
@@ -100,8 +106,15 @@ def kmeans_plusplus(X, n_clusters, x_squared_norms, sample_weight, random_state,
     uniforms = random_state.uniform(size=(n_clusters - 1, n_local_trials))
     centers = np.empty((n_clusters, n_features), dtype=X.dtype)
     indices = np.empty(n_clusters, dtype=np.int64)
+    # X in float64 tiles, kept across the seeding passes (if within budget).
+    n_chunks = -(-n_samples // CHUNK)
+    if n_chunks * tile_stack(1, n_features, np.float64).nbytes > _TILED_COPY_BUDGET:
+        tiles = np.empty((0, 0, 0))
+    else:
+        tiles = tile_stack(n_chunks, n_features, np.float64)
     init_kernels.kmeans_plusplus(
         X,
+        tiles,
         np.asarray(x_squared_norms, dtype=np.float64),
         np.asarray(sample_weight, dtype=np.float64),
         int(first),
@@ -131,11 +144,6 @@ def init_centroids(X, n_clusters, init, random_state, sample_weight, x_squared_n
     else:
         centers = init
     return centers
-
-
-# Lloyd keeps a feature-major copy of X (see lloyd._assign_rows) when it takes at
-# most this many bytes; it saves re-transposing X on every iteration.
-_TILED_COPY_BUDGET = 256 << 20
 
 
 def _tile_storage(X, n_groups):

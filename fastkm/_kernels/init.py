@@ -9,9 +9,17 @@ scikit-learn upcasts float32 there too.
 import numpy as np
 from numba import prange
 
-from ._jit import CHUNK, kernel, parallel_kernel
-from .lloyd import group_bounds
-from .tiles import load_tile, new_tile, padded_centers, squared_norms, tile_center_scores
+from ._jit import CHUNK, FEATURE_BLOCK, fma, kernel, parallel_kernel
+from .tiles import (
+    clear_padding,
+    load_tile,
+    new_scores,
+    new_tile,
+    padded_centers,
+    squared_norms,
+    tile_center_scores,
+    wide_dots4,
+)
 
 
 @kernel
@@ -37,40 +45,80 @@ def _find_cumulative(mass, chunk_mass, target):
 
 
 @kernel
-def _group_potentials(X, x_sq_norms, sample_weight, closest, cand, cand_sq_norms, row_start, row_stop, out):
-    """For each candidate, the weighted sum of min(closest, d(x, cand)) over rows.
+def _chunk_tile(X, tiles, fill, c, scratch):
+    """Rows of CHUNK number ``c`` as a float64 tile.
 
-    Rows ``row_start:row_stop``; out : (n_candidates,) OUT
+    From ``tiles``, X's tiles kept across passes (filled when ``fill``), or,
+    with no tiles kept, loaded into ``scratch``.
     """
-    n_features = X.shape[1]
-    tile = new_tile(n_features, np.float64)
-    scores = np.empty(CHUNK, dtype=np.float64)
-    for c in range(out.shape[0]):
-        out[c] = 0.0
-    for start in range(row_start, row_stop, CHUNK):
-        stop = min(start + CHUNK, row_stop)
-        n_rows = stop - start
+    start = c * CHUNK
+    stop = min(start + CHUNK, X.shape[0])
+    if tiles.shape[0] == 0:
+        load_tile(X, start, stop, scratch)
+        return scratch
+    tile = tiles[c]
+    if fill:
+        clear_padding(tile, X.shape[1])
         load_tile(X, start, stop, tile)
-        for c in range(out.shape[0]):
-            tile_center_scores(tile, n_rows, cand, cand_sq_norms, c, scores)
-            pot = 0.0
-            for i in range(n_rows):
-                d = max(scores[i] + x_sq_norms[start + i], 0.0)
-                d = min(d, closest[start + i])
-                pot += d * sample_weight[start + i]
-            out[c] += pot
+    return tile
 
 
 @kernel
-def _chunk_add_center(X, x_sq_norms, sample_weight, center, center_sq_norm, closest, mass, start, stop):
-    """Lower ``closest`` for rows ``start:stop`` to their distance to ``center[0]``.
+def _add_potential(scores, n_rows, x_sq_norms, closest, sample_weight, start):
+    """Weighted sum over the rows of min(closest, the squared distance a score gives)."""
+    pot = 0.0
+    for i in range(n_rows):
+        d = max(scores[i] + x_sq_norms[start + i], 0.0)
+        d = min(d, closest[start + i])
+        pot += d * sample_weight[start + i]
+    return pot
+
+
+@kernel
+def _group_potentials(
+    X, tiles, x_sq_norms, sample_weight, closest, cand, cand_sq_norms, c_start, c_stop, out
+):
+    """For each candidate, the weighted sum of min(closest, d(x, cand)) over rows.
+
+    Rows of CHUNKs ``c_start:c_stop``; out : (n_candidates,) OUT. Wide rows
+    are scored against four candidates per sweep (the bits of one at a time).
+    """
+    n_cand = out.shape[0]
+    scratch = new_tile(X.shape[1] if tiles.shape[0] == 0 else 0, np.float64)
+    dots = new_scores(np.float64)
+    scores = np.empty(CHUNK, dtype=np.float64)
+    minus2 = -2.0
+    for c in range(n_cand):
+        out[c] = 0.0
+    for chunk in range(c_start, c_stop):
+        start = chunk * CHUNK
+        n_rows = min(CHUNK, X.shape[0] - start)
+        tile = _chunk_tile(X, tiles, False, chunk, scratch)
+        c = np.int64(0)
+        while tile.shape[0] > FEATURE_BLOCK and c + 4 <= n_cand:
+            wide_dots4(tile, n_rows, cand, c, dots)
+            for q in range(4):
+                norm = cand_sq_norms[c + q]
+                for i in range(n_rows):
+                    scores[i] = fma(minus2, dots[q, i], norm)
+                out[c + q] += _add_potential(scores, n_rows, x_sq_norms, closest, sample_weight, start)
+            c += 4
+        for cr in range(c, n_cand):
+            tile_center_scores(tile, n_rows, cand, cand_sq_norms, cr, scores)
+            out[cr] += _add_potential(scores, n_rows, x_sq_norms, closest, sample_weight, start)
+
+
+@kernel
+def _chunk_add_center(X, tiles, fill, x_sq_norms, sample_weight, center, center_sq_norm, closest, mass, c):
+    """Lower ``closest`` for the rows of CHUNK ``c`` to their distance to ``center[0]``.
 
     Also sets their ``mass = sample_weight * closest``; returns the total mass.
     """
-    tile = new_tile(X.shape[1], np.float64)
+    scratch = new_tile(X.shape[1] if tiles.shape[0] == 0 else 0, np.float64)
     scores = np.empty(CHUNK, dtype=np.float64)
-    n_rows = stop - start
-    load_tile(X, start, stop, tile)
+    start = c * CHUNK
+    n_rows = min(CHUNK, X.shape[0] - start)
+    tile = _chunk_tile(X, tiles, fill, c, scratch)
     tile_center_scores(tile, n_rows, center, center_sq_norm, np.int64(0), scores)
     total = 0.0
     for i in range(n_rows):
@@ -84,43 +132,50 @@ def _chunk_add_center(X, x_sq_norms, sample_weight, center, center_sq_norm, clos
 
 
 @parallel_kernel
-def _seeding_pass(X, x_sq_norms, sample_weight, closest, mass, cand, cand_sq_norms, add_center, out):
+def _seeding_pass(
+    X, tiles, fill, x_sq_norms, sample_weight, closest, mass, cand, cand_sq_norms, add_center, out
+):
     """The parallel pass of a k-means++ step, in one of two modes.
 
     One kernel for both keeps compilation short (numba compiles each parallel
     kernel at length).
 
-    ``add_center=False``: per group of rows and candidate, the weighted sum of
-    ``min(closest, d(x, cand))``; out : (n_groups, n_candidates) OUT.
+    ``add_center=False``: per group of CHUNKs and candidate, the weighted sum
+    of ``min(closest, d(x, cand))``; out : (n_groups, n_candidates) OUT.
 
     ``add_center=True``: lower ``closest`` to the distance to ``cand[0]`` and
     set ``mass = sample_weight * closest``; out : (n_chunks, 1) OUT, the mass
-    of each CHUNK of rows.
+    of each CHUNK of rows. With ``fill``, X's tiles are stored on the way.
 
+    tiles : (n_chunks, width, >= CHUNK) float64 INOUT, X's tiles kept across
+        passes, or shape (0, 0, 0) to load them in every pass
     closest : (n_samples,) INOUT, squared distance to the nearest chosen centre
     mass : (n_samples,) OUT
     """
-    n_samples = X.shape[0]
+    n_chunks = -(-X.shape[0] // CHUNK)
     n_tasks = out.shape[0]
     for t in prange(n_tasks):
         if add_center:
-            start = t * CHUNK
-            stop = min(start + CHUNK, n_samples)
             out[t, 0] = _chunk_add_center(
-                X, x_sq_norms, sample_weight, cand, cand_sq_norms, closest, mass, start, stop
+                X, tiles, fill, x_sq_norms, sample_weight, cand, cand_sq_norms, closest, mass, t
             )
         else:
-            g_start, g_stop = group_bounds(t, n_tasks, n_samples)
+            # Groups of whole CHUNKs, near-equal in number.
+            c_start = t * n_chunks // n_tasks
+            c_stop = (t + 1) * n_chunks // n_tasks
             _group_potentials(
-                X, x_sq_norms, sample_weight, closest, cand, cand_sq_norms, g_start, g_stop, out[t]
+                X, tiles, x_sq_norms, sample_weight, closest, cand, cand_sq_norms, c_start, c_stop, out[t]
             )
 
 
 @kernel
-def kmeans_plusplus(X, x_sq_norms, sample_weight, first_index, uniforms, n_groups, centers, indices):
+def kmeans_plusplus(X, tiles, x_sq_norms, sample_weight, first_index, uniforms, n_groups, centers, indices):
     """Greedy k-means++: each new centre is the best of several sampled candidates.
 
     X : (n_samples, n_features) IN
+    tiles : (n_chunks, width, >= CHUNK) float64 scratch for X in tiles (see
+        ``tiles.tile_stack``), filled by the first pass and read by the
+        others; or shape (0, 0, 0) to transpose X in every pass
     x_sq_norms : (n_samples,) float64 IN
     sample_weight : (n_samples,) float64 IN
     first_index : int, the first centre (drawn by the caller)
@@ -146,6 +201,8 @@ def kmeans_plusplus(X, x_sq_norms, sample_weight, first_index, uniforms, n_group
     first = X[first_index : first_index + 1]
     _seeding_pass(
         X,
+        tiles,
+        add_center,
         x_sq_norms,
         sample_weight,
         closest,
@@ -173,6 +230,8 @@ def kmeans_plusplus(X, x_sq_norms, sample_weight, first_index, uniforms, n_group
         cand_sq_norms = squared_norms(cand_points, np.float64)
         _seeding_pass(
             X,
+            tiles,
+            sum_potentials,
             x_sq_norms,
             sample_weight,
             closest,
@@ -193,6 +252,8 @@ def kmeans_plusplus(X, x_sq_norms, sample_weight, first_index, uniforms, n_group
                 best = t
         _seeding_pass(
             X,
+            tiles,
+            sum_potentials,
             x_sq_norms,
             sample_weight,
             closest,

@@ -170,19 +170,17 @@ def _running_min4(best, label, s0, s1, s2, s3, j):
 
 
 @kernel
-def _wide_argmin4(tile, n_rows, centers, center_sq_norms, j, out, best, labels):
-    """Fold the centres ``j .. j+3`` into the running argmin of a wide tile.
+def wide_dots4(tile, n_rows, centers, j, out):
+    """Dot products of every tile row with the centres ``j .. j+3`` (wide tiles).
 
     Each tile value loaded serves four centres, which quarters the loads per
-    FMA; every (row, centre) score is computed in exactly the same order as by
+    FMA. Each dot product is the sequential FMA chain over features of
     ``tile_center_scores``, so it has exactly the same bits.
 
-    out : (4, >= CHUNK) scratch for the four running dot products
-    best, labels : (CHUNK,) INOUT, running minimum score and its centre
+    out : (4, >= CHUNK) OUT, first ``n_rows`` columns written
     """
-    cs, norms = centers, center_sq_norms
+    cs = centers
     width = tile.shape[0]
-    minus2 = tile.dtype.type(-2.0)
     a0, a1, a2, a3 = cs[j, 0], cs[j, 1], cs[j, 2], cs[j, 3]
     b0, b1, b2, b3 = cs[j + 1, 0], cs[j + 1, 1], cs[j + 1, 2], cs[j + 1, 3]
     c0, c1, c2, c3 = cs[j + 2, 0], cs[j + 2, 1], cs[j + 2, 2], cs[j + 2, 3]
@@ -204,6 +202,21 @@ def _wide_argmin4(tile, n_rows, centers, center_sq_norms, j, out, best, labels):
             out[1, i] = fma(b3, t3, fma(b2, t2, fma(b1, t1, fma(b0, t0, out[1, i]))))
             out[2, i] = fma(c3, t3, fma(c2, t2, fma(c1, t1, fma(c0, t0, out[2, i]))))
             out[3, i] = fma(d3, t3, fma(d2, t2, fma(d1, t1, fma(d0, t0, out[3, i]))))
+
+
+@kernel
+def _wide_argmin4(tile, n_rows, centers, center_sq_norms, j, out, best, labels):
+    """Fold the centres ``j .. j+3`` into the running argmin of a wide tile.
+
+    Scores are ``||c||^2 - 2 x.c`` from ``wide_dots4``: the bits of
+    ``tile_center_scores``.
+
+    out : (4, >= CHUNK) scratch for the four running dot products
+    best, labels : (CHUNK,) INOUT, running minimum score and its centre
+    """
+    norms = center_sq_norms
+    minus2 = tile.dtype.type(-2.0)
+    wide_dots4(tile, n_rows, centers, j, out)
     na, nb, nc, nd = norms[j], norms[j + 1], norms[j + 2], norms[j + 3]
     for i in range(n_rows):
         s0 = fma(minus2, out[0, i], na)
