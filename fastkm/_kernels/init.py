@@ -84,16 +84,18 @@ def _group_potentials(
     are scored against four candidates per sweep (the bits of one at a time).
     """
     n_cand = out.shape[0]
-    scratch = new_tile(X.shape[1] if tiles.shape[0] == 0 else 0, np.float64)
-    dots = new_scores(np.float64)
+    scratch = new_tile(X.shape[1] if tiles.shape[0] == 0 else 0, closest.dtype)
+    dots = new_scores(closest.dtype)
     scores = np.empty(CHUNK, dtype=np.float64)
     minus2 = -2.0
+    # A run-time False: a literal would compile _chunk_tile a second time.
+    never = c_start < 0
     for c in range(n_cand):
         out[c] = 0.0
     for chunk in range(c_start, c_stop):
         start = chunk * CHUNK
         n_rows = min(CHUNK, X.shape[0] - start)
-        tile = _chunk_tile(X, tiles, False, chunk, scratch)
+        tile = _chunk_tile(X, tiles, never, chunk, scratch)
         c = np.int64(0)
         while tile.shape[0] > FEATURE_BLOCK and c + 4 <= n_cand:
             wide_dots4(tile, n_rows, cand, c, dots)
@@ -114,7 +116,7 @@ def _chunk_add_center(X, tiles, fill, x_sq_norms, sample_weight, center, center_
 
     Also sets their ``mass = sample_weight * closest``; returns the total mass.
     """
-    scratch = new_tile(X.shape[1] if tiles.shape[0] == 0 else 0, np.float64)
+    scratch = new_tile(X.shape[1] if tiles.shape[0] == 0 else 0, closest.dtype)
     scores = np.empty(CHUNK, dtype=np.float64)
     start = c * CHUNK
     n_rows = min(CHUNK, X.shape[0] - start)
@@ -154,7 +156,10 @@ def _seeding_pass(
     """
     n_chunks = -(-X.shape[0] // CHUNK)
     n_tasks = out.shape[0]
-    for t in prange(n_tasks):
+    for task in prange(n_tasks):
+        # The prange index is typed uint64 in one of numba's passes and int64
+        # in another; a fixed type compiles each helper once, not twice.
+        t = np.int64(task)
         if add_center:
             out[t, 0] = _chunk_add_center(
                 X, tiles, fill, x_sq_norms, sample_weight, cand, cand_sq_norms, closest, mass, t
@@ -195,6 +200,8 @@ def kmeans_plusplus(X, tiles, x_sq_norms, sample_weight, first_index, uniforms, 
     group_pots = np.empty((n_groups, n_trials))
     candidates = np.empty(n_trials, dtype=np.int64)
 
+    # float64 given as a dtype value (closest.dtype), not the np.float64 class:
+    # the helpers are then compiled once for Lloyd's float64 calls and these.
     # Run-time booleans: literal True/False would compile _seeding_pass twice.
     add_center = n_samples > 0
     sum_potentials = not add_center
@@ -207,8 +214,8 @@ def kmeans_plusplus(X, tiles, x_sq_norms, sample_weight, first_index, uniforms, 
         sample_weight,
         closest,
         mass,
-        padded_centers(first, np.float64),
-        squared_norms(first, np.float64),
+        padded_centers(first, closest.dtype),
+        squared_norms(first, closest.dtype),
         add_center,
         chunk_mass_out,
     )
@@ -226,8 +233,8 @@ def kmeans_plusplus(X, tiles, x_sq_norms, sample_weight, first_index, uniforms, 
         for t in range(n_trials):
             for f in range(n_features):
                 cand_points[t, f] = X[candidates[t], f]
-        padded_cand = padded_centers(cand_points, np.float64)
-        cand_sq_norms = squared_norms(cand_points, np.float64)
+        padded_cand = padded_centers(cand_points, closest.dtype)
+        cand_sq_norms = squared_norms(cand_points, closest.dtype)
         _seeding_pass(
             X,
             tiles,

@@ -177,7 +177,8 @@ def _assign_groups(
     n_samples = X.shape[0]
     n_groups = group_changed.shape[0]
     per_group = tiles_per_group(n_groups, n_samples)
-    for g in prange(n_groups):
+    for task in prange(n_groups):
+        g = np.int64(task)  # one index type, one compilation of each helper
         g_start, g_stop = group_bounds(g, n_groups, n_samples)
         group_changed[g], group_probe[g] = _assign_rows(
             X,
@@ -392,8 +393,8 @@ def euclidean_distances(X, centers, n_groups, out):
     """
     n_samples, n_features = X.shape
     n_clusters = centers.shape[0]
-    for g in prange(n_groups):
-        g_start, g_stop = group_bounds(g, n_groups, n_samples)
+    for task in prange(n_groups):
+        g_start, g_stop = group_bounds(np.int64(task), n_groups, n_samples)
         for i in range(g_start, g_stop):
             for j in range(n_clusters):
                 s = 0.0

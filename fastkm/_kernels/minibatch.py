@@ -294,7 +294,8 @@ def _gather_label_groups(X, rows, centers, padded, norms, batch, labels, group_i
     """``_gather_label_rows`` over fixed groups of batch rows, in parallel."""
     n_rows = rows.shape[0]
     n_groups = group_inertia.shape[0]
-    for g in prange(n_groups):
+    for task in prange(n_groups):
+        g = np.int64(task)  # one index type, one compilation of each helper
         g_start, g_stop = group_bounds(g, n_groups, n_rows)
         group_inertia[g] = _gather_label_rows(X, rows, centers, padded, norms, batch, labels, g_start, g_stop)
 
