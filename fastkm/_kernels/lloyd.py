@@ -213,10 +213,12 @@ def assign_labels(X, tiles, centers, center_sq_norms, labels, group_changed):
     """
     n_groups = group_changed.shape[0]
     group_probe = np.empty(n_groups, dtype=X.dtype)
+    # A run-time False: a literal would compile _assign_groups a second time.
+    fill_tiles = n_groups < 0
     _assign_groups(
         X,
         tiles,
-        False,
+        fill_tiles,
         np.empty(0, dtype=X.dtype),
         padded_centers(centers, X.dtype),
         center_sq_norms,

@@ -127,6 +127,44 @@ def update_centers(X, sample_weight, labels, centers, centers_new, counts, weigh
 
 
 @kernel
+def _stable_argsort(values, order):
+    """``order = np.argsort(values, kind="stable")``, by bottom-up merge sort.
+
+    A plain loop: numba's own argsort costs seconds of compilation.
+    """
+    n = values.shape[0]
+    for i in range(n):
+        order[i] = i
+    buffer = np.empty(n, dtype=np.int64)
+    width = 1
+    while width < n:
+        for lo in range(0, n, 2 * width):
+            mid = min(lo + width, n)
+            hi = min(lo + 2 * width, n)
+            a, b, k = lo, mid, lo
+            while a < mid and b < hi:
+                # Take from the right run only if strictly smaller: stable.
+                if values[order[b]] < values[order[a]]:
+                    buffer[k] = order[b]
+                    b += 1
+                else:
+                    buffer[k] = order[a]
+                    a += 1
+                k += 1
+            while a < mid:
+                buffer[k] = order[a]
+                a += 1
+                k += 1
+            while b < hi:
+                buffer[k] = order[b]
+                b += 1
+                k += 1
+        for i in range(n):
+            order[i] = buffer[i]
+        width *= 2
+
+
+@kernel
 def reassign_starved(rng, X, centers_new, counts, ratio, to_reassign, order, perm):
     """The reassignment half of ``_mini_batch_step``: restart starved centres.
 
@@ -155,8 +193,9 @@ def reassign_starved(rng, X, centers_new, counts, ratio, to_reassign, order, per
         n_reassign += to_reassign[j]
     if n_reassign > 0.5 * n_rows:
         # Keep the centres from position n // 2 of the count order on. numpy's
-        # argsort is not stable; among equal counts its choice may differ.
-        order[:] = np.argsort(counts, kind="mergesort")
+        # argsort (quicksort) is not stable; among equal counts its choice of
+        # centres may differ from this stable order.
+        _stable_argsort(counts, order)
         for p in range(n_rows // 2, n_clusters):
             to_reassign[order[p]] = False
         n_reassign = 0
