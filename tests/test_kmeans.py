@@ -17,6 +17,8 @@ from sklearn.preprocessing import StandardScaler
 import fastkm
 from fastkm import KMeans, k_means, kmeans_plusplus
 
+from .helpers import error_of
+
 
 def _fit_both(X, k, **params):
     with warnings.catch_warnings():
@@ -310,16 +312,6 @@ BAD_FIT = {
 }
 
 
-def _error_of(fn, *args, **kwargs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            fn(*args, **kwargs)
-        except Exception as exc:
-            return type(exc), str(exc)
-    return None, None
-
-
 @pytest.mark.parametrize("case", list(BAD_FIT))
 def test_fit_errors_match_sklearn(case):
     make_X, params = BAD_FIT[case]
@@ -331,7 +323,7 @@ def test_fit_errors_match_sklearn(case):
     def fit(cls):
         return lambda: cls(n_clusters, **params).fit(make_X(), sample_weight=sample_weight)
 
-    ours, theirs = _error_of(fit(KMeans)), _error_of(fit(skc.KMeans))
+    ours, theirs = error_of(fit(KMeans)), error_of(fit(skc.KMeans))
     assert theirs[0] is not None
     assert ours == theirs
 
@@ -342,8 +334,8 @@ def test_predict_errors_match_sklearn():
     bad_inputs = (X_OK[:, :2], _with(np.nan), _with(np.inf), _with(-np.inf, row=19), np.empty((0, 3)))
     for bad in bad_inputs:
         for method in ("predict", "transform", "score"):
-            ours = _error_of(getattr(ours_fitted, method), bad)
-            theirs = _error_of(getattr(theirs_fitted, method), bad)
+            ours = error_of(getattr(ours_fitted, method), bad)
+            theirs = error_of(getattr(theirs_fitted, method), bad)
             assert theirs[0] is not None
             assert ours == theirs, (method, bad.shape)
 
@@ -359,15 +351,15 @@ def test_predict_finds_non_finite_anywhere(n_features, dtype):
     for row, col, value in [(0, 0, np.nan), (2999, n_features - 1, np.inf), (1234, 1, -np.inf)]:
         bad = X.copy()
         bad[row, col] = value
-        assert _error_of(ours.predict, bad) == _error_of(theirs.predict, bad)
-        assert _error_of(ours.predict, bad)[0] is ValueError
+        assert error_of(ours.predict, bad) == error_of(theirs.predict, bad)
+        assert error_of(ours.predict, bad)[0] is ValueError
 
 
 def test_read_only_data_without_copy_gets_sklearns_error():
     X = X_OK.copy()
     X.flags.writeable = False
-    ours = _error_of(KMeans(4, copy_x=False, n_init=1, random_state=0).fit, X)
-    theirs = _error_of(skc.KMeans(4, copy_x=False, n_init=1, random_state=0).fit, X)
+    ours = error_of(KMeans(4, copy_x=False, n_init=1, random_state=0).fit, X)
+    theirs = error_of(skc.KMeans(4, copy_x=False, n_init=1, random_state=0).fit, X)
     assert theirs[0] is not None
     assert ours == theirs
     # With the default copy, read-only data is fine.
@@ -409,8 +401,8 @@ def test_kmeans_plusplus_errors_match_sklearn():
         (X_OK, 4, {"n_local_trials": 0}),
     ]
     for X, k, params in cases:
-        ours = _error_of(kmeans_plusplus, X, k, **params)
-        theirs = _error_of(skc.kmeans_plusplus, X, k, **params)
+        ours = error_of(kmeans_plusplus, X, k, **params)
+        theirs = error_of(skc.kmeans_plusplus, X, k, **params)
         assert theirs[0] is not None
         assert ours[0] is theirs[0]
         assert ours[1].replace("fastkm._kmeans.", "") == theirs[1].replace("sklearn.cluster._kmeans.", "")

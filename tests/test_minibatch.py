@@ -11,6 +11,7 @@ from sklearn.exceptions import NotFittedError
 from fastkm import MiniBatchKMeans, _solvers
 
 from . import reference
+from .helpers import error_of
 
 
 def _both(X, sample_weight=None, **params):
@@ -212,16 +213,6 @@ def test_partial_fit_with_raw_weights(digits):
 X_OK = np.random.default_rng(0).normal(size=(40, 3))
 
 
-def _error_of(fn, *args, **kwargs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            fn(*args, **kwargs)
-        except Exception as exc:
-            return type(exc), str(exc)
-    return None, None
-
-
 def _nan():
     X = X_OK.copy()
     X[3, 1] = np.nan
@@ -251,7 +242,7 @@ def test_errors_match_sklearn(case, method):
     def call(cls):
         return lambda: getattr(cls(4, random_state=0, **params), method)(make_X())
 
-    ours, theirs = _error_of(call(MiniBatchKMeans)), _error_of(call(skc.MiniBatchKMeans))
+    ours, theirs = error_of(call(MiniBatchKMeans)), error_of(call(skc.MiniBatchKMeans))
     if case != "all reassigned" or method == "fit":
         assert theirs[0] is not None
     assert ours == theirs
@@ -270,7 +261,7 @@ def test_predict_before_fit_and_wrong_width():
     theirs = skc.MiniBatchKMeans(2, random_state=0).fit(X_OK)
     narrow = X_OK[:, :2]
     for method in ("predict", "partial_fit", "transform", "score"):
-        assert _error_of(getattr(ours, method), narrow) == _error_of(getattr(theirs, method), narrow)
+        assert error_of(getattr(ours, method), narrow) == error_of(getattr(theirs, method), narrow)
 
 
 def test_inputs_never_mutated(digits):
