@@ -342,32 +342,41 @@ def kmeans_fit(
 def _mt19937_state(random_state):
     """``random_state``'s MT19937 state as a kernel's uint32[625] array.
 
-    Returns the array and what ``_store_mt19937_state`` needs to hand the
-    state back. A RandomState on another bit generator cannot be followed
-    draw for draw; the kernels then get a state seeded from it.
+    Returns the array and the state dict ``_store_mt19937_state`` writes it
+    back into. A RandomState on another bit generator cannot be followed draw
+    for draw; the kernels then get a state seeded from it (and None).
     """
-    try:
-        _, key, pos, has_gauss, gauss = random_state.get_state(legacy=True)
-        extra = (has_gauss, gauss)
-    except ValueError:
+    state = random_state.get_state(legacy=False)
+    if state["bit_generator"] != "MT19937":
         seed = random_state.randint(np.iinfo(np.int32).max)
-        _, key, pos, _, _ = np.random.RandomState(seed).get_state(legacy=True)
-        extra = None
+        return _mt19937_state(np.random.RandomState(seed))[0], None
     rng = np.empty(625, dtype=np.uint32)
-    rng[:624] = key
-    rng[624] = pos
-    return rng, extra
+    rng[:624] = state["state"]["key"]
+    rng[624] = state["state"]["pos"]
+    return rng, state
 
 
-def _store_mt19937_state(random_state, rng, extra):
+def _store_mt19937_state(random_state, rng, state):
     """Leave ``random_state`` where scikit-learn's own draws would leave it."""
-    if extra is not None:
-        random_state.set_state(("MT19937", rng[:624].copy(), int(rng[624]), *extra))
+    if state is not None:
+        state["state"] = {"key": rng[:624].copy(), "pos": int(rng[624])}
+        random_state.set_state(state)
 
 
-def _raise_all_reassigned():
-    # What scikit-learn raises there: np.min of an empty selection.
+def _raise_all_reassigned(n_reassigned, verbose):
+    # Where scikit-learn fails, after saying so: np.min of an empty selection.
+    if verbose:
+        print(f"[MiniBatchKMeans] Reassigning {n_reassigned} cluster centers.")
     raise ValueError("zero-size array to reduction operation minimum which has no identity")
+
+
+def _check_sampling_weights(p):
+    """The checks ``RandomState.choice(n, size, p=p)`` makes of ``p``, its errors.
+
+    A throwaway generator and an empty draw: nothing of the caller's stream
+    is used.
+    """
+    np.random.RandomState(0).choice(p.shape[0], 0, p=p)
 
 
 def tolerance(X, tol):
@@ -468,14 +477,17 @@ def minibatch_fit(
     start_threads()
     n_samples = X.shape[0]
     n_steps = (max_iter * n_samples) // batch_size
-    # RandomState.choice's own cumulative distribution, bit for bit.
-    cdf = np.asarray(sample_weight / np.sum(sample_weight), dtype=np.float64).cumsum()
+    # RandomState.choice's checks of the weights, and its cumulative
+    # distribution, bit for bit.
+    p = sample_weight / np.sum(sample_weight)
+    _check_sampling_weights(p)
+    cdf = np.asarray(p, dtype=np.float64).cumsum()
     cdf /= cdf[-1]
     counts = np.zeros(centers.shape[0], dtype=X.dtype)
     ewa = np.full(3, np.nan)
     counters = np.zeros(3, dtype=np.int64)
     max_no_improvement = -1 if max_no_improvement is None else max_no_improvement
-    rng, extra = _mt19937_state(random_state)
+    rng, state = _mt19937_state(random_state)
     try:
         if not verbose:
             last, status = minibatch.fit_steps(
@@ -494,9 +506,9 @@ def minibatch_fit(
                 if status != minibatch.RUNNING:
                     break
     finally:
-        _store_mt19937_state(random_state, rng, extra)
+        _store_mt19937_state(random_state, rng, state)
     if status == minibatch.ALL_REASSIGNED:
-        _raise_all_reassigned()
+        _raise_all_reassigned(-counters[2], verbose)
     ewa_inertia = None if np.isnan(ewa[0]) else float(ewa[0])
     return last + 1, ewa_inertia, counts, int(counters[1])
 
@@ -504,7 +516,7 @@ def minibatch_fit(
 def minibatch_partial_step(X, sample_weight, centers, counts, random_state, random_reassign, ratio, verbose):
     """One mini-batch step on all of X (partial_fit); centres and counts in place."""
     start_threads()
-    rng, extra = _mt19937_state(random_state)
+    rng, state = _mt19937_state(random_state)
     try:
         _, n_reassigned = minibatch.step(
             rng,
@@ -519,8 +531,8 @@ def minibatch_partial_step(X, sample_weight, centers, counts, random_state, rand
             minibatch.step_scratch(X.shape[0], centers.shape[0], X.dtype),
         )
     finally:
-        _store_mt19937_state(random_state, rng, extra)
+        _store_mt19937_state(random_state, rng, state)
     if n_reassigned < 0:
-        _raise_all_reassigned()
+        _raise_all_reassigned(-n_reassigned, verbose)
     if verbose and n_reassigned:
         print(f"[MiniBatchKMeans] Reassigning {n_reassigned} cluster centers.")

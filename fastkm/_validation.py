@@ -108,24 +108,22 @@ def validate_fit_data(estimator, X, copy):
         makes its column's sum non-finite), and fit's centring reuses them.
     """
     reject_sparse(X)
-    if _is_plain_float_matrix(X):
-        # validate_data(reset=True) on such an array: no feature names, a C
-        # array, and the width recorded.
-        if hasattr(estimator, "feature_names_in_"):
-            delattr(estimator, "feature_names_in_")
-        validated = np.asarray(X, order="C")
-        owned = not copy or validated is not X
-        estimator.n_features_in_ = validated.shape[1]
-    else:
-        validated = validate_data(
-            estimator, X, dtype=FLOAT_DTYPES, order="C", copy=copy, ensure_all_finite=False
-        )
-        owned = True
+    if not _is_plain_float_matrix(X):
+        # scikit-learn's own path, finiteness check included (it raises before
+        # recording n_features_in_, so a failed fit leaves nothing behind).
+        validated = validate_data(estimator, X, dtype=FLOAT_DTYPES, order="C", copy=copy)
+        return validated, True, column_sums(validated)
+    # validate_data(reset=True) on such an array: no feature names, a C array,
+    # the finiteness check, then the width recorded.
+    if hasattr(estimator, "feature_names_in_"):
+        delattr(estimator, "feature_names_in_")
+    validated = np.asarray(X, order="C")
     sums = column_sums(validated)
     # Finite sums mean finite data; a sum can also overflow, so check X itself.
     if not np.isfinite(sums).all() and not all_finite(validated):
         raise_not_finite(estimator, validated)
-    return validated, owned, sums
+    estimator.n_features_in_ = validated.shape[1]
+    return validated, (not copy or validated is not X), sums
 
 
 def validate_test_data(estimator, X, check_finite=True):

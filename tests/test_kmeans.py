@@ -386,6 +386,9 @@ def test_failed_fit_leaves_no_half_written_state():
     with pytest.raises(ValueError):
         km.fit(_with(np.nan))
     assert not hasattr(km, "cluster_centers_")
+    assert not hasattr(km, "n_features_in_")
+    with pytest.raises(NotFittedError):
+        km.predict(X_OK)
     fitted = KMeans(4, random_state=0).fit(X_OK)
     before = fitted.cluster_centers_.copy()
     with pytest.raises(ValueError):

@@ -273,3 +273,52 @@ def test_inputs_never_mutated(digits):
     np.testing.assert_array_equal(X, digits)
     np.testing.assert_array_equal(w, np.linspace(0.5, 2, len(X)))
     np.testing.assert_array_equal(init, digits[:5])
+
+
+def test_failed_fit_leaves_estimator_unfitted():
+    for cls in (MiniBatchKMeans, skc.MiniBatchKMeans):
+        model = cls(3, random_state=0)
+        with pytest.raises(ValueError, match="NaN"):
+            model.fit(_nan())
+        with pytest.raises(NotFittedError):
+            model.predict(X_OK)
+
+
+def test_negative_weights_in_partial_fit_as_sklearn():
+    # A centre whose batch weight is not positive stays where it is.
+    X = np.array([[0.0, 0], [1, 1], [10, 10], [11, 11]])
+    init = np.array([[0.0, 0], [10, 10]])
+    for weights in ([-1.0, -1, 1, 1], [-1.0, -2, -1, -3]):
+        models = [cls(2, init=init, reassignment_ratio=0) for cls in (MiniBatchKMeans, skc.MiniBatchKMeans)]
+        for _ in range(2):
+            for model in models:
+                model.partial_fit(X, sample_weight=weights)
+            ours, theirs = models
+            np.testing.assert_allclose(ours.cluster_centers_, theirs.cluster_centers_, rtol=1e-12)
+            np.testing.assert_allclose(ours._counts, theirs._counts, rtol=1e-12)
+            assert ours.inertia_ == pytest.approx(theirs.inertia_, rel=1e-12)
+
+
+@pytest.mark.parametrize("bad", [-0.5, np.nan])
+def test_fit_checks_sampling_weights_as_numpy(bad):
+    X = np.random.default_rng(0).random((100, 2))
+    w = np.ones(100)
+    w[0] = bad
+
+    def fit(cls):
+        return lambda: cls(2, init=X[:2], random_state=0).fit(X, sample_weight=w)
+
+    ours, theirs = error_of(fit(MiniBatchKMeans)), error_of(fit(skc.MiniBatchKMeans))
+    assert theirs[0] is ValueError
+    assert ours == theirs
+
+
+def test_all_reassigned_fails_as_sklearn(capsys):
+    states = {}
+    for cls in (MiniBatchKMeans, skc.MiniBatchKMeans):
+        state = np.random.RandomState(0)
+        with pytest.raises(ValueError, match="zero-size array"):
+            cls(4, random_state=state, reassignment_ratio=5.0, verbose=1).fit(X_OK)
+        states[cls] = (capsys.readouterr().out.splitlines()[-1], state.randint(1 << 30))
+    assert states[MiniBatchKMeans] == states[skc.MiniBatchKMeans]
+    assert "Reassigning" in states[MiniBatchKMeans][0]

@@ -2,8 +2,9 @@
 
 The random numbers are drawn by the caller (from the same RandomState calls
 scikit-learn makes) and passed in, so the seeding follows scikit-learn's random
-stream. Distances are computed in float64 whatever the data type, as
-scikit-learn upcasts float32 there too.
+stream. Distances and potentials are computed in float64 whatever the data
+type (scikit-learn keeps float32 data's in float32), so on float32 data a
+near-tie between candidates can go the other way.
 """
 
 import numpy as np

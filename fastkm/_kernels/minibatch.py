@@ -115,9 +115,10 @@ def update_centers(X, sample_weight, labels, centers, centers_new, counts, weigh
                 centers_new[j, f] = centers[j, f]
     for i in range(X.shape[0]):
         j = labels[i]
-        w = sample_weight[i]
-        for f in range(n_features):
-            centers_new[j, f] += X[i, f] * w
+        if weight_sums[j] > 0:  # a centre with no positive weight stays as it was
+            w = sample_weight[i]
+            for f in range(n_features):
+                centers_new[j, f] += X[i, f] * w
     for j in range(n_clusters):
         if weight_sums[j] > 0:
             counts[j] += weight_sums[j]
@@ -180,8 +181,9 @@ def reassign_starved(rng, X, centers_new, counts, ratio, to_reassign, order, per
     to_reassign : (n_clusters,) bool scratch
     order : (n_clusters,) int64 scratch
     perm : (n,) int64 scratch
-    Returns the number of centres moved, or -1 if every centre qualified
-    (scikit-learn fails there: the minimum of an empty selection).
+    Returns the number of centres moved; minus that number if every centre
+    qualified (scikit-learn fails there, on the minimum of an empty
+    selection, after drawing the rows and moving the centres).
     """
     n_clusters = counts.shape[0]
     n_rows = X.shape[0]
@@ -201,8 +203,6 @@ def reassign_starved(rng, X, centers_new, counts, ratio, to_reassign, order, per
         n_reassign = 0
         for j in range(n_clusters):
             n_reassign += to_reassign[j]
-    if n_reassign == n_clusters:
-        return -1
     if n_reassign > 0:
         permutation(rng, perm)
         taken = 0
@@ -212,6 +212,8 @@ def reassign_starved(rng, X, centers_new, counts, ratio, to_reassign, order, per
                 taken += 1
                 for f in range(X.shape[1]):
                     centers_new[j, f] = X[row, f]
+    if n_reassign == n_clusters:
+        return -n_reassign
     smallest = np.inf
     for j in range(n_clusters):
         if not to_reassign[j] and counts[j] < smallest:
@@ -275,7 +277,7 @@ def step(rng, X, sample_weight, centers, centers_new, counts, random_reassign, r
     labels : (n,) int32 scratch
     scratch : tuple from ``step_scratch``
     Returns the batch inertia (before the update) and the number of
-    centres reassigned (-1: all of them qualified, see ``reassign_starved``).
+    centres reassigned (negative: all of them qualified, see ``reassign_starved``).
     """
     assign_batch(X, centers, labels)
     batch_inertia = inertia(X, sample_weight, centers, labels, scratch[4])
@@ -429,7 +431,11 @@ def _converged(
 
 @kernel
 def _squared_shift(old, new):
-    """``np.sum((new - old) ** 2)``, in the data type."""
+    """The total squared centre shift, in the data type.
+
+    scikit-learn's ``np.sum((new - old) ** 2)`` adds pairwise; this adds in
+    another order, so a shift right at ``tol`` may compare differently.
+    """
     total = old.dtype.type(0.0)
     for j in range(old.shape[0]):
         for f in range(old.shape[1]):
