@@ -1,5 +1,17 @@
 """Print fastkm / scikit-learn speed-ups (median over median) after a benchmark run."""
 
+import time
+
+
+def settle():
+    """Let the previous benchmark's idle threads go to sleep before timing.
+
+    OpenBLAS (scikit-learn's BLAS) and OpenMP worker threads keep spinning for
+    a while after their last task; on 2 cores they would take CPU time from
+    whichever library is timed next.
+    """
+    time.sleep(0.3)
+
 
 def pytest_terminal_summary(terminalreporter, config):
     session = getattr(config, "_benchmarksession", None)

@@ -12,6 +12,8 @@ import sklearn.cluster
 import fastkm
 from fastkm import datasets
 
+from .conftest import settle
+
 LIBRARIES = {"fastkm": fastkm.MiniBatchKMeans, "sklearn": sklearn.cluster.MiniBatchKMeans}
 CASES = [("digits", 10), ("china", 16), ("china", 64), ("china", 256), ("large_blobs", 32)]
 SEEDS = [0, 1, 2]
@@ -37,6 +39,7 @@ def test_minibatch_fit(benchmark, name, k, seed, library):
     estimator = LIBRARIES[library]
     benchmark.group = f"{name}|MiniBatchKMeans.fit|k={k}|seed={seed}"
     benchmark.extra_info["library"] = library
+    settle()
     model = benchmark.pedantic(
         lambda: estimator(k, random_state=seed).fit(X),
         rounds=_rounds(name),
