@@ -472,8 +472,9 @@ def minibatch_fit(
     """MiniBatchKMeans's optimisation loop, from ``centers`` (updated in place).
 
     The whole loop (batch draws, steps, reassignments, early stopping) runs in
-    one kernel call; with ``verbose`` it runs one step per call so that each
-    step can be reported.
+    one kernel call. It comes back here only to report each step (``verbose``)
+    and for a reassignment capped at half a batch, where numpy's argsort picks
+    the centres to keep (its choice among equal counts is numpy's own).
 
     Returns
     -------
@@ -483,7 +484,7 @@ def minibatch_fit(
     n_since_reassign : int, samples seen since the last reassignment
     """
     start_threads()
-    n_samples = X.shape[0]
+    n_samples, n_features = X.shape
     n_steps = (max_iter * n_samples) // batch_size
     # RandomState.choice's checks of the weights, and its cumulative
     # distribution, bit for bit.
@@ -494,29 +495,29 @@ def minibatch_fit(
     counts = np.zeros(centers.shape[0], dtype=X.dtype)
     ewa = np.full(3, np.nan)
     counters = np.zeros(3, dtype=np.int64)
-    max_no_improvement = -1 if max_no_improvement is None else max_no_improvement
+    no_improvement = -1 if max_no_improvement is None else max_no_improvement
+    settings = (tol, no_improvement, reassignment_ratio, ewa, counters)
+    work = minibatch.fit_workspace(batch_size, centers.shape[0], n_features, X.dtype)
     rng, state = _mt19937_state(random_state)
+    first = 0
     try:
-        if not verbose:
-            last, status = minibatch.fit_steps(
-                rng, X, cdf, centers, counts, 0, n_steps, n_steps, batch_size, tol,
-                max_no_improvement, reassignment_ratio, ewa, counters,
-            )  # fmt: skip
-        else:
-            for i in range(n_steps):
-                last, status = minibatch.fit_steps(
-                    rng, X, cdf, centers, counts, i, i + 1, n_steps, batch_size, tol,
-                    max_no_improvement, reassignment_ratio, ewa, counters,
-                )  # fmt: skip
-                if status == minibatch.ALL_REASSIGNED:
-                    break
-                _print_step(i + 1, n_steps, ewa, counters, status)
-                if status != minibatch.RUNNING:
-                    break
+        while first < n_steps:
+            stop = first + 1 if verbose else n_steps
+            last, status = minibatch.fit_steps(rng, X, cdf, centers, counts, first, stop, *settings, work)
+            if status == minibatch.NEEDS_ORDER:
+                order = np.argsort(counts)
+                status = minibatch.finish_capped_step(
+                    rng, centers, counts, order, last, n_samples, *settings, work
+                )
+            if status == minibatch.ALL_REASSIGNED:
+                _raise_all_reassigned(-counters[2], verbose)
+            if verbose:
+                _print_step(last + 1, n_steps, ewa, counters, status)
+            if status != minibatch.RUNNING:
+                break
+            first = last + 1
     finally:
         _store_mt19937_state(random_state, rng, state)
-    if status == minibatch.ALL_REASSIGNED:
-        _raise_all_reassigned(-counters[2], verbose)
     ewa_inertia = None if np.isnan(ewa[0]) else float(ewa[0])
     return last + 1, ewa_inertia, counts, int(counters[1])
 
@@ -525,19 +526,24 @@ def minibatch_partial_step(X, sample_weight, centers, counts, random_state, rand
     """One mini-batch step on all of X (partial_fit); centres and counts in place."""
     start_threads()
     rng, state = _mt19937_state(random_state)
+    scratch = minibatch.step_scratch(X.shape[0], centers.shape[0], X.dtype)
     try:
-        _, n_reassigned = minibatch.step(
+        _, n_reassigned, capped = minibatch.step(
             rng,
             X,
             sample_weight,
-            centers,
             centers,
             counts,
             random_reassign,
             ratio,
             np.empty(X.shape[0], dtype=np.int32),
-            minibatch.step_scratch(X.shape[0], centers.shape[0], X.dtype),
+            scratch,
         )
+        if capped:
+            # numpy's argsort picks the centres that stay, as in scikit-learn.
+            _, to_reassign, perm, _ = scratch
+            minibatch.cap_starved(to_reassign, np.argsort(counts), X.shape[0])
+            n_reassigned = minibatch.reassign_rows(rng, X, centers, counts, to_reassign, perm)
     finally:
         _store_mt19937_state(random_state, rng, state)
     if n_reassigned < 0:

@@ -322,3 +322,17 @@ def test_all_reassigned_fails_as_sklearn(capsys):
         states[cls] = (capsys.readouterr().out.splitlines()[-1], state.randint(1 << 30))
     assert states[MiniBatchKMeans] == states[skc.MiniBatchKMeans]
     assert "Reassigning" in states[MiniBatchKMeans][0]
+
+
+def test_capped_reassignment_matches_sklearn():
+    # More than half a batch of starved centres: which stay is numpy's argsort's call.
+    from sklearn.datasets import make_blobs
+
+    X, _ = make_blobs(2000, 5, centers=6, random_state=0)
+    for params in ({"n_clusters": 40, "batch_size": 20}, {"n_clusters": 200, "batch_size": 50}):
+        _assert_same_fit(*_both(X, random_state=0, **params))
+        ours, theirs = (cls(random_state=0, **params) for cls in (MiniBatchKMeans, skc.MiniBatchKMeans))
+        for chunk in np.array_split(X, 8):
+            ours.partial_fit(chunk)
+            theirs.partial_fit(chunk)
+        np.testing.assert_allclose(ours.cluster_centers_, theirs.cluster_centers_, rtol=1e-12)

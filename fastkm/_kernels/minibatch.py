@@ -25,6 +25,9 @@ RUNNING = 0
 CONVERGED_CENTERS = 1
 CONVERGED_INERTIA = 2
 ALL_REASSIGNED = 3
+# The step stopped before a capped reassignment: which starved centres stay is
+# decided by numpy's argsort of the counts (see ``starved_centres``).
+NEEDS_ORDER = 4
 
 
 @kernel
@@ -128,81 +131,51 @@ def update_centers(X, sample_weight, labels, centers, centers_new, counts, weigh
 
 
 @kernel
-def _stable_argsort(values, order):
-    """``order = np.argsort(values, kind="stable")``, by bottom-up merge sort.
+def starved_centres(counts, ratio, n_rows, to_reassign):
+    """Mark the centres whose count is below ``ratio`` times the largest.
 
-    A plain loop: numba's own argsort costs seconds of compilation.
+    to_reassign : (n_clusters,) bool OUT
+    Returns how many, and whether that is more than half the batch's size:
+    then only the lowest counts may go, chosen by numpy's (unstable) argsort
+    of the counts, so the caller sorts and calls ``cap_starved``.
     """
-    n = values.shape[0]
-    for i in range(n):
-        order[i] = i
-    buffer = np.empty(n, dtype=np.int64)
-    width = 1
-    while width < n:
-        for lo in range(0, n, 2 * width):
-            mid = min(lo + width, n)
-            hi = min(lo + 2 * width, n)
-            a, b, k = lo, mid, lo
-            while a < mid and b < hi:
-                # Take from the right run only if strictly smaller: stable.
-                if values[order[b]] < values[order[a]]:
-                    buffer[k] = order[b]
-                    b += 1
-                else:
-                    buffer[k] = order[a]
-                    a += 1
-                k += 1
-            while a < mid:
-                buffer[k] = order[a]
-                a += 1
-                k += 1
-            while b < hi:
-                buffer[k] = order[b]
-                b += 1
-                k += 1
-        for i in range(n):
-            order[i] = buffer[i]
-        width *= 2
+    # In the data type, as numpy multiplies a float32 array's max by a Python float.
+    threshold = counts.dtype.type(ratio) * np.max(counts)
+    n_starved = 0
+    for j in range(counts.shape[0]):
+        to_reassign[j] = counts[j] < threshold
+        n_starved += to_reassign[j]
+    return n_starved, n_starved > 0.5 * n_rows
 
 
 @kernel
-def reassign_starved(rng, X, centers_new, counts, ratio, to_reassign, order, perm):
-    """The reassignment half of ``_mini_batch_step``: restart starved centres.
+def cap_starved(to_reassign, order, n_rows):
+    """Keep the centres from position ``n_rows // 2`` of the count ``order`` on."""
+    for p in range(n_rows // 2, order.shape[0]):
+        to_reassign[order[p]] = False
 
-    Centres whose count is below ``ratio`` times the largest move to distinct
-    random rows of the batch (at most half the batch's size of them: the
-    lowest counts), and get the smallest remaining count. The rows are drawn
-    as ``RandomState.choice(n, size, replace=False)`` draws them.
+
+@kernel
+def reassign_rows(rng, X, centers, counts, to_reassign, perm):
+    """Move the marked centres to distinct random rows of the batch.
+
+    The rows are drawn as ``RandomState.choice(n, size, replace=False)`` draws
+    them; the moved centres get the smallest count of the others.
 
     rng : (625,) uint32 INOUT
     X : (n, n_features) IN, the batch
-    centers_new : (n_clusters, n_features) INOUT
+    centers : (n_clusters, n_features) INOUT
     counts : (n_clusters,) INOUT
-    to_reassign : (n_clusters,) bool scratch
-    order : (n_clusters,) int64 scratch
+    to_reassign : (n_clusters,) bool IN
     perm : (n,) int64 scratch
-    Returns the number of centres moved; minus that number if every centre
-    qualified (scikit-learn fails there, on the minimum of an empty
-    selection, after drawing the rows and moving the centres).
+    Returns the number of centres moved; minus that number if all of them
+    were (scikit-learn fails there, on the minimum of an empty selection,
+    after drawing the rows and moving the centres).
     """
     n_clusters = counts.shape[0]
-    n_rows = X.shape[0]
-    # In the data type, as numpy multiplies a float32 array's max by a Python float.
-    threshold = counts.dtype.type(ratio) * np.max(counts)
     n_reassign = 0
     for j in range(n_clusters):
-        to_reassign[j] = counts[j] < threshold
         n_reassign += to_reassign[j]
-    if n_reassign > 0.5 * n_rows:
-        # Keep the centres from position n // 2 of the count order on. numpy's
-        # argsort (quicksort) is not stable; among equal counts its choice of
-        # centres may differ from this stable order.
-        _stable_argsort(counts, order)
-        for p in range(n_rows // 2, n_clusters):
-            to_reassign[order[p]] = False
-        n_reassign = 0
-        for j in range(n_clusters):
-            n_reassign += to_reassign[j]
     if n_reassign > 0:
         permutation(rng, perm)
         taken = 0
@@ -211,7 +184,7 @@ def reassign_starved(rng, X, centers_new, counts, ratio, to_reassign, order, per
                 row = perm[taken]
                 taken += 1
                 for f in range(X.shape[1]):
-                    centers_new[j, f] = X[row, f]
+                    centers[j, f] = X[row, f]
     if n_reassign == n_clusters:
         return -n_reassign
     smallest = np.inf
@@ -265,38 +238,31 @@ def assign_batch(X, centers, labels):
 
 
 @kernel
-def step(rng, X, sample_weight, centers, centers_new, counts, random_reassign, ratio, labels, scratch):
-    """One ``_mini_batch_step``: label the batch, update, maybe reassign.
+def step(rng, X, sample_weight, centers, counts, random_reassign, ratio, labels, scratch):
+    """One ``_mini_batch_step`` on all of X (partial_fit): label, update, reassign.
 
     X : (n, n_features) IN, the batch, C-contiguous
     sample_weight : (n,) IN
-    centers : (n_clusters, n_features) IN
-    centers_new : (n_clusters, n_features) OUT, may be ``centers``
+    centers : (n_clusters, n_features) INOUT, updated in place
     counts : (n_clusters,) INOUT
     random_reassign : bool, whether starved centres are restarted this step
     labels : (n,) int32 scratch
     scratch : tuple from ``step_scratch``
-    Returns the batch inertia (before the update) and the number of
-    centres reassigned (negative: all of them qualified, see ``reassign_starved``).
+    Returns the batch inertia (before the update), the number of centres
+    reassigned (see ``reassign_rows``), and whether the step stopped short of
+    a capped reassignment: then ``scratch[1]`` marks the starved centres and
+    the caller finishes with ``cap_starved`` and ``reassign_rows``.
     """
+    weight_sums, to_reassign, perm, group_partials = scratch
     assign_batch(X, centers, labels)
-    batch_inertia = inertia(X, sample_weight, centers, labels, scratch[4])
-    n_reassigned = _update_and_reassign(
-        rng, X, sample_weight, labels, centers, centers_new, counts, random_reassign, ratio, scratch
-    )
-    return batch_inertia, n_reassigned
-
-
-@kernel
-def _update_and_reassign(
-    rng, X, sample_weight, labels, centers, centers_new, counts, random_reassign, ratio, scratch
-):
-    """The second half of a step: ``update_centers``, then ``reassign_starved`` if due."""
-    weight_sums, to_reassign, order, perm, _ = scratch
-    update_centers(X, sample_weight, labels, centers, centers_new, counts, weight_sums)
+    batch_inertia = inertia(X, sample_weight, centers, labels, group_partials)
+    update_centers(X, sample_weight, labels, centers, centers, counts, weight_sums)
     if random_reassign and ratio > 0:
-        return reassign_starved(rng, X, centers_new, counts, ratio, to_reassign, order, perm)
-    return 0
+        _, capped = starved_centres(counts, ratio, X.shape[0], to_reassign)
+        if capped:
+            return batch_inertia, 0, True
+        return batch_inertia, reassign_rows(rng, X, centers, counts, to_reassign, perm), False
+    return batch_inertia, 0, False
 
 
 @kernel
@@ -370,11 +336,13 @@ def gather_and_label(X, rows, centers, batch, labels, group_inertia):
 
 @kernel
 def step_scratch(n_rows, n_clusters, dtype):
-    """Scratch buffers for ``step`` on batches of up to ``n_rows`` rows."""
+    """Scratch buffers for a step on batches of up to ``n_rows`` rows.
+
+    (weight sums, starved-centre marks, a row permutation, a float64 slot)
+    """
     return (
         np.empty(n_clusters, dtype=dtype),
         np.empty(n_clusters, dtype=np.bool_),
-        np.empty(n_clusters, dtype=np.int64),
         np.empty(n_rows, dtype=np.int64),
         np.empty(1, dtype=np.float64),
     )
@@ -445,6 +413,40 @@ def _squared_shift(old, new):
 
 
 @kernel
+def _copy_rows(src, dst):
+    """dst = src (plain loops: a slice assignment compiles much more code)."""
+    for j in range(src.shape[0]):
+        for f in range(src.shape[1]):
+            dst[j, f] = src[j, f]
+
+
+@kernel
+def fit_workspace(batch_size, n_clusters, n_features, dtype):
+    """The buffers ``fit_steps`` keeps between calls (one fit's worth)."""
+    return (
+        np.empty(batch_size, dtype=np.int64),  # the batch's rows of X
+        np.empty((batch_size, n_features), dtype=dtype),  # the batch
+        np.ones(batch_size, dtype=dtype),  # unit weights
+        np.empty(batch_size, dtype=np.int32),  # labels
+        np.empty(min(-(-batch_size // CHUNK), _MAX_GROUPS)),  # per-group inertia
+        np.empty((n_clusters, n_features), dtype=dtype),  # centres before the step
+        np.empty(1),  # the batch inertia of a step left for finish_capped_step
+        step_scratch(batch_size, n_clusters, dtype),
+    )
+
+
+@kernel
+def _end_step(
+    step_index, n_samples, batch_size, centers, old, batch_inertia, tol, max_no_improvement, ewa, counters
+):
+    """The shift and convergence bookkeeping that close a fit step."""
+    shift = _squared_shift(old, centers) if tol > 0.0 else 0.0
+    return _converged(
+        step_index, n_samples, batch_size, batch_inertia, shift, tol, max_no_improvement, ewa, counters
+    )
+
+
+@kernel
 def fit_steps(
     rng,
     X,
@@ -453,70 +455,88 @@ def fit_steps(
     counts,
     first_step,
     stop_step,
-    n_steps,
-    batch_size,
     tol,
     max_no_improvement,
     ratio,
     ewa,
     counters,
+    work,
 ):
     """Steps ``first_step`` .. ``stop_step - 1`` of MiniBatchKMeans.fit's loop.
 
     Each step draws a batch (rows in proportion to ``cdf``'s weights, unit
-    weights in the step), runs ``step`` and checks convergence, all without
-    leaving compiled code. Called once for the whole fit, or one step at a
-    time when the caller prints progress.
+    weights in the step), labels it, moves the centres, restarts starved
+    centres and checks convergence, all without leaving compiled code. Called
+    once for the whole fit, or one step at a time when the caller prints
+    progress. A step whose reassignment is capped stops with NEEDS_ORDER: the
+    caller sorts the counts with numpy and calls ``finish_capped_step``.
 
     rng : (625,) uint32 INOUT, MT19937 state
     X : (n_samples, n_features) IN, C-contiguous
     cdf : (n_samples,) float64 IN, see ``sample_rows``
-    centers : (n_clusters, n_features) INOUT
+    centers : (n_clusters, n_features) INOUT, updated in place
     counts : (n_clusters,) INOUT
-    n_steps : int, the loop's full length (early stopping counts from it)
     tol : float, absolute tolerance on the squared centre shift (0: unused)
     max_no_improvement : int, -1 for None
     ewa : (3,) float64 INOUT, see ``_converged``
     counters : (3,) int64 INOUT, [steps without improvement, samples since
         the last reassignment, centres reassigned in the last step]
+    work : tuple from ``fit_workspace``
 
     Returns
     -------
     last_step : int, index of the last step run
-    status : RUNNING, CONVERGED_CENTERS, CONVERGED_INERTIA or ALL_REASSIGNED
+    status : RUNNING, CONVERGED_CENTERS, CONVERGED_INERTIA, ALL_REASSIGNED
+        or NEEDS_ORDER
     """
-    n_samples, n_features = X.shape
+    rows, batch, unit_weight, labels, group_inertia, old, pending, scratch = work
+    weight_sums, to_reassign, perm, _ = scratch
+    n_samples = X.shape[0]
     n_clusters = centers.shape[0]
-    rows = np.empty(batch_size, dtype=np.int64)
-    batch = np.empty((batch_size, n_features), dtype=X.dtype)
-    unit_weight = np.ones(batch_size, dtype=X.dtype)
-    labels = np.empty(batch_size, dtype=np.int32)
-    scratch = step_scratch(batch_size, n_clusters, X.dtype)
-    group_inertia = np.empty(min(-(-batch_size // CHUNK), _MAX_GROUPS))
-    current = centers.copy()
-    new = np.empty_like(centers)
+    batch_size = rows.shape[0]
     last = first_step
     status = RUNNING
     for i in range(first_step, stop_step):
         last = i
         sample_rows(rng, cdf, rows)
         reassign = should_reassign(counts, counters, batch_size, n_clusters)
-        batch_inertia = gather_and_label(X, rows, current, batch, labels, group_inertia)
-        n_reassigned = _update_and_reassign(
-            rng, batch, unit_weight, labels, current, new, counts, reassign, ratio, scratch
-        )
-        counters[2] = n_reassigned
-        if n_reassigned < 0:
-            status = ALL_REASSIGNED
-            break
-        shift = _squared_shift(current, new) if tol > 0.0 else 0.0
-        current, new = new, current
-        status = _converged(
-            i, n_samples, batch_size, batch_inertia, shift, tol, max_no_improvement, ewa, counters
+        batch_inertia = gather_and_label(X, rows, centers, batch, labels, group_inertia)
+        if tol > 0.0:
+            _copy_rows(centers, old)
+        update_centers(batch, unit_weight, labels, centers, centers, counts, weight_sums)
+        counters[2] = 0
+        if reassign and ratio > 0:
+            _, capped = starved_centres(counts, ratio, batch_size, to_reassign)
+            if capped:
+                pending[0] = batch_inertia
+                return last, NEEDS_ORDER
+            counters[2] = reassign_rows(rng, batch, centers, counts, to_reassign, perm)
+            if counters[2] < 0:
+                return last, ALL_REASSIGNED
+        status = _end_step(
+            i, n_samples, batch_size, centers, old, batch_inertia, tol, max_no_improvement, ewa, counters
         )
         if status != RUNNING:
             break
-    for j in range(n_clusters):
-        for f in range(n_features):
-            centers[j, f] = current[j, f]
     return last, status
+
+
+@kernel
+def finish_capped_step(
+    rng, centers, counts, order, step_index, n_samples, tol, max_no_improvement, ratio, ewa, counters, work
+):
+    """Finish a fit step that ``fit_steps`` left at a capped reassignment.
+
+    order : (n_clusters,) int64 IN, ``np.argsort(counts)``
+    Returns the step's status, as ``fit_steps`` would have.
+    """
+    rows, batch, _, _, _, old, pending, scratch = work
+    _, to_reassign, perm, _ = scratch
+    starved_centres(counts, ratio, rows.shape[0], to_reassign)
+    cap_starved(to_reassign, order, rows.shape[0])
+    counters[2] = reassign_rows(rng, batch, centers, counts, to_reassign, perm)
+    if counters[2] < 0:
+        return ALL_REASSIGNED
+    return _end_step(
+        step_index, n_samples, rows.shape[0], centers, old, pending[0], tol, max_no_improvement, ewa, counters
+    )
