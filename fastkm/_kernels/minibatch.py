@@ -13,9 +13,9 @@ import numpy as np
 from numba import prange
 
 from ._jit import CHUNK, exact_kernel, kernel, parallel_kernel
-from .lloyd import _assign_rows, assign_labels, group_bounds, inertia
+from .lloyd import assign_labels, group_bounds, inertia
 from .mt19937 import next_double, permutation
-from .tiles import load_tile, new_scores, new_tile, padded_centers, padded_width, squared_norms, tile_argmin
+from .tiles import load_tile, new_scores, new_tile, padded_centers, squared_norms, tile_argmin
 
 # As the solvers' cap on row groups.
 _MAX_GROUPS = 64
@@ -197,44 +197,22 @@ def reassign_rows(rng, X, centers, counts, to_reassign, perm):
     return n_reassign
 
 
-# Below this many multiply-adds a batch is labelled on one thread: starting the
-# others would cost more than it saves.
-_PARALLEL_WORK = 1 << 17
-
-
 @kernel
 def assign_batch(X, centers, labels):
     """Nearest-centre labels of the batch rows (first centre on ties).
 
-    Large batches are labelled in parallel over fixed groups of rows; the
-    labels do not depend on the grouping.
+    In parallel over fixed groups of rows, whatever the batch's size: even a
+    small batch pays no more than the thread start, and the labels do not
+    depend on the grouping.
 
     X : (n, n_features) IN, C-contiguous
     centers : (n_clusters, n_features) IN
     labels : (n,) int32 OUT
     """
-    n_rows = X.shape[0]
-    norms = squared_norms(centers, X.dtype)
+    n_groups = min(-(-X.shape[0] // CHUNK), _MAX_GROUPS)
     no_tiles = np.empty((0, 0, 0), dtype=X.dtype)
-    if n_rows * centers.shape[0] * padded_width(X.shape[1]) >= _PARALLEL_WORK:
-        n_groups = min(-(-n_rows // CHUNK), _MAX_GROUPS)
-        assign_labels(X, no_tiles, centers, norms, labels, np.empty(n_groups, dtype=np.int64))
-        return
-    # Typed, not literal, constants: literals would compile _assign_rows anew.
-    zero = np.int64(0)
-    _assign_rows(
-        X,
-        no_tiles,
-        np.bool_(False),
-        zero,
-        np.empty(0, dtype=X.dtype),
-        padded_centers(centers, X.dtype),
-        norms,
-        labels,
-        zero,
-        np.int64(n_rows),
-        np.empty((0, 0), dtype=X.dtype),
-    )
+    norms = squared_norms(centers, X.dtype)
+    assign_labels(X, no_tiles, centers, norms, labels, np.empty(n_groups, dtype=np.int64))
 
 
 @kernel
@@ -311,23 +289,16 @@ def _gather_label_groups(X, rows, centers, padded, norms, batch, labels, group_i
 def gather_and_label(X, rows, centers, batch, labels, group_inertia):
     """Gather the batch ``X[rows]`` into ``batch``, label it; return its inertia.
 
-    Large batches are done in parallel, each group of rows gathered by the
-    thread that labels it; groups are fixed by the batch size, and their
-    inertias added in group order, so results do not depend on the threads.
+    In parallel, each group of rows gathered by the thread that labels it
+    (even small batches: measured, the thread start costs no more than it
+    saves); groups are fixed by the batch size and their inertias added in
+    group order, so results do not depend on the threads.
 
     group_inertia : (n_groups,) float64 scratch, one slot per group
     """
     padded = padded_centers(centers, X.dtype)
     norms = squared_norms(centers, X.dtype)
-    n_rows = rows.shape[0]
-    if n_rows * centers.shape[0] * padded.shape[1] >= _PARALLEL_WORK:
-        _gather_label_groups(X, rows, centers, padded, norms, batch, labels, group_inertia)
-    else:
-        for g in range(group_inertia.shape[0]):
-            g_start, g_stop = group_bounds(g, group_inertia.shape[0], n_rows)
-            group_inertia[g] = _gather_label_rows(
-                X, rows, centers, padded, norms, batch, labels, g_start, g_stop
-            )
+    _gather_label_groups(X, rows, centers, padded, norms, batch, labels, group_inertia)
     total = 0.0
     for g in range(group_inertia.shape[0]):
         total += group_inertia[g]
