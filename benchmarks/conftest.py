@@ -17,6 +17,7 @@ def pytest_terminal_summary(terminalreporter, config):
     session = getattr(config, "_benchmarksession", None)
     if session is None or not session.benchmarks:
         return
+    _write_distance_rates(terminalreporter.write_line, session.benchmarks)
     groups = {}
     for bench in session.benchmarks:
         lib = bench.extra_info.get("library")
@@ -57,3 +58,15 @@ def _write_seed_medians(write, rows):
         median = speedups[len(speedups) // 2]
         worst = max(r for _, r in results)
         write(f"{case:<34}{len(results):>6}{median:>9.2f}x{worst:>21.9f}")
+
+
+def _write_distance_rates(write, benchmarks):
+    """For kernel benchmarks that record their distance count: distances per second."""
+    rows = [b for b in benchmarks if b.stats is not None and "distances" in b.extra_info]
+    if not rows:
+        return
+    write("")
+    write("distances per second (median):")
+    for bench in rows:
+        rate = bench.extra_info["distances"] / bench.stats.median
+        write(f"{bench.name:<50}{rate / 1e9:>8.2f} G/s")
