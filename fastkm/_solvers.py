@@ -11,11 +11,9 @@ import numpy as np
 
 from ._kernels import init as init_kernels
 from ._kernels import lloyd, minibatch, stats
-from ._kernels._jit import CHUNK, start_threads
+from ._kernels._jit import CHUNK, MAX_GROUPS, start_threads
 from ._kernels.tiles import tile_stack
 
-# Upper bound on the number of row groups (and so of partial-sum buffers).
-_MAX_GROUPS = 64
 # Elements the per-group partial sums may take in total before fewer groups are used.
 _PARTIALS_BUDGET = 1 << 22
 
@@ -29,7 +27,7 @@ def n_groups_for(n_samples, n_clusters, n_features):
     """
     n_chunks = -(-n_samples // CHUNK)
     by_memory = _PARTIALS_BUDGET // max(1, n_clusters * (n_features + 1))
-    return int(max(1, min(n_chunks, _MAX_GROUPS, max(8, by_memory))))
+    return int(max(1, min(n_chunks, MAX_GROUPS, max(8, by_memory))))
 
 
 def _squared_norms(A):

@@ -8,6 +8,9 @@ from numba.extending import intrinsic
 # by the thread count, so results are identical for any number of threads.
 CHUNK = 256
 
+# Upper bound on the number of row groups (and so of per-group partial buffers).
+MAX_GROUPS = 64
+
 # Features are processed in blocks of this many columns (zero-padded), which
 # lets the low-d case (colour data, d = 3) run as one fused, vectorised pass.
 FEATURE_BLOCK = 4

@@ -12,13 +12,10 @@ ties break differently.
 import numpy as np
 from numba import prange
 
-from ._jit import CHUNK, exact_kernel, kernel, parallel_kernel
+from ._jit import CHUNK, MAX_GROUPS, exact_kernel, kernel, parallel_kernel
 from .lloyd import assign_labels, group_bounds, inertia
 from .mt19937 import next_double, permutation
 from .tiles import load_tile, new_scores, new_tile, padded_centers, squared_norms, tile_argmin
-
-# As the solvers' cap on row groups.
-_MAX_GROUPS = 64
 
 # Codes fit_steps returns for why it stopped.
 RUNNING = 0
@@ -198,6 +195,12 @@ def reassign_rows(rng, X, centers, counts, to_reassign, perm):
 
 
 @kernel
+def _n_row_groups(n_rows):
+    """Row groups for a batch: one per CHUNK of rows, fixed by its size alone."""
+    return min(-(-n_rows // CHUNK), MAX_GROUPS)
+
+
+@kernel
 def assign_batch(X, centers, labels):
     """Nearest-centre labels of the batch rows (first centre on ties).
 
@@ -209,7 +212,7 @@ def assign_batch(X, centers, labels):
     centers : (n_clusters, n_features) IN
     labels : (n,) int32 OUT
     """
-    n_groups = min(-(-X.shape[0] // CHUNK), _MAX_GROUPS)
+    n_groups = _n_row_groups(X.shape[0])
     no_tiles = np.empty((0, 0, 0), dtype=X.dtype)
     norms = squared_norms(centers, X.dtype)
     assign_labels(X, no_tiles, centers, norms, labels, np.empty(n_groups, dtype=np.int64))
@@ -399,7 +402,7 @@ def fit_workspace(batch_size, n_clusters, n_features, dtype):
         np.empty((batch_size, n_features), dtype=dtype),  # the batch
         np.ones(batch_size, dtype=dtype),  # unit weights
         np.empty(batch_size, dtype=np.int32),  # labels
-        np.empty(min(-(-batch_size // CHUNK), _MAX_GROUPS)),  # per-group inertia
+        np.empty(_n_row_groups(batch_size)),  # per-group inertia
         np.empty((n_clusters, n_features), dtype=dtype),  # centres before the step
         np.empty(1),  # the batch inertia of a step left for finish_capped_step
         step_scratch(batch_size, n_clusters, dtype),
