@@ -171,6 +171,13 @@ class _BaseKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixi
         # the class alone.
         return list(_param_names(cls))
 
+    def _validated_init(self, X):
+        # An init array becomes a validated C-ordered copy in X's dtype.
+        init = self.init
+        if v.is_array_init(init):
+            init = v.check_init_array(init, X, self.n_clusters)
+        return init
+
     def fit_predict(self, X, y=None, sample_weight=None):
         """Compute cluster centers and predict cluster index for each sample.
 
@@ -407,15 +414,12 @@ class KMeans(_BaseKMeans):
         random_state = check_random_state(self.random_state)
         sample_weight = v.check_sample_weight(sample_weight, X)
 
-        init = self.init
-        init_is_array = v.is_array_init(init)
-        if init_is_array:
-            init = v.check_init_array(init, X, self.n_clusters)
+        init = self._validated_init(X)
 
         # Mean-centring makes the ||c||^2 - 2 x.c distance expansion accurate.
         # Into a new array if X is still the caller's (copy_x=True).
         X, X_mean, tol = _solvers.center_data(X, self.tol, in_place=X_owned, sums=X_sums)
-        if init_is_array:
+        if v.is_array_init(self.init):
             init -= X_mean
 
         labels, inertia, centers, n_iter = _solvers.kmeans_fit(

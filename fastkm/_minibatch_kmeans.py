@@ -150,12 +150,6 @@ class MiniBatchKMeans(_BaseKMeans):
         self._batch_size = min(self.batch_size, X.shape[0])
         self._init_size = v.resolve_init_size(self.init_size, self._batch_size, self.n_clusters, X.shape[0])
 
-    def _validated_init(self, X):
-        init = self.init
-        if v.is_array_init(init):
-            init = v.check_init_array(init, X, self.n_clusters)
-        return init
-
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None, sample_weight=None):
         """Compute the centroids on X by chunking it into mini-batches.
