@@ -107,11 +107,7 @@ def kmeans_plusplus(X, n_clusters, x_squared_norms, sample_weight, random_state,
     centers = np.empty((n_clusters, n_features), dtype=X.dtype)
     indices = np.empty(n_clusters, dtype=np.int64)
     # X in float64 tiles, kept across the seeding passes (if within budget).
-    n_chunks = -(-n_samples // CHUNK)
-    if n_chunks * tile_stack(1, n_features, np.float64).nbytes > _TILED_COPY_BUDGET:
-        tiles = np.empty((0, 0, 0))
-    else:
-        tiles = tile_stack(n_chunks, n_features, np.float64)
+    tiles = _tiled_copy_storage(-(-n_samples // CHUNK), n_features, np.float64)
     init_kernels.kmeans_plusplus(
         X,
         tiles,
@@ -146,12 +142,16 @@ def init_centroids(X, n_clusters, init, random_state, sample_weight, x_squared_n
     return centers
 
 
+def _tiled_copy_storage(n_tiles, n_features, dtype):
+    """Room for ``n_tiles`` tiles of X, or no tiles (shape (0, 0, 0)) if over budget."""
+    if n_tiles * tile_stack(1, n_features, dtype).nbytes > _TILED_COPY_BUDGET:
+        return np.empty((0, 0, 0), dtype=dtype)
+    return tile_stack(n_tiles, n_features, dtype)
+
+
 def _tile_storage(X, n_groups):
-    """Room for X in tiles (filled by the first iteration), or none if over budget."""
-    n_tiles = lloyd.n_tiles(n_groups, X.shape[0])
-    if n_tiles * tile_stack(1, X.shape[1], X.dtype).nbytes > _TILED_COPY_BUDGET:
-        return _no_tiles(X)
-    return tile_stack(n_tiles, X.shape[1], X.dtype)
+    """Room for X in Lloyd's tiles (filled by the first iteration), if within budget."""
+    return _tiled_copy_storage(lloyd.n_tiles(n_groups, X.shape[0]), X.shape[1], X.dtype)
 
 
 def _no_tiles(X):
