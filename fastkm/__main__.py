@@ -1,0 +1,7 @@
+"""``python -m fastkm``: the ``fastkm`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

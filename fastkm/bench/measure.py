@@ -1,0 +1,156 @@
+"""Timing and scoring: how one library's run of one case becomes numbers."""
+
+import gc
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# After a call, OpenBLAS's and OpenMP's worker threads keep spinning for a
+# while; on 2 cores they would steal time from whatever is timed next.
+SETTLE_SECONDS = 0.2
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How long to time each case for each library (warm-up call not counted)."""
+
+    seconds: float = 2.0
+    min_repeats: int = 3
+    max_repeats: int = 200
+    cold_start_repeats: int = 3
+
+
+FULL = Budget()
+QUICK = Budget(seconds=0.3, min_repeats=1, max_repeats=50, cold_start_repeats=1)
+
+
+@dataclass
+class Measurement:
+    """One library on one case: wall times of the timed calls and the result's quality."""
+
+    times: list = field(default_factory=list)
+    inertia: float = None
+    accuracy: float = None
+    n_iter: int = None
+
+    @property
+    def median(self):
+        return statistics.median(self.times)
+
+
+def settle():
+    time.sleep(SETTLE_SECONDS)
+
+
+def time_calls(call, budget):
+    """Call once to warm up (JIT compilation, caches), then time repeats within ``budget``.
+
+    Returns the list of times in seconds and the last call's result.
+    """
+    call()
+    gc.collect()
+    settle()
+    times = []
+    start = time.perf_counter()
+    while len(times) < budget.max_repeats and (
+        len(times) < budget.min_repeats or time.perf_counter() - start < budget.seconds
+    ):
+        t0 = time.perf_counter()
+        result = call()
+        times.append(time.perf_counter() - t0)
+    return times, result
+
+
+def inertia(X, centers, labels, chunk=1 << 16):
+    """Sum of squared distances from each row of X to its labelled centre, in float64."""
+    centers = np.asarray(centers, dtype=np.float64)
+    total = 0.0
+    for start in range(0, len(X), chunk):
+        rows = np.asarray(X[start : start + chunk], dtype=np.float64)
+        diff = rows - centers[labels[start : start + chunk]]
+        total += float(np.einsum("ij,ij->", diff, diff))
+    return total
+
+
+def nearest_labels(X, centers):
+    """Each row's nearest centre (for libraries that return only centres)."""
+    from sklearn.metrics import pairwise_distances_argmin
+
+    return pairwise_distances_argmin(X, np.asarray(centers, dtype=X.dtype))
+
+
+def majority_accuracy(labels, target):
+    """The fraction of rows whose cluster's most common target is their own.
+
+    The seeds' score for clustering digits: map each cluster to the digit most
+    of its members show, then count the members that show it.
+    """
+    labels = np.asarray(labels, dtype=np.intp)
+    target = np.asarray(target, dtype=np.intp)
+    counts = np.zeros((labels.max() + 1, target.max() + 1), dtype=np.intp)
+    np.add.at(counts, (labels, target), 1)
+    return float(counts.max(axis=1).sum() / len(labels))
+
+
+def score(fitted, X, target=None):
+    """Inertia (and with a target, majority accuracy) of a library's result on X."""
+    labels = fitted.labels if fitted.labels is not None else nearest_labels(X, fitted.centers)
+    labels = np.asarray(labels).ravel()
+    accuracy = majority_accuracy(labels, target) if target is not None else None
+    return inertia(X, fitted.centers, labels), accuracy
+
+
+_COLD_START_TEMPLATE = """
+import time, warnings
+import numpy as np
+warnings.simplefilter("ignore")
+X = np.load({data_path!r})
+t0 = time.perf_counter()
+{code}
+print(time.perf_counter() - t0)
+"""
+
+
+def cold_start_seconds(library, k, data_path, *, cache_dir=None):
+    """Import + first fit in a new Python process, in seconds.
+
+    The process loads X from ``data_path`` (a .npy file) with numpy before the
+    clock starts; the library's import, and scikit-learn's under it, are
+    timed. ``cache_dir`` points Numba at another cache directory (an empty
+    one makes fastkm compile everything).
+    """
+    env = dict(os.environ)
+    if cache_dir is not None:
+        env["NUMBA_CACHE_DIR"] = cache_dir
+    code = _COLD_START_TEMPLATE.format(data_path=data_path, code=library.cold_start_code.format(k=k))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"cold start of {library.name} failed:\n{out.stderr.strip()}")
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def time_cold_start(library, X, k, *, empty_cache, repeats):
+    """The times of ``repeats`` fresh processes that import ``library`` and fit X.
+
+    With the shared cache, one untimed process fills it first (and warms the
+    OS file cache), so the times are those of a user's second and later runs.
+    With ``empty_cache``, every process gets a new, empty Numba cache.
+    """
+    with tempfile.TemporaryDirectory() as scratch:
+        data_path = os.path.join(scratch, "X.npy")
+        np.save(data_path, X)
+        if not empty_cache:
+            cold_start_seconds(library, k, data_path)
+            return [cold_start_seconds(library, k, data_path) for _ in range(repeats)]
+        times = []
+        for n in range(repeats):
+            fresh = os.path.join(scratch, f"numba-cache-{n}")
+            os.mkdir(fresh)
+            times.append(cold_start_seconds(library, k, data_path, cache_dir=fresh))
+        return times

@@ -1,0 +1,155 @@
+"""The runner behind `fastkm bench`: every selected case, every library, one process."""
+
+import datetime
+import os
+import platform
+import sys
+import warnings
+from dataclasses import dataclass, field
+
+from . import measure
+from .cases import SEED, load_dataset
+from .libraries import REFERENCE, CaseData
+
+
+@dataclass
+class CaseResult:
+    """A case's measurements, by library name (a library without the task is absent)."""
+
+    case: object
+    measurements: dict = field(default_factory=dict)
+
+    def speedup(self, library):
+        """scikit-learn's median time over ``library``'s, or None."""
+        ours, ref = self.measurements.get(library), self.measurements.get(REFERENCE)
+        if ours is None or ref is None:
+            return None
+        return ref.median / ours.median
+
+    def inertia_ratio(self, library):
+        """``library``'s inertia over scikit-learn's, or None."""
+        ours, ref = self.measurements.get(library), self.measurements.get(REFERENCE)
+        if ours is None or ref is None or ours.inertia is None or not ref.inertia:
+            return None
+        return ours.inertia / ref.inertia
+
+
+@dataclass
+class Report:
+    """A whole run: the machine, the libraries and settings, and one result per case."""
+
+    machine: dict
+    libraries: dict  # name -> version
+    quick: bool
+    results: list = field(default_factory=list)
+
+
+def machine_info():
+    """What the numbers were measured on."""
+    import numba
+
+    info = {
+        "cpu": _cpu_model(),
+        "logical_cpus": os.cpu_count(),
+        "numba_threads": numba.get_num_threads(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "date": datetime.date.today().isoformat(),
+    }
+    for name in ("numpy", "numba"):
+        info[name] = sys.modules[name].__version__ if name in sys.modules else "?"
+    return info
+
+
+def _cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def run(cases, libraries, *, budget, quick=False, progress=None):
+    """Time ``cases`` for ``libraries`` (the reference first) and return a :class:`Report`.
+
+    ``progress``, if given, is called with ``(case, library)`` before each step
+    and with ``(None, None)`` after the last one.
+    """
+    report = Report(machine={}, libraries={lib.name: lib.version() for lib in libraries}, quick=quick)
+    session = _Session()
+    for case in cases:
+        result = CaseResult(case)
+        report.results.append(result)
+        for library in libraries:
+            _notify(progress, case, library)
+            if case.cold_start:
+                measurement = _cold_start(case, library, session, budget)
+            else:
+                measurement = _in_process(case, library, session, budget)
+            if measurement is not None:
+                result.measurements[library.name] = measurement
+    _notify(progress, None, None)
+    report.machine = machine_info()
+    return report
+
+
+class _Session:
+    """What the cases of one run share: loaded datasets, init arrays, fitted models."""
+
+    def __init__(self):
+        self.datasets, self.inits, self.models, self.references = {}, {}, {}, {}
+
+    def dataset(self, name):
+        if name not in self.datasets:
+            self.datasets[name] = load_dataset(name)
+        return self.datasets[name]
+
+    def case_data(self, case):
+        X, target = self.dataset(case.dataset)
+        key = case.dataset, case.k
+        if key not in self.inits:
+            import sklearn.cluster
+
+            self.inits[key] = sklearn.cluster.kmeans_plusplus(X, case.k, random_state=SEED)[0]
+            self.inits[key].setflags(write=False)
+        return CaseData(X, target, self.inits[key])
+
+
+def _cold_start(case, library, session, budget):
+    X, _ = session.dataset(case.dataset)
+    times = measure.time_cold_start(
+        library, X, case.k, empty_cache=case.task == "cold-start-compile", repeats=budget.cold_start_repeats
+    )
+    return measure.Measurement(times=times)
+
+
+def _in_process(case, library, session, budget):
+    """Time one library on one case; None if the library has no such task."""
+    data = session.case_data(case)
+    model_key = (library.name, case.dataset, case.k)
+    reference = session.references.get(case) if library.name != REFERENCE else None
+    with warnings.catch_warnings():
+        # e.g. fewer distinct clusters than k on china.jpg at k=256: the same
+        # for every library and not the benchmark's business.
+        warnings.simplefilter("ignore")
+        timed = library.prepare(
+            case.task, data, case.k, reference=reference, model=session.models.get(model_key)
+        )
+        if timed is None:
+            return None
+        times, raw = measure.time_calls(timed.call, budget)
+        fitted = timed.outcome(raw)
+    if case.task == "fit-init":
+        session.models[model_key] = raw
+    if library.name == REFERENCE:
+        session.references[case] = fitted
+    inertia, accuracy = measure.score(fitted, data.X, data.target)
+    return measure.Measurement(times=times, inertia=inertia, accuracy=accuracy, n_iter=fitted.n_iter)
+
+
+def _notify(progress, case, library):
+    if progress is not None:
+        progress(case, library)

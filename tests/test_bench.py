@@ -1,0 +1,277 @@
+"""fastkm.bench: the case table, the measurements, the runner and the report writers."""
+
+import json
+
+import numpy as np
+import pytest
+
+from fastkm import bench
+from fastkm.bench import cases as case_table
+from fastkm.bench import libraries, measure, report, runner
+
+TINY = measure.Budget(seconds=0.0, min_repeats=2, max_repeats=2, cold_start_repeats=1)
+
+
+def test_case_table_covers_the_issue():
+    names = [case.name for case in bench.CASES]
+    assert len(names) == len(set(names))
+    sizes = {(c.dataset, c.k) for c in bench.CASES if not c.cold_start}
+    assert sizes == {
+        ("blobs", 4),
+        ("digits", 10),
+        ("china", 16),
+        ("china", 64),
+        ("china", 256),
+        ("large", 32),
+    }
+    for dataset, k in sizes:
+        tasks = {c.task for c in bench.CASES if (c.dataset, c.k) == (dataset, k) and not c.cold_start}
+        assert tasks == {"fit-init", "fit", "minibatch", "predict"}
+    assert {"cold-start", "cold-start-compile"} <= set(names)
+
+
+def test_case_names_and_groups():
+    case = bench.Case("china", 64, "fit-init")
+    assert case.name == "china-k64-fit-init"
+    assert case.group == "china|KMeans.fit same init|k=64"
+    assert "273,280 x 3" in case.description
+    assert bench.Case("digits", 10, "cold-start").name == "cold-start"
+    assert bench.Case("large", 32, "fit").heavy and bench.Case("china", 256, "predict").heavy
+    assert not bench.Case("china", 64, "minibatch").heavy
+
+
+@pytest.mark.parametrize("name", ["blobs", "digits", "china"])
+def test_datasets_have_their_stated_shape(name):
+    X, target = case_table.load_dataset(name)
+    assert X.shape == case_table.DATASETS[name].shape
+    assert X.dtype == np.float64 and X.flags.c_contiguous
+    assert (target is not None) == (name == "digits")
+
+
+def test_large_dataset_shape_is_stated():
+    # Loading it takes a second and 128 MB; the loader is datasets.large_blobs.
+    assert case_table.DATASETS["large"].shape == (1_000_000, 16)
+
+
+def test_select_cases():
+    all_cases = bench.select_cases()
+    assert all_cases == list(bench.CASES)
+    quick = bench.select_cases(quick=True)
+    assert quick and all(not c.heavy for c in quick)
+    assert [c.name for c in bench.select_cases(["china-k64-fit"])] == ["china-k64-fit"]
+    assert {c.name for c in bench.select_cases(["digits"])} == {
+        "digits-k10-fit-init",
+        "digits-k10-fit",
+        "digits-k10-minibatch",
+        "digits-k10-predict",
+    }
+    predicts = bench.select_cases(["*-predict"])
+    assert len(predicts) == 6 and all(c.task == "predict" for c in predicts)
+    # Patterns combine; the table's order is kept; --quick does not drop named cases.
+    picked = bench.select_cases(["cold-start-compile", "blobs-k4-fit"], quick=True)
+    assert [c.name for c in picked] == ["blobs-k4-fit", "cold-start-compile"]
+
+
+def test_unknown_case_lists_the_valid_ones():
+    with pytest.raises(bench.UnknownCaseError) as error:
+        bench.select_cases(["china", "chna-k64", "k64"])
+    message = str(error.value)
+    assert "'chna-k64', 'k64'" in message and "'china'" not in message.split(";")[0]
+    assert all(case.name in message for case in bench.CASES)
+
+
+def test_inertia_matches_numpy():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(1000, 5))
+    centers = rng.normal(size=(7, 5))
+    labels = rng.integers(0, 7, size=1000)
+    expected = ((X - centers[labels]) ** 2).sum()
+    assert measure.inertia(X, centers, labels, chunk=64) == pytest.approx(expected, rel=1e-12)
+
+
+def test_majority_accuracy():
+    labels = np.array([0, 0, 0, 1, 1, 2])
+    target = np.array([3, 3, 5, 4, 4, 4])
+    # cluster 0 -> digit 3 (2 of 3), cluster 1 -> 4 (2), cluster 2 -> 4 (1)
+    assert measure.majority_accuracy(labels, target) == pytest.approx(5 / 6)
+    assert measure.majority_accuracy(target, target) == 1.0
+
+
+def test_score_uses_nearest_centres_when_labels_are_missing():
+    X = np.array([[0.0, 0.0], [0.1, 0.0], [5.0, 5.0]])
+    centers = np.array([[5.0, 5.0], [0.0, 0.0]])
+    inertia, accuracy = measure.score(libraries.Fitted(centers), X, target=np.array([1, 1, 0]))
+    assert inertia == pytest.approx(0.01) and accuracy == 1.0
+
+
+def test_time_calls_warms_up_then_respects_the_budget():
+    calls = []
+    times, result = measure.time_calls(lambda: calls.append(1) or len(calls), TINY)
+    assert len(times) == 2 and len(calls) == 3 and result == 3
+    budget = measure.Budget(seconds=0.05, min_repeats=1, max_repeats=1000)
+    times, _ = measure.time_calls(lambda: None, budget)
+    assert 1 <= len(times) <= 1000
+
+
+def _run(case_names, names=("sklearn", "fastkm")):
+    cases = bench.select_cases(case_names)
+    libs = [bench.LIBRARIES[name] for name in names]
+    seen = []
+    result = bench.run(cases, libs, budget=TINY, progress=lambda c, lib: seen.append((c, lib)))
+    return result, seen
+
+
+def test_run_blobs_and_digits():
+    result, seen = _run(["blobs-k4-fit-init", "blobs-k4-predict", "digits-k10-minibatch"])
+    assert [r.case.name for r in result.results] == [
+        "blobs-k4-fit-init",
+        "blobs-k4-predict",
+        "digits-k10-minibatch",
+    ]
+    assert len(seen) == 3 * 2 + 1 and seen[-1] == (None, None)
+    for r in result.results:
+        assert set(r.measurements) == {"sklearn", "fastkm"}
+        assert all(len(m.times) == 2 for m in r.measurements.values())
+        assert r.speedup("fastkm") > 0
+        # Same init / same random_state: the same clustering.
+        assert r.inertia_ratio("fastkm") == pytest.approx(1.0, rel=1e-9)
+    digits = result.results[2]
+    assert 0.5 < digits.measurements["sklearn"].accuracy == digits.measurements["fastkm"].accuracy
+    assert result.libraries["sklearn"] and result.machine["logical_cpus"]
+
+
+def test_run_skips_tasks_a_library_does_not_have():
+    class KMeansOnly(libraries.ScikitLearn):
+        name = "kmeans-only"
+        minibatch_kmeans = None
+
+    cases = bench.select_cases(["blobs-k4-minibatch"])
+    result = bench.run(cases, [bench.LIBRARIES["sklearn"], KMeansOnly()], budget=TINY)
+    r = result.results[0]
+    assert set(r.measurements) == {"sklearn"}
+    assert r.speedup("kmeans-only") is None and r.inertia_ratio("kmeans-only") is None
+
+
+def test_cold_start_runs_a_fresh_process():
+    X = np.random.default_rng(0).normal(size=(200, 4))
+    times = measure.time_cold_start(bench.LIBRARIES["sklearn"], X, 3, empty_cache=False, repeats=2)
+    assert len(times) == 2 and all(0 < t < 60 for t in times)
+
+
+def test_cold_start_failure_is_reported():
+    class Broken(libraries.Library):
+        name = "broken"
+        cold_start_code = "raise SystemExit('no such library')"
+
+    X = np.zeros((10, 2))
+    with pytest.raises(RuntimeError, match="cold start of broken failed:\nno such library"):
+        measure.time_cold_start(Broken(), X, 2, empty_cache=True, repeats=1)
+
+
+def test_missing_peers_are_left_out(monkeypatch):
+    monkeypatch.setattr(libraries.Library, "available", lambda self: self.name in ("sklearn", "fastkm"))
+    chosen, missing = bench.resolve_libraries()
+    assert [lib.name for lib in chosen] == ["sklearn", "fastkm"]
+    assert [lib.name for lib in missing] == ["sklearnex", "faiss"]
+    with pytest.raises(ValueError, match="faiss is not installed here: pip install faiss-cpu"):
+        bench.resolve_libraries(["fastkm", "faiss"])
+
+
+def test_resolve_libraries_puts_the_reference_first():
+    chosen, missing = bench.resolve_libraries(["fastkm"])
+    assert [lib.name for lib in chosen] == ["sklearn", "fastkm"] and missing == []
+    with pytest.raises(ValueError, match="unknown library 'sk-learn'; valid libraries: sklearn, fastkm"):
+        bench.resolve_libraries(["sk-learn"])
+
+
+@pytest.mark.parametrize("peer", ["sklearnex", "faiss"])
+def test_peer_adapters(peer):
+    lib = bench.LIBRARIES[peer]
+    if not lib.available():
+        pytest.skip(f"{peer} is not installed")
+    result, _ = _run(
+        ["digits-k10-fit-init", "digits-k10-fit", "digits-k10-minibatch", "digits-k10-predict"],
+        ("sklearn", peer),
+    )
+    by_case = {r.case.task: r for r in result.results}
+    # From the same init, a peer reaches about scikit-learn's inertia.
+    assert by_case["fit-init"].inertia_ratio(peer) == pytest.approx(1.0, rel=1e-2)
+    assert by_case["predict"].inertia_ratio(peer) == pytest.approx(1.0, rel=1e-2)
+    assert by_case["fit"].speedup(peer) > 0
+    assert peer not in by_case["minibatch"].measurements
+
+
+# The writers, on a hand-made report.
+
+
+def _report():
+    fit = runner.CaseResult(bench.Case("digits", 10, "fit-init"))
+    fit.measurements["sklearn"] = measure.Measurement([0.004, 0.003, 0.005], 100.0, 0.79, 12)
+    fit.measurements["fastkm"] = measure.Measurement([0.001, 0.002, 0.0015], 100.0, 0.79, 12)
+    mb = runner.CaseResult(bench.Case("china", 64, "minibatch"))
+    mb.measurements["sklearn"] = measure.Measurement([0.6], 50.0)
+    mb.measurements["fastkm"] = measure.Measurement([0.02], 50.5)
+    cold = runner.CaseResult(bench.Case("digits", 10, "cold-start"))
+    cold.measurements["sklearn"] = measure.Measurement([1.0])
+    cold.measurements["fastkm"] = measure.Measurement([1.25])
+    machine = {"cpu": "Test CPU", "logical_cpus": 2, "numba_threads": 2, "date": "2026-11-22"}
+    return runner.Report(machine, {"sklearn": "1.9.1", "fastkm": "0.1.0"}, False, [fit, mb, cold])
+
+
+def test_format_seconds():
+    assert report.format_seconds(2.914) == "2.91 s"
+    assert report.format_seconds(0.0367) == "36.7 ms"
+    assert report.format_seconds(0.000112) == "112 us"
+    assert report.format_seconds(123.4) == "123 s"
+
+
+def test_table_rows():
+    rows = report.rows(_report())
+    assert rows[0][:5] == ["case", "sklearn", "fastkm", "fastkm speed-up", "fastkm inertia ratio"]
+    assert rows[1] == ["digits-k10-fit-init", "4.00 ms", "1.50 ms", "2.67x", "1.000000", "0.790 / 0.790"]
+    assert rows[2] == ["china-k64-minibatch", "600 ms", "20.0 ms", "30.00x", "1.010000", ""]
+    assert rows[3] == ["cold-start", "1.00 s", "1.25 s", "0.80x", "-", ""]
+    text = report.format_table(_report())
+    assert "china-k64-minibatch" in text and "30.00x" in text
+
+
+def test_markdown(tmp_path):
+    path = tmp_path / "results.md"
+    bench.write_markdown(_report(), path, command="fastkm bench --quick")
+    text = path.read_text()
+    assert text.startswith("`fastkm bench --quick` on Test CPU, 2 logical CPUs, 2 Numba threads")
+    assert "sklearn 1.9.1, fastkm 0.1.0" in text
+    assert "| digits-k10-fit-init | 4.00 ms | 1.50 ms | 2.67x | 1.000000 | 0.790 / 0.790 |" in text
+    assert "| cold-start | 1.00 s | 1.25 s | 0.80x | - |   |" in text
+    table = [line for line in text.splitlines() if line.startswith("|")]
+    assert len({line.count("|") for line in table}) == 1
+
+
+def test_json(tmp_path):
+    path = tmp_path / "results.json"
+    bench.write_json(_report(), path)
+    data = json.loads(path.read_text())
+    assert data["reference"] == "sklearn" and data["machine"]["cpu"] == "Test CPU"
+    first = data["results"][0]
+    assert first["case"] == "digits-k10-fit-init" and first["group"] == "digits|KMeans.fit same init|k=10"
+    fast = first["libraries"]["fastkm"]
+    assert fast["times_s"] == [0.001, 0.002, 0.0015] and fast["median_s"] == 0.0015
+    assert fast["speedup"] == pytest.approx(0.004 / 0.0015) and fast["inertia_ratio"] == 1.0
+    assert fast["accuracy"] == 0.79 and fast["n_iter"] == 12
+    assert first["libraries"]["sklearn"]["speedup"] == 1.0
+
+
+def test_failed_write_leaves_no_file(tmp_path, monkeypatch):
+    path = tmp_path / "results.json"
+    monkeypatch.setattr(report, "to_json", lambda r: {"not serialisable": object()})
+    with pytest.raises(TypeError):
+        bench.write_json(_report(), path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_plot(tmp_path):
+    pytest.importorskip("matplotlib")
+    path = tmp_path / "speedups.png"
+    bench.plot_speedups(_report(), path)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["speedups.png"]
