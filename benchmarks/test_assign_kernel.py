@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 
 from fastkm import _solvers, datasets
-
-from .conftest import settle
+from fastkm.bench.measure import settle
 
 _CASES = {"china-d3": lambda: datasets.china(), "random-d64": lambda: _random_d64()}
 
