@@ -120,8 +120,7 @@ def _assign_rows(
     best = np.empty(CHUNK, dtype=X.dtype)
     chunk_labels = np.empty(CHUNK, dtype=np.int32)
     # Task-private accumulators, copied out at the end.
-    acc = np.zeros(out.shape, dtype=out.dtype)
-    copies = np.zeros((4 if narrow else 0, n_clusters, FEATURE_BLOCK + 1), dtype=out.dtype)
+    acc, copies = new_accumulators(n_clusters, n_features, narrow and update_centers, out.dtype)
     changed = 0
     probe = X.dtype.type(0.0)
     for m, start in enumerate(range(row_start, row_stop, CHUNK)):
@@ -137,23 +136,52 @@ def _assign_rows(
         for i in range(n_rows):
             changed += labels[start + i] != chunk_labels[i]
             labels[start + i] = chunk_labels[i]
-        if not update_centers:
-            continue
-        if narrow:
-            _accumulate_narrow(tile, n_rows, chunk_labels, sample_weight[start:stop], copies)
-        else:
-            for i in range(n_rows):
-                label = chunk_labels[i]
-                w = sample_weight[start + i]
-                for f in range(n_features):
-                    acc[label, f] += w * X[start + i, f]
-                acc[label, n_features] += w
-    if update_centers and narrow:
+        if update_centers:
+            accumulate_chunk(X, tile, start, n_rows, chunk_labels, sample_weight, acc, copies)
+    finish_sums(copies, acc, out)
+    return changed, probe
+
+
+@kernel
+def new_accumulators(n_clusters, n_features, narrow, dtype):
+    """A task's private sums: ``acc`` (n_clusters, n_features + 1) and, for
+    narrow tiles, the four interleaved copies of ``_accumulate_narrow``."""
+    acc = np.zeros((n_clusters, n_features + 1), dtype=dtype)
+    copies = np.zeros((4 if narrow else 0, n_clusters, FEATURE_BLOCK + 1), dtype=dtype)
+    return acc, copies
+
+
+@kernel
+def accumulate_chunk(X, tile, start, n_rows, chunk_labels, sample_weight, acc, copies):
+    """Add a chunk's weighted rows into their clusters' sums.
+
+    Narrow tiles (``copies`` non-empty) go through ``_accumulate_narrow``;
+    wide rows are added straight from X. Rows in order, so the sums depend on
+    the labels alone, whichever kernel chose them.
+
+    acc : (n_clusters, n_features + 1) INOUT, weight in the last column
+    copies : (4, n_clusters, FEATURE_BLOCK + 1) INOUT, or shape (0, 0, 0)
+    """
+    if copies.shape[0] > 0:
+        _accumulate_narrow(tile, n_rows, chunk_labels, sample_weight[start : start + n_rows], copies)
+        return
+    n_features = X.shape[1]
+    for i in range(n_rows):
+        label = chunk_labels[i]
+        w = sample_weight[start + i]
+        for f in range(n_features):
+            acc[label, f] += w * X[start + i, f]
+        acc[label, n_features] += w
+
+
+@kernel
+def finish_sums(copies, acc, out):
+    """Fold the narrow copies into ``acc`` (if any) and copy ``acc`` to ``out``."""
+    if copies.shape[0] > 0 and out.shape[0] > 0:
         _fold_copies(copies, acc)
-    for j in range(n_clusters):
+    for j in range(out.shape[0]):
         for f in range(out.shape[1]):
             out[j, f] = acc[j, f]
-    return changed, probe
 
 
 @parallel_kernel
@@ -276,8 +304,7 @@ def lloyd_iteration(
     n_empty : int, clusters with zero weight
     center_shift : float, total squared centre shift (0 when ``n_empty``)
     """
-    n_features = X.shape[1]
-    n_groups, n_clusters, _ = group_partials.shape
+    n_groups = group_partials.shape[0]
     _assign_groups(
         X,
         tiles,
@@ -290,6 +317,20 @@ def lloyd_iteration(
         group_changed,
         np.empty(n_groups, dtype=X.dtype),
     )
+    return finish_iteration(group_partials, group_changed, centers, new_centers, weights)
+
+
+@kernel
+def finish_iteration(group_partials, group_changed, centers, new_centers, weights):
+    """Reduce the groups' partial sums in group order into the new centres.
+
+    Shared by every exact algorithm: equal labels give equal bits.
+
+    Returns ``(n_changed, n_empty, center_shift)`` as ``lloyd_iteration``;
+    with an empty cluster, ``new_centers`` holds the sums.
+    """
+    n_groups, n_clusters, width = group_partials.shape
+    n_features = width - 1
     for j in range(n_clusters):
         for f in range(n_features):
             new_centers[j, f] = group_partials[0, j, f]
