@@ -433,6 +433,7 @@ class KMeans(_BaseKMeans):
             random_state,
             verbose=self.verbose,
             validate_centers=lambda c: v.check_init_result(c, X, self.n_clusters),
+            algorithm=self.algorithm,
         )
 
         if not self.copy_x:

@@ -9,8 +9,8 @@ import functools
 
 import numpy as np
 
+from ._kernels import bounds, lloyd, minibatch, stats
 from ._kernels import init as init_kernels
-from ._kernels import lloyd, minibatch, stats
 from ._kernels._jit import CHUNK, MAX_GROUPS, start_threads
 from ._kernels.tiles import tile_stack
 
@@ -193,12 +193,14 @@ def _relocate_empty_clusters(X, sample_weight, centers_old, sums, weights, label
         weights[old_cluster] -= weight
 
 
-def lloyd_single(X, sample_weight, centers_init, max_iter=300, verbose=False, tol=1e-4):
-    """One run of Lloyd's algorithm from ``centers_init``.
+def lloyd_single(X, sample_weight, centers_init, max_iter=300, verbose=False, tol=1e-4, algorithm="lloyd"):
+    """One run of Lloyd's iterations from ``centers_init``.
 
     Semantics follow scikit-learn: stop on unchanged labels (strict convergence)
     or when the total squared centre shift is at most ``tol``; after a
     non-strict stop, labels are recomputed against the final centres.
+    ``algorithm="hamerly"`` gives the same iterates, skipping the distances
+    that Hamerly's bounds show cannot change a label.
 
     Returns
     -------
@@ -217,27 +219,17 @@ def lloyd_single(X, sample_weight, centers_init, max_iter=300, verbose=False, to
     new_centers = np.empty_like(centers)
     labels = np.full(n_samples, -1, dtype=np.int32)
     tiles = _tile_storage(X, n_groups)
+    step = _STEPS[algorithm](X, tiles, sample_weight, labels, group_partials, group_changed, weights)
 
     strict_convergence = False
     for i in range(max_iter):
-        n_changed, n_empty, center_shift_tot = lloyd.lloyd_iteration(
-            X,
-            tiles,
-            i == 0,
-            sample_weight,
-            centers,
-            _squared_norms(centers),
-            labels,
-            group_partials,
-            group_changed,
-            new_centers,
-            weights,
-        )
+        n_changed, n_empty, center_shift_tot = step(i == 0, centers, new_centers)
         if n_empty:
             # new_centers holds the sums: relocate, then average as usual.
             _relocate_empty_clusters(X, sample_weight, centers, new_centers, weights, labels)
             lloyd.average_centers(new_centers, weights)
             center_shift_tot = lloyd.center_shift_total(centers, new_centers)
+            step.after_relocation(centers, new_centers)
         if verbose:
             inertia = _inertia(X, sample_weight, centers, labels, n_groups)
             print(f"Iteration {i}, inertia {inertia}.")
@@ -256,6 +248,74 @@ def lloyd_single(X, sample_weight, centers_init, max_iter=300, verbose=False, to
         _assign(X, centers, labels, n_groups, tiles)
     inertia = _inertia(X, sample_weight, centers, labels, n_groups)
     return labels, inertia, centers, i + 1
+
+
+class _LloydStep:
+    """One brute-force iteration: every distance, every time."""
+
+    def __init__(self, X, tiles, sample_weight, labels, group_partials, group_changed, weights):
+        self.args = X, tiles, sample_weight, labels, group_partials, group_changed, weights
+
+    def __call__(self, first, centers, new_centers):
+        X, tiles, sample_weight, labels, group_partials, group_changed, weights = self.args
+        return lloyd.lloyd_iteration(
+            X,
+            tiles,
+            first,
+            sample_weight,
+            centers,
+            _squared_norms(centers),
+            labels,
+            group_partials,
+            group_changed,
+            new_centers,
+            weights,
+        )
+
+    def after_relocation(self, centers, new_centers):
+        pass
+
+
+class _HamerlyStep(_LloydStep):
+    """One Hamerly iteration: per-row bounds, O(n) memory."""
+
+    def __init__(self, X, *args):
+        super().__init__(X, *args)
+        n_samples, n_features = X.shape
+        n_clusters = self.args[-1].shape[0]
+        self.x_sq_norms = _squared_norms(X).astype(np.float64, copy=False)
+        self.upper = np.empty(n_samples)
+        self.lower = np.empty(n_samples)
+        self.state = np.zeros((4, max(n_clusters, 4)))
+        # Rounding allowance of the score comparisons (see _kernels/bounds.py);
+        # negative until the first iteration has set the bounds.
+        self.state[2, 3] = -max(4 * (n_features + 4) * float(np.finfo(X.dtype).eps), 1e-12)
+
+    def __call__(self, first, centers, new_centers):
+        X, tiles, sample_weight, labels, group_partials, group_changed, weights = self.args
+        return bounds.hamerly_iteration(
+            X,
+            tiles,
+            first,
+            sample_weight,
+            self.x_sq_norms,
+            centers,
+            _squared_norms(centers),
+            self.state,
+            labels,
+            self.upper,
+            self.lower,
+            group_partials,
+            group_changed,
+            new_centers,
+            weights,
+        )
+
+    def after_relocation(self, centers, new_centers):
+        bounds.move_bounds(centers, new_centers, self.state)
+
+
+_STEPS = {"lloyd": _LloydStep, "elkan": _LloydStep, "hamerly": _HamerlyStep}
 
 
 def _inertia(X, sample_weight, centers, labels, n_groups):
@@ -303,6 +363,7 @@ def kmeans_fit(
     random_state,
     verbose=False,
     validate_centers=None,
+    algorithm="lloyd",
 ):
     """Best of ``n_init`` Lloyd runs, by inertia (scikit-learn's selection rule).
 
@@ -324,7 +385,7 @@ def kmeans_fit(
         if verbose:
             print("Initialization complete")
         labels, inertia, centers, n_iter = lloyd_single(
-            X, sample_weight, centers_init, max_iter=max_iter, verbose=verbose, tol=tol
+            X, sample_weight, centers_init, max_iter=max_iter, verbose=verbose, tol=tol, algorithm=algorithm
         )
         # A new run must beat the best inertia *and* be a different clustering:
         # a relabelled copy can win on rounding alone.

@@ -1,0 +1,120 @@
+"""Hamerly's bound-based iterations: Lloyd's iterates, bit for bit."""
+
+import numpy as np
+import pytest
+import sklearn.cluster
+
+from fastkm import _solvers, datasets
+from fastkm._kernels import bounds
+from fastkm._kernels.tiles import new_scores, new_tile, padded_centers, squared_norms
+
+from . import reference
+
+
+def test_half_separations():
+    rng = np.random.default_rng(0)
+    centers = rng.normal(size=(9, 3))
+    out = np.empty(9)
+    bounds.half_separations(centers, out)
+    d = np.sqrt(reference.squared_distances(centers, centers))
+    np.fill_diagonal(d, np.inf)
+    np.testing.assert_allclose(out, d.min(axis=1) / 2, rtol=1e-14)
+    single = np.empty(1)
+    bounds.half_separations(centers[:1], single)
+    assert single[0] == np.inf
+
+
+def test_center_shifts():
+    rng = np.random.default_rng(1)
+    old = rng.normal(size=(6, 4))
+    new = old + rng.normal(size=(6, 4)) * np.arange(6)[:, None]
+    out = np.empty(6)
+    largest, arg, second = bounds.center_shifts(old, new, out)
+    expected = np.sqrt(((new - old) ** 2).sum(axis=1))
+    np.testing.assert_allclose(out, expected, rtol=1e-14)
+    order = np.argsort(expected)
+    assert arg == order[-1] and largest == out[order[-1]] and second == out[order[-2]]
+
+
+@pytest.mark.parametrize("n_features", [2, 3, 4, 7, 64])
+@pytest.mark.parametrize("n_clusters", [1, 2, 5, 8, 13])
+def test_top2_matches_numpy(n_features, n_clusters):
+    rng = np.random.default_rng(n_features * 100 + n_clusters)
+    X = rng.integers(0, 4, size=(200, n_features)).astype(np.float64)  # many exact ties
+    centers = rng.integers(0, 4, size=(n_clusters, n_features)).astype(np.float64)
+    tile = new_tile(n_features, X.dtype)
+    tile[:n_features, :200] = X.T
+    best, second = np.empty(256), np.empty(256)
+    labels = np.empty(256, dtype=np.int32)
+    padded = padded_centers(centers, X.dtype)
+    bounds._top2(
+        tile, 200, padded, squared_norms(centers, X.dtype), new_scores(X.dtype), best, second, labels
+    )
+    scores = (centers**2).sum(axis=1)[None, :] - 2 * X @ centers.T
+    np.testing.assert_array_equal(labels[:200], scores.argmin(axis=1))
+    ordered = np.sort(scores, axis=1)
+    np.testing.assert_allclose(best[:200], ordered[:, 0], atol=1e-12)
+    expected_second = ordered[:, 1] if n_clusters > 1 else np.full(200, np.inf)
+    np.testing.assert_allclose(second[:200], expected_second, atol=1e-12)
+
+
+def _both(X, init, sample_weight=None, tol=1e-4, max_iter=300):
+    w = np.ones(len(X), dtype=X.dtype) if sample_weight is None else sample_weight.astype(X.dtype)
+    X = np.ascontiguousarray(X - X.mean(axis=0))
+    init = (init - X.mean(axis=0)).astype(X.dtype)
+    runs = [
+        _solvers.lloyd_single(X, w, init, max_iter=max_iter, tol=tol, algorithm=a)
+        for a in ("lloyd", "hamerly")
+    ]
+    return runs
+
+
+def _assert_same(runs):
+    (labels_a, inertia_a, centers_a, n_iter_a), (labels_b, inertia_b, centers_b, n_iter_b) = runs
+    np.testing.assert_array_equal(labels_a, labels_b)
+    np.testing.assert_array_equal(centers_a, centers_b)
+    assert n_iter_a == n_iter_b and inertia_a == inertia_b
+
+
+def _china_sample(n=20_000, seed=0):
+    X = datasets.china()
+    return X[np.random.default_rng(seed).choice(len(X), n, replace=False)]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize(
+    "name, k", [("blobs", 4), ("blobs", 3), ("digits", 10), ("digits", 2), ("china", 16), ("china", 64)]
+)
+def test_hamerly_equals_lloyd(name, k, dtype):
+    X = {"blobs": datasets.blobs, "digits": datasets.digits, "china": _china_sample}[name]().astype(dtype)
+    for seed in range(3):
+        init, _ = sklearn.cluster.kmeans_plusplus(X, k, random_state=seed)
+        _assert_same(_both(X, init))
+
+
+@pytest.mark.parametrize("tol", [0.0, 1e-4])
+def test_hamerly_with_weights_and_duplicates(tol):
+    rng = np.random.default_rng(3)
+    base = rng.normal(size=(300, 3))
+    X = np.concatenate([base, base[:100], base[:50]])  # exact duplicate points
+    weights = rng.uniform(0.1, 3.0, size=len(X))
+    for seed in range(4):
+        init, _ = sklearn.cluster.kmeans_plusplus(X, 12, random_state=seed)
+        _assert_same(_both(X, init, sample_weight=weights, tol=tol))
+
+
+def test_hamerly_with_empty_clusters():
+    # Two centres far from the data end up empty and are relocated.
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(500, 5))
+    init = np.concatenate([X[:6], np.full((2, 5), 50.0)])
+    runs = _both(X, init)
+    _assert_same(runs)
+    assert len(np.unique(runs[0][0])) == 8
+
+
+def test_hamerly_single_cluster_and_max_iter():
+    X = datasets.digits()
+    _assert_same(_both(X, X[:1]))
+    init, _ = sklearn.cluster.kmeans_plusplus(X, 10, random_state=0)
+    _assert_same(_both(X, init, max_iter=3))
