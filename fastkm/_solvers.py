@@ -26,7 +26,7 @@ def n_groups_for(n_samples, n_clusters, n_features):
     the partial sums stay small.
     """
     n_chunks = -(-n_samples // CHUNK)
-    by_memory = _PARTIALS_BUDGET // max(1, n_clusters * (n_features + 1))
+    by_memory = _PARTIALS_BUDGET // max(1, n_clusters * (n_features + 2))
     return int(max(1, min(n_chunks, MAX_GROUPS, max(8, by_memory))))
 
 
@@ -212,14 +212,12 @@ def lloyd_single(X, sample_weight, centers_init, max_iter=300, verbose=False, to
     n_samples, n_features = X.shape
     n_clusters = centers_init.shape[0]
     n_groups = n_groups_for(n_samples, n_clusters, n_features)
-    group_partials = np.empty((n_groups, n_clusters, n_features + 1), dtype=X.dtype)
-    group_changed = np.empty(n_groups, dtype=np.int64)
-    weights = np.empty(n_clusters, dtype=X.dtype)
     centers = np.array(centers_init, dtype=X.dtype, order="C")
     new_centers = np.empty_like(centers)
     labels = np.full(n_samples, -1, dtype=np.int32)
     tiles = _tile_storage(X, n_groups)
-    step = _STEPS[algorithm](X, tiles, sample_weight, labels, group_partials, group_changed, weights)
+    step = _STEPS[algorithm](X, tiles, sample_weight, labels, n_groups, centers)
+    weights = step.weights
 
     strict_convergence = False
     for i in range(max_iter):
@@ -251,25 +249,34 @@ def lloyd_single(X, sample_weight, centers_init, max_iter=300, verbose=False, to
 
 
 class _LloydStep:
-    """One brute-force iteration: every distance, every time."""
+    """One brute-force iteration: every distance, every time.
 
-    def __init__(self, X, tiles, sample_weight, labels, group_partials, group_changed, weights):
-        self.args = X, tiles, sample_weight, labels, group_partials, group_changed, weights
+    Holds what persists across iterations: the labels, the centre sums (see
+    ``lloyd.accumulate_changes``) and the per-group scratch.
+    """
+
+    def __init__(self, X, tiles, sample_weight, labels, n_groups, centers_init):
+        n_clusters, n_features = centers_init.shape
+        self.X, self.tiles, self.sample_weight, self.labels = X, tiles, sample_weight, labels
+        self.group_partials = np.empty((n_groups, n_clusters, n_features + 2))
+        self.group_changed = np.empty(n_groups, dtype=np.int64)
+        self.sums = np.zeros((n_clusters, n_features + 2))
+        self.weights = np.empty(n_clusters, dtype=X.dtype)
 
     def __call__(self, first, centers, new_centers):
-        X, tiles, sample_weight, labels, group_partials, group_changed, weights = self.args
         return lloyd.lloyd_iteration(
-            X,
-            tiles,
+            self.X,
+            self.tiles,
             first,
-            sample_weight,
+            self.sample_weight,
             centers,
             _squared_norms(centers),
-            labels,
-            group_partials,
-            group_changed,
+            self.labels,
+            self.group_partials,
+            self.group_changed,
+            self.sums,
             new_centers,
-            weights,
+            self.weights,
         )
 
     def after_relocation(self, centers, new_centers):
@@ -279,40 +286,40 @@ class _LloydStep:
 class _HamerlyStep(_LloydStep):
     """One Hamerly iteration: per-row bounds, O(n) memory."""
 
-    def __init__(self, X, *args):
-        super().__init__(X, *args)
+    def __init__(self, X, tiles, sample_weight, labels, n_groups, centers_init):
+        super().__init__(X, tiles, sample_weight, labels, n_groups, centers_init)
         n_samples, n_features = X.shape
-        n_clusters = self.args[-1].shape[0]
-        self.x_sq_norms = _squared_norms(X).astype(np.float64, copy=False)
-        self.upper = np.empty(n_samples)
-        self.lower = np.empty(n_samples)
-        self.state = np.zeros((4, max(n_clusters, 4)))
-        # Rounding allowance of the score comparisons (see _kernels/bounds.py);
-        # negative until the first iteration has set the bounds.
-        self.state[2, 3] = -max(4 * (n_features + 4) * float(np.finfo(X.dtype).eps), 1e-12)
+        self.key = np.empty(n_samples)
+        self.lower_key = np.empty(n_samples)
+        # Rounding allowance of the score comparisons (see _kernels/bounds.py).
+        # Centres after the first iteration are means of rows, so their norms
+        # are bounded by the rows'.
+        gamma = max(4 * (n_features + 4) * float(np.finfo(X.dtype).eps), 1e-12)
+        x_max = float(_squared_norms(X).max()) if n_samples else 0.0
+        c_max = float(_squared_norms(centers_init).max())
+        self.state = bounds.new_state(len(centers_init), gamma * (x_max + max(x_max, c_max)))
 
     def __call__(self, first, centers, new_centers):
-        X, tiles, sample_weight, labels, group_partials, group_changed, weights = self.args
         return bounds.hamerly_iteration(
-            X,
-            tiles,
+            self.X,
+            self.tiles,
             first,
-            sample_weight,
-            self.x_sq_norms,
+            self.sample_weight,
             centers,
             _squared_norms(centers),
             self.state,
-            labels,
-            self.upper,
-            self.lower,
-            group_partials,
-            group_changed,
+            self.labels,
+            self.key,
+            self.lower_key,
+            self.group_partials,
+            self.group_changed,
+            self.sums,
             new_centers,
-            weights,
+            self.weights,
         )
 
     def after_relocation(self, centers, new_centers):
-        bounds.move_bounds(centers, new_centers, self.state)
+        bounds.record_drift(centers, new_centers, self.state)
 
 
 _STEPS = {"lloyd": _LloydStep, "elkan": _LloydStep, "hamerly": _HamerlyStep}

@@ -6,7 +6,7 @@ import sklearn.cluster
 
 from fastkm import _solvers, datasets
 from fastkm._kernels import bounds
-from fastkm._kernels.tiles import new_scores, new_tile, padded_centers, squared_norms
+from fastkm._kernels.tiles import new_scores, new_tile, padded_centers, squared_norms, tile_top2
 
 from . import reference
 
@@ -24,16 +24,12 @@ def test_half_separations():
     assert single[0] == np.inf
 
 
-def test_center_shifts():
+def test_largest_shift():
     rng = np.random.default_rng(1)
     old = rng.normal(size=(6, 4))
     new = old + rng.normal(size=(6, 4)) * np.arange(6)[:, None]
-    out = np.empty(6)
-    largest, arg, second = bounds.center_shifts(old, new, out)
-    expected = np.sqrt(((new - old) ** 2).sum(axis=1))
-    np.testing.assert_allclose(out, expected, rtol=1e-14)
-    order = np.argsort(expected)
-    assert arg == order[-1] and largest == out[order[-1]] and second == out[order[-2]]
+    expected = np.sqrt(((new - old) ** 2).sum(axis=1)).max()
+    assert bounds.largest_shift(old, new) == pytest.approx(expected, rel=1e-14)
 
 
 @pytest.mark.parametrize("n_features", [2, 3, 4, 7, 64])
@@ -47,8 +43,16 @@ def test_top2_matches_numpy(n_features, n_clusters):
     best, second = np.empty(256), np.empty(256)
     labels = np.empty(256, dtype=np.int32)
     padded = padded_centers(centers, X.dtype)
-    bounds._top2(
-        tile, 200, padded, squared_norms(centers, X.dtype), new_scores(X.dtype), best, second, labels
+    tile_top2(
+        tile,
+        200,
+        n_features,
+        padded,
+        squared_norms(centers, X.dtype),
+        new_scores(X.dtype),
+        best,
+        second,
+        labels,
     )
     scores = (centers**2).sum(axis=1)[None, :] - 2 * X @ centers.T
     np.testing.assert_array_equal(labels[:200], scores.argmin(axis=1))

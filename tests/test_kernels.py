@@ -33,7 +33,7 @@ def test_assign_matches_reference(rng, n, d, k, dtype):
         assert np.array_equal(labels, expected)
 
 
-def _iteration(X, w, centers, n_groups, labels=None, tiled=False):
+def _iteration(X, w, centers, n_groups, labels=None, tiled=False, sums=None):
     n, d = X.shape
     k = len(centers)
     labels = np.full(n, -1, dtype=np.int32) if labels is None else labels
@@ -48,8 +48,9 @@ def _iteration(X, w, centers, n_groups, labels=None, tiled=False):
         centers,
         np.einsum("ij,ij->i", centers, centers),
         labels,
-        np.empty((n_groups, k, d + 1), dtype=X.dtype),
+        np.empty((n_groups, k, d + 2)),
         np.empty(n_groups, dtype=np.int64),
+        np.zeros((k, d + 2)) if sums is None else sums,
         new_centers,
         weights,
     )
@@ -79,6 +80,44 @@ def test_lloyd_iteration_matches_reference(rng, n, d, k, dtype, tiled):
         assert shift == pytest.approx(exp_shift, rel=1e-3 if dtype == np.float32 else 1e-8, abs=1e-6)
     # A second pass with the same centres changes no label.
     assert _iteration(X, w, centers, n_groups, labels, tiled=tiled)[3] == 0
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sums_follow_relabelled_rows(rng, dtype):
+    # The centre sums are corrected only for rows that change label; after
+    # several iterations from unrelated centres they must equal fresh sums.
+    X, centers = _data(rng, 3000, 5, 12, dtype)
+    w = rng.uniform(0, 2, size=len(X)).astype(dtype)
+    w[:100] = 0  # zero-weight rows move between clusters without weight
+    n_groups = _solvers.n_groups_for(*X.shape, 12)
+    labels = np.full(len(X), -1, dtype=np.int32)
+    sums = np.zeros((12, X.shape[1] + 2))
+    for seed in range(4):
+        moved = centers + np.random.default_rng(seed).normal(scale=0.5, size=centers.shape).astype(dtype)
+        _, new_centers, _, n_changed, n_empty, _ = _iteration(X, w, moved, n_groups, labels, sums=sums)
+        assert n_changed > 0
+    exp_sums, exp_weights = reference.weighted_means(X.astype(np.float64), labels, w.astype(np.float64), 12)
+    np.testing.assert_allclose(sums[:, :-2], exp_sums, rtol=1e-9, atol=1e-9 * np.abs(exp_sums).max())
+    np.testing.assert_allclose(sums[:, -2], exp_weights, rtol=1e-9)
+    np.testing.assert_array_equal(sums[:, -1], np.bincount(labels[w > 0], minlength=12))
+    if n_empty == 0:
+        exp_means = (exp_sums / exp_weights[:, None]).astype(dtype)
+        np.testing.assert_allclose(new_centers, exp_means, rtol=1e-5 if dtype == np.float32 else 1e-10)
+
+
+def test_emptied_cluster_sums_are_exactly_zero(rng):
+    # Rows that leave a cluster take their weight with them; once no row of
+    # positive weight is left, the cluster's sums are exactly zero again.
+    X, centers = _data(rng, 500, 3, 3, np.float64)
+    w = rng.uniform(0.1, 1.0, size=len(X))
+    labels = np.full(len(X), -1, dtype=np.int32)
+    sums = np.zeros((3, 5))
+    _iteration(X, w, centers, 4, labels, sums=sums)
+    far = centers.copy()
+    far[2] = 1e6
+    _, _, weights, _, n_empty, _ = _iteration(X, w, far, 4, labels, sums=sums)
+    assert n_empty == 1 and weights[2] == 0
+    assert np.all(sums[2] == 0)
 
 
 def test_lloyd_iteration_reports_empty_clusters(rng):

@@ -12,8 +12,7 @@ from numba import prange
 
 from ._jit import CHUNK, FEATURE_BLOCK, fma, kernel, parallel_kernel
 from .tiles import (
-    clear_padding,
-    load_tile,
+    chunk_tile,
     new_scores,
     new_tile,
     padded_centers,
@@ -47,21 +46,9 @@ def _find_cumulative(mass, chunk_mass, target):
 
 @kernel
 def _chunk_tile(X, tiles, fill, c, scratch):
-    """Rows of CHUNK number ``c`` as a float64 tile.
-
-    From ``tiles``, X's tiles kept across passes (filled when ``fill``), or,
-    with no tiles kept, loaded into ``scratch``.
-    """
+    """Rows of CHUNK number ``c`` as a float64 tile (see ``tiles.chunk_tile``)."""
     start = c * CHUNK
-    stop = min(start + CHUNK, X.shape[0])
-    if tiles.shape[0] == 0:
-        load_tile(X, start, stop, scratch)
-        return scratch
-    tile = tiles[c]
-    if fill:
-        clear_padding(tile, X.shape[1])
-        load_tile(X, start, stop, tile)
-    return tile
+    return chunk_tile(X, tiles, fill, c, start, min(start + CHUNK, X.shape[0]), scratch)[0]
 
 
 @kernel

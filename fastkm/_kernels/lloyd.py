@@ -10,8 +10,8 @@ so every result is bit-for-bit the same whatever the number of threads.
 import numpy as np
 from numba import prange
 
-from ._jit import CHUNK, FEATURE_BLOCK, kernel, parallel_kernel
-from .tiles import clear_padding, load_tile, new_scores, new_tile, padded_centers, tile_argmin
+from ._jit import CHUNK, kernel, parallel_kernel
+from .tiles import chunk_tile, new_scores, new_tile, padded_centers, tile_argmin
 
 
 @kernel
@@ -46,42 +46,6 @@ def n_tiles(n_groups, n_samples):
 
 
 @kernel
-def _accumulate_narrow(tile, n_rows, chunk_labels, sample_weight, copies):
-    """Add weighted narrow rows (d <= 4) into four interleaved accumulators.
-
-    Neighbouring rows often share a label (pixels of one image region). Added
-    straight into one accumulator, each row's load would wait on the previous
-    row's store to the same address; rotating over four copies keeps four
-    independent chains in flight. The copies are folded by ``_fold_copies``.
-
-    tile : (FEATURE_BLOCK, >= CHUNK) IN, the rows, feature-major
-    chunk_labels : (CHUNK,) int32 IN
-    sample_weight : (n_rows,) IN
-    copies : (4, n_clusters, FEATURE_BLOCK + 1) INOUT, weight in the last column
-    """
-    for i in range(n_rows):
-        label = chunk_labels[i]
-        w = sample_weight[i]
-        c = i & 3
-        copies[c, label, 0] += w * tile[0, i]
-        copies[c, label, 1] += w * tile[1, i]
-        copies[c, label, 2] += w * tile[2, i]
-        copies[c, label, 3] += w * tile[3, i]
-        copies[c, label, FEATURE_BLOCK] += w
-
-
-@kernel
-def _fold_copies(copies, acc):
-    """acc = the four accumulator copies added in a fixed order."""
-    n_features = acc.shape[1] - 1
-    for j in range(acc.shape[0]):
-        for f in range(n_features):
-            acc[j, f] = (copies[0, j, f] + copies[1, j, f]) + (copies[2, j, f] + copies[3, j, f])
-        w = FEATURE_BLOCK
-        acc[j, n_features] = (copies[0, j, w] + copies[1, j, w]) + (copies[2, j, w] + copies[3, j, w])
-
-
-@kernel
 def _assign_rows(
     X,
     tiles,
@@ -95,7 +59,7 @@ def _assign_rows(
     row_stop,
     out,
 ):
-    """Label rows ``row_start:row_stop``; sum their weighted rows per cluster.
+    """Label rows ``row_start:row_stop``; correct the centre sums for those relabelled.
 
     tiles : (n_tiles, padded_width, >= CHUNK) INOUT, a copy of X kept in tiles
         across calls, group ``g``'s ``m``-th chunk of rows in tile
@@ -104,84 +68,73 @@ def _assign_rows(
     fill_tiles : bool, copy X into ``tiles`` (first call) rather than read them
     centers : (n_clusters, padded_width) IN, zero-padded to the tile width
     labels : (n_samples,) int32 INOUT, previous labels in, new labels out
-    out : (n_clusters, n_features + 1) OUT, weighted coordinate sums with the
-        total weight in the last column; shape (0, 0) for labels only
+    out : (n_clusters, n_features + 2) float64 OUT, the corrections to the
+        centre sums (see ``accumulate_changes``); shape (0, 0) for labels only
     Returns the number of labels that changed, and (reading X directly) 0 if
     the rows are all finite or NaN if not; see ``load_tile``.
     """
     n_features = X.shape[1]
-    n_clusters = out.shape[0]
-    update_centers = n_clusters > 0
-    narrow = centers.shape[1] == FEATURE_BLOCK
-    pretiled = tiles.shape[0] > 0
-    # With tiles given, this stays a placeholder of the right type.
-    tile = new_tile(n_features if not pretiled else 0, X.dtype)
+    update_centers = out.shape[0] > 0
+    # Only used when no tiles are kept (then X is loaded into it chunk by chunk).
+    scratch = new_tile(n_features if tiles.shape[0] == 0 else 0, X.dtype)
     scores = new_scores(X.dtype)
     best = np.empty(CHUNK, dtype=X.dtype)
+    old_labels = np.empty(CHUNK, dtype=np.int32)
     chunk_labels = np.empty(CHUNK, dtype=np.int32)
-    # Task-private accumulators, copied out at the end.
-    acc, copies = new_accumulators(n_clusters, n_features, narrow and update_centers, out.dtype)
+    every_row = np.arange(CHUNK)
+    # Task-private corrections, copied out at the end.
+    acc = np.zeros(out.shape, dtype=np.float64)
     changed = 0
     probe = X.dtype.type(0.0)
     for m, start in enumerate(range(row_start, row_stop, CHUNK)):
         stop = min(start + CHUNK, row_stop)
         n_rows = stop - start
-        if pretiled:
-            tile = tiles[first_tile + m]
-        if fill_tiles or not pretiled:
-            if pretiled:
-                clear_padding(tile, n_features)
-            probe += load_tile(X, start, stop, tile)
+        tile, chunk_probe = chunk_tile(X, tiles, fill_tiles, first_tile + m, start, stop, scratch)
+        probe += chunk_probe
         tile_argmin(tile, n_rows, n_features, centers, center_sq_norms, scores, best, chunk_labels)
         for i in range(n_rows):
-            changed += labels[start + i] != chunk_labels[i]
+            old_labels[i] = labels[start + i]
+            changed += old_labels[i] != chunk_labels[i]
             labels[start + i] = chunk_labels[i]
         if update_centers:
-            accumulate_chunk(X, tile, start, n_rows, chunk_labels, sample_weight, acc, copies)
-    finish_sums(copies, acc, out)
+            accumulate_changes(X, start, every_row, n_rows, old_labels, chunk_labels, sample_weight, acc)
+    out[:, :] = acc
     return changed, probe
 
 
 @kernel
-def new_accumulators(n_clusters, n_features, narrow, dtype):
-    """A task's private sums: ``acc`` (n_clusters, n_features + 1) and, for
-    narrow tiles, the four interleaved copies of ``_accumulate_narrow``."""
-    acc = np.zeros((n_clusters, n_features + 1), dtype=dtype)
-    copies = np.zeros((4 if narrow else 0, n_clusters, FEATURE_BLOCK + 1), dtype=dtype)
-    return acc, copies
+def accumulate_changes(X, start, rows, n_rows, old_labels, new_labels, sample_weight, acc):
+    """Move the chunk's relabelled rows between their clusters' sums.
 
+    Centre sums are kept across iterations and only corrected for the rows
+    whose label changed: a row leaves ``old`` (unless it had no label, -1)
+    and joins ``new``. Rows are taken in order, so the corrections depend on
+    the labels alone, whichever kernel chose them, and equal labels give
+    equal centres bit for bit.
 
-@kernel
-def accumulate_chunk(X, tile, start, n_rows, chunk_labels, sample_weight, acc, copies):
-    """Add a chunk's weighted rows into their clusters' sums.
-
-    Narrow tiles (``copies`` non-empty) go through ``_accumulate_narrow``;
-    wide rows are added straight from X. Rows in order, so the sums depend on
-    the labels alone, whichever kernel chose them.
-
-    acc : (n_clusters, n_features + 1) INOUT, weight in the last column
-    copies : (4, n_clusters, FEATURE_BLOCK + 1) INOUT, or shape (0, 0, 0)
+    rows : (CHUNK,) int64 IN, the rows taken, ``start + rows[q]``, in increasing order
+    old_labels, new_labels : (CHUNK,) int32 IN, row ``q``'s label before and after
+    acc : (n_clusters, n_features + 2) float64 INOUT, per cluster the weighted
+        sum of rows, the weight, and the number of rows of positive weight
     """
-    if copies.shape[0] > 0:
-        _accumulate_narrow(tile, n_rows, chunk_labels, sample_weight[start : start + n_rows], copies)
-        return
     n_features = X.shape[1]
     for i in range(n_rows):
-        label = chunk_labels[i]
-        w = sample_weight[start + i]
+        old = old_labels[i]
+        new = new_labels[i]
+        if old == new:
+            continue
+        r = start + rows[i]
+        w = np.float64(sample_weight[r])
+        positive = 1.0 if w > 0 else 0.0
+        if old >= 0:
+            for f in range(n_features):
+                acc[old, f] -= w * X[r, f]
+            acc[old, n_features] -= w
+            acc[old, n_features + 1] -= positive
         for f in range(n_features):
-            acc[label, f] += w * X[start + i, f]
-        acc[label, n_features] += w
-
-
-@kernel
-def finish_sums(copies, acc, out):
-    """Fold the narrow copies into ``acc`` (if any) and copy ``acc`` to ``out``."""
-    if copies.shape[0] > 0 and out.shape[0] > 0:
-        _fold_copies(copies, acc)
-    for j in range(out.shape[0]):
-        for f in range(out.shape[1]):
-            out[j, f] = acc[j, f]
+            acc[new, f] += w * X[r, f]
+        acc[new, n_features] += w
+        acc[new, n_features + 1] += positive
 
 
 @parallel_kernel
@@ -251,7 +204,7 @@ def assign_labels(X, tiles, centers, center_sq_norms, labels, group_changed):
         padded_centers(centers, X.dtype),
         center_sq_norms,
         labels,
-        np.empty((n_groups, 0, 0), dtype=X.dtype),
+        np.empty((n_groups, 0, 0)),
         group_changed,
         group_probe,
     )
@@ -274,10 +227,11 @@ def lloyd_iteration(
     labels,
     group_partials,
     group_changed,
+    sums,
     new_centers,
     weights,
 ):
-    """One Lloyd iteration in one call: assign, accumulate, reduce, average.
+    """One Lloyd iteration in one call: assign, correct the sums, reduce, average.
 
     Groups of rows are processed in parallel, each into its own slot of
     ``group_partials``; the slots are then added in group order, so the result
@@ -292,9 +246,13 @@ def lloyd_iteration(
     sample_weight : (n_samples,) IN
     centers : (n_clusters, n_features) IN, current centres
     center_sq_norms : (n_clusters,) IN
-    labels : (n_samples,) int32 INOUT, previous labels in, new labels out
-    group_partials : (n_groups, n_clusters, n_features + 1) scratch
+    labels : (n_samples,) int32 INOUT, previous labels in (-1: none yet), new
+        labels out
+    group_partials : (n_groups, n_clusters, n_features + 2) float64 scratch
     group_changed : (n_groups,) int64 scratch
+    sums : (n_clusters, n_features + 2) float64 INOUT, the centre sums of the
+        labels passed in (zeros before the first iteration), of the new
+        labels on return; see ``accumulate_changes``
     new_centers : (n_clusters, n_features) OUT, means (sums if any cluster is empty)
     weights : (n_clusters,) OUT, total weight per cluster
 
@@ -317,29 +275,33 @@ def lloyd_iteration(
         group_changed,
         np.empty(n_groups, dtype=X.dtype),
     )
-    return finish_iteration(group_partials, group_changed, centers, new_centers, weights)
+    return finish_iteration(group_partials, group_changed, sums, centers, new_centers, weights)
 
 
 @kernel
-def finish_iteration(group_partials, group_changed, centers, new_centers, weights):
-    """Reduce the groups' partial sums in group order into the new centres.
+def finish_iteration(group_partials, group_changed, sums, centers, new_centers, weights):
+    """Add the groups' corrections to the sums in group order; the new centres.
 
-    Shared by every exact algorithm: equal labels give equal bits.
+    Shared by every exact algorithm: equal labels give equal bits. A cluster
+    left with no row of positive weight gets sums of exactly zero, whatever
+    rounding the corrections left behind.
 
     Returns ``(n_changed, n_empty, center_shift)`` as ``lloyd_iteration``;
     with an empty cluster, ``new_centers`` holds the sums.
     """
     n_groups, n_clusters, width = group_partials.shape
-    n_features = width - 1
+    n_features = width - 2
+    for g in range(n_groups):
+        for j in range(n_clusters):
+            for f in range(width):
+                sums[j, f] += group_partials[g, j, f]
     for j in range(n_clusters):
+        if sums[j, n_features + 1] < 0.5:
+            for f in range(width):
+                sums[j, f] = 0.0
         for f in range(n_features):
-            new_centers[j, f] = group_partials[0, j, f]
-        w = group_partials[0, j, n_features]
-        for g in range(1, n_groups):
-            for f in range(n_features):
-                new_centers[j, f] += group_partials[g, j, f]
-            w += group_partials[g, j, n_features]
-        weights[j] = w
+            new_centers[j, f] = sums[j, f]
+        weights[j] = sums[j, n_features]
     n_empty = 0
     n_changed = 0
     for j in range(n_clusters):

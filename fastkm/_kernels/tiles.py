@@ -86,6 +86,26 @@ def load_tile(X, start, stop, tile):
 
 
 @kernel
+def chunk_tile(X, tiles, fill_tiles, index, start, stop, scratch):
+    """The tile of rows ``X[start:stop]``, and ``load_tile``'s finiteness probe.
+
+    tiles : a copy of X kept in tiles across calls, this chunk's at ``index``
+        (see ``lloyd._assign_rows``); or shape (0, 0, 0) to load X into
+        ``scratch`` every time
+    fill_tiles : bool, load X into ``tiles[index]`` (first use) rather than read it
+    Returns ``(tile, probe)``; the probe is 0 unless X was read and held a
+    NaN or infinity.
+    """
+    if tiles.shape[0] == 0:
+        return scratch, load_tile(X, start, stop, scratch)
+    tile = tiles[index]
+    if fill_tiles:
+        clear_padding(tile, X.shape[1])
+        return tile, load_tile(X, start, stop, tile)
+    return tile, tile.dtype.type(0.0)
+
+
+@kernel
 def padded_centers(centers, dtype):
     """Return ``centers`` in ``dtype`` with zero columns up to the tile width."""
     n_clusters, n_features = centers.shape
@@ -265,38 +285,123 @@ def new_scores(dtype):
 
 
 @kernel
+def _narrow_block(centers, center_sq_norms, j):
+    """Centres ``j .. j+3`` of a narrow tile's width and their squared norms, as scalars."""
+    cs, norms = centers, center_sq_norms
+    return (
+        (cs[j, 0], cs[j, 1], cs[j, 2], cs[j, 3]),
+        (cs[j + 1, 0], cs[j + 1, 1], cs[j + 1, 2], cs[j + 1, 3]),
+        (cs[j + 2, 0], cs[j + 2, 1], cs[j + 2, 2], cs[j + 2, 3]),
+        (cs[j + 3, 0], cs[j + 3, 1], cs[j + 3, 2], cs[j + 3, 3]),
+        (norms[j], norms[j + 1], norms[j + 2], norms[j + 3]),
+    )
+
+
+@kernel
+def _narrow_dot(c, t0, t1, t2, t3, four_features):
+    """``x.c`` for a narrow row: the FMA chain of ``tile_center_scores``.
+
+    With three features the fourth (zero) term is skipped: adding ``0 * 0``
+    leaves the dot product's bits unchanged.
+    """
+    dot = fma(c[2], t2, fma(c[1], t1, c[0] * t0))
+    if four_features:
+        dot = fma(c[3], t3, dot)
+    return dot
+
+
+@kernel
+def _narrow_scores4(block, tile, i, four_features):
+    """Scores of narrow tile row ``i`` against the four centres of ``block``."""
+    a, b, c, d, norms = block
+    minus2 = tile.dtype.type(-2.0)
+    t0, t1, t2, t3 = tile[0, i], tile[1, i], tile[2, i], tile[3, i]
+    return (
+        fma(minus2, _narrow_dot(a, t0, t1, t2, t3, four_features), norms[0]),
+        fma(minus2, _narrow_dot(b, t0, t1, t2, t3, four_features), norms[1]),
+        fma(minus2, _narrow_dot(c, t0, t1, t2, t3, four_features), norms[2]),
+        fma(minus2, _narrow_dot(d, t0, t1, t2, t3, four_features), norms[3]),
+    )
+
+
+@kernel
 def _narrow_argmin4(tile, n_rows, centers, center_sq_norms, j, four_features, best, labels):
     """Fold the centres ``j .. j+3`` into the running argmin of a narrow tile (d <= 4).
 
-    Four centres per sweep share the loads of each row and of the running best.
-    With three features the fourth (zero) term is skipped: adding ``0 * 0``
-    leaves the dot product's bits unchanged, so either way the scores are those
-    of ``tile_center_scores``.
+    Four centres per sweep share the loads of each row and of the running best;
+    the scores are those of ``tile_center_scores``.
     """
-    cs, norms = centers, center_sq_norms
-    minus2 = tile.dtype.type(-2.0)
-    a0, a1, a2, a3 = cs[j, 0], cs[j, 1], cs[j, 2], cs[j, 3]
-    b0, b1, b2, b3 = cs[j + 1, 0], cs[j + 1, 1], cs[j + 1, 2], cs[j + 1, 3]
-    c0, c1, c2, c3 = cs[j + 2, 0], cs[j + 2, 1], cs[j + 2, 2], cs[j + 2, 3]
-    d0, d1, d2, d3 = cs[j + 3, 0], cs[j + 3, 1], cs[j + 3, 2], cs[j + 3, 3]
-    na, nb, nc, nd = norms[j], norms[j + 1], norms[j + 2], norms[j + 3]
+    block = _narrow_block(centers, center_sq_norms, j)
     for i in range(n_rows):
-        t0, t1, t2 = tile[0, i], tile[1, i], tile[2, i]
-        dot_a = fma(a2, t2, fma(a1, t1, a0 * t0))
-        dot_b = fma(b2, t2, fma(b1, t1, b0 * t0))
-        dot_c = fma(c2, t2, fma(c1, t1, c0 * t0))
-        dot_d = fma(d2, t2, fma(d1, t1, d0 * t0))
-        if four_features:
-            t3 = tile[3, i]
-            dot_a = fma(a3, t3, dot_a)
-            dot_b = fma(b3, t3, dot_b)
-            dot_c = fma(c3, t3, dot_c)
-            dot_d = fma(d3, t3, dot_d)
-        s0 = fma(minus2, dot_a, na)
-        s1 = fma(minus2, dot_b, nb)
-        s2 = fma(minus2, dot_c, nc)
-        s3 = fma(minus2, dot_d, nd)
+        s0, s1, s2, s3 = _narrow_scores4(block, tile, i, four_features)
         best[i], labels[i] = _running_min4(best[i], labels[i], s0, s1, s2, s3, j)
+
+
+@kernel
+def _push(best, second, label, s, j):
+    """Fold score ``s`` of centre ``j`` into a row's (best, second best, label).
+
+    Strict ``<`` in index order, as the argmin: the first of equal scores wins.
+    """
+    better = s < best
+    second = best if better else min(second, s)
+    best = s if better else best
+    label = np.int32(j) if better else label
+    return best, second, label
+
+
+@kernel
+def _push4(best, second, label, s0, s1, s2, s3, j):
+    """``_push`` the scores of centres ``j .. j+3`` in order."""
+    best, second, label = _push(best, second, label, s0, j)
+    best, second, label = _push(best, second, label, s1, j + 1)
+    best, second, label = _push(best, second, label, s2, j + 2)
+    return _push(best, second, label, s3, j + 3)
+
+
+@kernel
+def tile_top2(tile, n_rows, n_features, centers, center_sq_norms, scores, best, second, labels):
+    """Best and second-best score of every tile row, and the best centre.
+
+    The scores and the labels are those of ``tile_argmin`` (same bits, same
+    tie-breaking); the second-best score is what bound-based algorithms need
+    for a row's lower bound. Arguments as ``tile_argmin``, plus
+
+    second : (CHUNK,) OUT, the second-lowest score (inf with one centre)
+    """
+    n_clusters = centers.shape[0]
+    minus2 = tile.dtype.type(-2.0)
+    for i in range(n_rows):
+        best[i] = np.inf
+        second[i] = np.inf
+        labels[i] = 0
+    j = np.int64(0)
+    narrow = tile.shape[0] == FEATURE_BLOCK
+    while j + 4 <= n_clusters:
+        if narrow:
+            block = _narrow_block(centers, center_sq_norms, j)
+            for i in range(n_rows):
+                s0, s1, s2, s3 = _narrow_scores4(block, tile, i, n_features == 4)
+                best[i], second[i], labels[i] = _push4(best[i], second[i], labels[i], s0, s1, s2, s3, j)
+        else:
+            wide_dots4(tile, n_rows, centers, j, scores)
+            n0, n1, n2, n3 = (
+                center_sq_norms[j],
+                center_sq_norms[j + 1],
+                center_sq_norms[j + 2],
+                center_sq_norms[j + 3],
+            )
+            for i in range(n_rows):
+                s0 = fma(minus2, scores[0, i], n0)
+                s1 = fma(minus2, scores[1, i], n1)
+                s2 = fma(minus2, scores[2, i], n2)
+                s3 = fma(minus2, scores[3, i], n3)
+                best[i], second[i], labels[i] = _push4(best[i], second[i], labels[i], s0, s1, s2, s3, j)
+        j += 4
+    for jr in range(j, n_clusters):
+        tile_center_scores(tile, n_rows, centers, center_sq_norms, jr, scores[0])
+        for i in range(n_rows):
+            best[i], second[i], labels[i] = _push(best[i], second[i], labels[i], scores[0, i], jr)
 
 
 @kernel
