@@ -216,6 +216,10 @@ def lloyd_single(X, sample_weight, centers_init, max_iter=300, verbose=False, to
     new_centers = np.empty_like(centers)
     labels = np.full(n_samples, -1, dtype=np.int32)
     tiles = _tile_storage(X, n_groups)
+    if algorithm == "hamerly" and np.any(sample_weight < 0):
+        # Negative weights can put centres outside the data, beyond the
+        # rounding margin Hamerly's bounds are built on; brute force is safe.
+        algorithm = "lloyd"
     step = _STEPS[algorithm](X, tiles, sample_weight, labels, n_groups, centers)
     weights = step.weights
 
@@ -292,8 +296,8 @@ class _HamerlyStep(_LloydStep):
         self.key = np.empty(n_samples)
         self.lower_key = np.empty(n_samples)
         # Rounding allowance of the score comparisons (see _kernels/bounds.py).
-        # Centres after the first iteration are means of rows, so their norms
-        # are bounded by the rows'.
+        # With non-negative weights (lloyd_single sees to it), centres after
+        # the first iteration are means of rows: their norms are bounded by the rows'.
         gamma = max(4 * (n_features + 4) * float(np.finfo(X.dtype).eps), 1e-12)
         x_max = float(_squared_norms(X).max()) if n_samples else 0.0
         c_max = float(_squared_norms(centers_init).max())

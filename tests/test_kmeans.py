@@ -178,6 +178,22 @@ def test_explicit_init_with_n_init_warns(blobs):
 # --- invariances -----------------------------------------------------------
 
 
+def test_negative_weights_match_sklearn():
+    # Negative sample weights are accepted, as by scikit-learn; a cluster of
+    # negative-weight rows is not empty, and the clustering is scikit-learn's.
+    rng = np.random.default_rng(7)
+    centres = np.array([[0.0, 0.0], [6.0, 0.0], [0.0, 6.0]])
+    sizes = (60, 60, 20)
+    X = np.concatenate([c + rng.normal(scale=0.5, size=(m, 2)) for c, m in zip(centres, sizes, strict=True)])
+    w = np.ones(len(X))
+    w[120:] = -0.5
+    ours = KMeans(3, init=centres, n_init=1).fit(X, sample_weight=w)
+    theirs = skc.KMeans(3, init=centres, n_init=1).fit(X, sample_weight=w)
+    np.testing.assert_array_equal(ours.labels_, theirs.labels_)
+    np.testing.assert_allclose(ours.cluster_centers_, theirs.cluster_centers_, rtol=1e-10, atol=1e-12)
+    assert ours.n_iter_ == theirs.n_iter_
+
+
 def test_unit_weights_equal_no_weights(digits):
     a = KMeans(10, random_state=0).fit(digits)
     b = KMeans(10, random_state=0).fit(digits, sample_weight=np.ones(len(digits)))

@@ -17,8 +17,8 @@ the current half separation); only rows still undecided are scored against
 every centre, by ``tiles.tile_top2``, so their labels have Lloyd's bits.
 
 Centre sums are corrected only for the rows whose label changed, in row order,
-exactly as Lloyd's kernel does (``lloyd.accumulate_changes``): equal labels,
-equal centres, bit for bit.
+exactly as Lloyd's kernel does (``lloyd.accumulate_changes``): the same
+labels, iteration after iteration, give the same centres, bit for bit.
 
 Exactness against rounding. Lloyd compares ``||c||^2 - 2 x.c``, whose rounding
 error is below ``E = gamma * (max ||x||^2 + max ||c||^2)`` (fixed for a run:

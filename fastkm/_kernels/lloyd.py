@@ -109,13 +109,16 @@ def accumulate_changes(X, start, rows, n_rows, old_labels, new_labels, sample_we
     Centre sums are kept across iterations and only corrected for the rows
     whose label changed: a row leaves ``old`` (unless it had no label, -1)
     and joins ``new``. Rows are taken in order, so the corrections depend on
-    the labels alone, whichever kernel chose them, and equal labels give
-    equal centres bit for bit.
+    the sequence of labels alone, whichever kernel chose them: algorithms
+    that go through the same labels get the same centres, bit for bit. The
+    sums carry the rounding of every correction since the first iteration;
+    scikit-learn recomputes its sums every iteration, so the two agree to
+    rounding, not bit for bit.
 
     rows : (CHUNK,) int64 IN, the rows taken, ``start + rows[q]``, in increasing order
     old_labels, new_labels : (CHUNK,) int32 IN, row ``q``'s label before and after
     acc : (n_clusters, n_features + 2) float64 INOUT, per cluster the weighted
-        sum of rows, the weight, and the number of rows of positive weight
+        sum of rows, the weight, and the number of rows of non-zero weight
     """
     n_features = X.shape[1]
     for i in range(n_rows):
@@ -125,16 +128,16 @@ def accumulate_changes(X, start, rows, n_rows, old_labels, new_labels, sample_we
             continue
         r = start + rows[i]
         w = np.float64(sample_weight[r])
-        positive = 1.0 if w > 0 else 0.0
+        weighted = 1.0 if w != 0 else 0.0
         if old >= 0:
             for f in range(n_features):
                 acc[old, f] -= w * X[r, f]
             acc[old, n_features] -= w
-            acc[old, n_features + 1] -= positive
+            acc[old, n_features + 1] -= weighted
         for f in range(n_features):
             acc[new, f] += w * X[r, f]
         acc[new, n_features] += w
-        acc[new, n_features + 1] += positive
+        acc[new, n_features + 1] += weighted
 
 
 @parallel_kernel
@@ -282,8 +285,8 @@ def lloyd_iteration(
 def finish_iteration(group_partials, group_changed, sums, centers, new_centers, weights):
     """Add the groups' corrections to the sums in group order; the new centres.
 
-    Shared by every exact algorithm: equal labels give equal bits. A cluster
-    left with no row of positive weight gets sums of exactly zero, whatever
+    Shared by every exact algorithm: the same labels give the same bits. A cluster
+    left with no row of non-zero weight gets sums of exactly zero, whatever
     rounding the corrections left behind.
 
     Returns ``(n_changed, n_empty, center_shift)`` as ``lloyd_iteration``;

@@ -280,7 +280,7 @@ def _wide_argmin2(tile, n_rows, centers, center_sq_norms, j, k, out, best, label
 
 @kernel
 def new_scores(dtype):
-    """Scratch for ``tile_argmin``: one row of scores per centre of a block."""
+    """Scratch for ``tile_argmin`` and ``tile_top2``: one row of scores per centre of a block."""
     return np.empty((4, CHUNK + _TILE_ROW_PAD), dtype=dtype)
 
 
