@@ -24,12 +24,16 @@ def test_half_separations():
     assert single[0] == np.inf
 
 
-def test_largest_shift():
+def test_center_shifts_never_short():
     rng = np.random.default_rng(1)
     old = rng.normal(size=(6, 4))
     new = old + rng.normal(size=(6, 4)) * np.arange(6)[:, None]
-    expected = np.sqrt(((new - old) ** 2).sum(axis=1)).max()
-    assert bounds.largest_shift(old, new) == pytest.approx(expected, rel=1e-14)
+    expected = np.sqrt(((new - old) ** 2).sum(axis=1))
+    out = np.empty(6)
+    largest = bounds.center_shifts(old, new, out)
+    np.testing.assert_allclose(out, expected, rtol=1e-14)
+    assert np.all(out >= expected)
+    assert largest == out.max()
 
 
 @pytest.mark.parametrize("n_features", [2, 3, 4, 7, 64])

@@ -5,16 +5,18 @@ and a lower bound ``b`` on the distance to every other one (at least half the
 distance from its centre to the nearest other centre, too). A row with
 ``u < b`` keeps its label without computing any distance.
 
-Drift keys. When the centres move by at most ``delta``, ``u`` grows and ``b``
-shrinks by at most ``delta``. With ``G`` the running sum of the largest shift
-of every iteration (the *drift*), a row whose bounds were ``(u, b)`` at drift
-``G0`` stays decided while ``b - u > 2 (G - G0)``: one number per row,
-``key = (b - u) / 2 + G0``, compared with the current ``G``. That test streams
-one array and touches nothing else, so rows the bounds decide cost a load and
-a compare. A row whose key falls behind goes to a second test: its exact
-distance to its own centre against the stored lower bound ``b + G0 - G`` (and
-the current half separation); only rows still undecided are scored against
-every centre, by ``tiles.tile_top2``, so their labels have Lloyd's bits.
+Drift keys. Let ``G`` be the running sum of the largest centre shift of every
+iteration (the *drift*) and ``D_j`` the running sum of centre ``j``'s own
+shifts. A row of centre ``a`` whose bounds were ``(u, b)`` when ``D_a + G``
+was ``T0`` stays decided while ``b - u > (D_a + G) - T0``: its upper bound
+has grown by at most the change in ``D_a`` and its lower bound has shrunk by
+at most the change in ``G``. So one number per row, ``key = (b - u) + T0``,
+is compared with its centre's current ``T_a = D_a + G``: rows the bounds
+decide cost a load, a lookup in a k-long table and a compare. A row whose key
+falls behind goes to a second test: its exact distance to its own centre
+against the stored lower bound ``b + G0 - G`` (and the current half
+separation); only rows still undecided are scored against every centre, by
+``tiles.tile_top2``, so their labels have Lloyd's bits.
 
 Centre sums are corrected only for the rows whose label changed, in row order,
 exactly as Lloyd's kernel does (``lloyd.accumulate_changes``): the same
@@ -25,8 +27,10 @@ error is below ``E = gamma * (max ||x||^2 + max ||c||^2)`` (fixed for a run:
 every centre after the first iteration is a mean of rows). A row is decided
 only when ``b^2 - u^2 > E``, so that its true gap exceeds anything rounding
 could undo; bounds taken from scores are widened by ``E``. Keys carry the
-margin ``2 E / b``, which keeps ``b^2 - u^2 > E`` true for as long as the key
-decides the row, and a few ulps for their own rounding.
+margin ``2 E / b`` and stop deciding once ``b`` may have lost half its value:
+while ``b_now - u_now > 2 E / b`` and ``b_now > b / 2``,
+``b_now^2 - u_now^2 > (2 E / b) (b / 2) = E``. A few ulps more cover the keys'
+own rounding, and the drifts are summed rounding up.
 """
 
 import numpy as np
@@ -39,9 +43,10 @@ from .tiles import chunk_tile, new_scores, new_tile, padded_centers, tile_top2
 # Globals are compile-time constants in kernels.
 _EPS = float(np.finfo(np.float64).eps)
 
-# Rows of the state array: half separations, then the run's scalars.
+# Rows of the state array: half separations, the run's scalars, the centres' drifts.
 _HALF_SEP = 0
 _SCALARS = 1
+_CENTER_DRIFT = 2
 # Columns of the scalars row.
 _DRIFT = 0
 _MARGIN = 1
@@ -49,8 +54,9 @@ _FIRST = 2
 
 
 def new_state(n_clusters, margin):
-    """Hamerly's state for a run: half separations and the drift, margin, first-pass flag."""
-    state = np.zeros((2, max(n_clusters, 3)))
+    """Hamerly's state for a run: half separations, the drift, margin and first-pass
+    flag, and each centre's drift."""
+    state = np.zeros((3, max(n_clusters, 3)))
     state[_SCALARS, _MARGIN] = margin
     state[_SCALARS, _FIRST] = 1.0
     return state
@@ -78,70 +84,77 @@ def half_separations(centers, out):
 
 
 @kernel
-def largest_shift(old, new):
-    """The largest distance any centre moved between ``old`` and ``new``."""
+def center_shifts(old, new, out):
+    """``out[j]``: how far centre ``j`` moved from ``old`` to ``new``; returns the largest.
+
+    Exact differences in float64, widened by a few ulps for the square root's
+    rounding: a shift must not fall short of the true one.
+    """
     n_clusters, n_features = old.shape
+    widen = 1.0 + 16.0 * _EPS
     largest = 0.0
     for j in range(n_clusters):
         s = 0.0
         for f in range(n_features):
             diff = np.float64(new[j, f]) - np.float64(old[j, f])
             s += diff * diff
-        largest = max(largest, np.sqrt(s))
+        out[j] = np.sqrt(s) * widen
+        largest = max(largest, out[j])
     return largest
 
 
 @kernel
-def _key(u, b, drift, margin):
-    """A row's key from its bounds ``u < b`` at the current drift (module docstring)."""
+def _key(u, b, center_drift, margin):
+    """A row's key from its bounds ``u < b`` and its centre's current drift (module docstring)."""
     if not b > 0.0:
         return -np.inf
-    # 2 E / b keeps b^2 - u^2 > E; 8 ulps of the sum cover this arithmetic.
-    slack = b - u - 2.0 * margin / b - 8.0 * _EPS * (b + u + 2.0 * drift)
-    return 0.5 * slack + drift
+    # 2 E / b keeps b^2 - u^2 > E while b has lost less than half; 8 ulps of
+    # the sum cover this arithmetic.
+    slack = b - u - 2.0 * margin / b - 8.0 * _EPS * (b + u + 2.0 * center_drift)
+    return min(slack, 0.5 * b) + center_drift
 
 
 @kernel
-def _behind(key, start, n_rows, drift, rows):
-    """Write the chunk's rows whose key no longer exceeds the drift to ``rows``; count them."""
+def _behind(key, labels, start, n_rows, center_drift, rows):
+    """Write the chunk's rows whose key no longer exceeds their centre's drift to ``rows``; count them."""
     n_behind = 0
     for i in range(n_rows):
         rows[n_behind] = i
-        n_behind += not key[start + i] > drift
+        n_behind += not key[start + i] > center_drift[labels[start + i]]
     return n_behind
 
 
 @kernel
-def _tighten(tile, start, rows, n_behind, centers, labels, key, lower_key, half_sep, drift, margin, scratch):
+def _tighten(X, start, rows, n_behind, centers, labels, key, lower_key, state, scratch):
     """Second test of the rows behind: exact distance to their own centre.
 
     Rows it decides get fresh keys; the others stay in ``rows`` (in order),
-    and their count is returned. The per-row values are gathered first, so
-    that the arithmetic (differences, square roots, keys) runs as one
-    vectorised loop.
+    and their count is returned. Each distance reads the row of X and its
+    centre, both contiguous; the rest (square roots, keys) runs as one
+    vectorised loop over the rows.
 
-    scratch : (padded_width + 4, >= CHUNK) float64
+    state : see ``new_state``
+    scratch : (>= 5, >= CHUNK) float64
     """
-    width = tile.shape[0]
-    diffs = scratch[:width]
-    b, u_sq, new_key, decided = scratch[width], scratch[width + 1], scratch[width + 2], scratch[width + 3]
+    n_features = X.shape[1]
+    half_sep, center_drift = state[_HALF_SEP], state[_CENTER_DRIFT]
+    drift, margin = state[_SCALARS, _DRIFT], state[_SCALARS, _MARGIN]
+    b, u_sq, new_key, decided, t = scratch[0], scratch[1], scratch[2], scratch[3], scratch[4]
     for q in range(n_behind):
-        i = rows[q]
-        r = start + i
+        r = start + rows[q]
         label = labels[r]
         b[q] = max(lower_key[r] - drift, half_sep[label])
-        for f in range(width):
-            diffs[f, q] = np.float64(tile[f, i]) - np.float64(centers[label, f])
-    for q in range(n_behind):
+        t[q] = center_drift[label]
         s = 0.0
-        for f in range(width):
-            s += diffs[f, q] * diffs[f, q]
+        for f in range(n_features):
+            diff = np.float64(X[r, f]) - np.float64(centers[label, f])
+            s += diff * diff
         u_sq[q] = s
     for q in range(n_behind):
         bq = b[q]
         ok = bq > 0.0 and bq * bq - u_sq[q] > margin
         decided[q] = 1.0 if ok else 0.0
-        new_key[q] = _key(np.sqrt(u_sq[q]), bq, drift, margin)
+        new_key[q] = _key(np.sqrt(u_sq[q]), bq, t[q], margin)
     # Branch-free: whether a row is decided is unpredictable. An undecided
     # row's key is rewritten by the rescoring that follows.
     n_left = 0
@@ -156,24 +169,28 @@ def _tighten(tile, start, rows, n_behind, centers, labels, key, lower_key, half_
 
 
 @kernel
-def _rescored_bounds(gathered, n_left, best, second, new_labels, half_sep, drift, margin, scratch):
+def _rescored_bounds(gathered, n_left, best, second, new_labels, state, scratch):
     """Keys and lower keys of rows scored against every centre, into ``scratch[0:2]``.
 
     Bounds from scores are widened by the rounding margin (module docstring).
     """
     width = gathered.shape[0]
-    new_key, new_lower_key, b = scratch[0], scratch[1], scratch[2]
+    half_sep, center_drift = state[_HALF_SEP], state[_CENTER_DRIFT]
+    drift, margin = state[_SCALARS, _DRIFT], state[_SCALARS, _MARGIN]
+    new_key, new_lower_key, b, xx, t = scratch[0], scratch[1], scratch[2], scratch[3], scratch[4]
     for q in range(n_left):
         b[q] = half_sep[new_labels[q]]
+        t[q] = center_drift[new_labels[q]]
+        xx[q] = 0.0
+    for f in range(width):
+        for q in range(n_left):
+            xx[q] += np.float64(gathered[f, q]) * np.float64(gathered[f, q])
     for q in range(n_left):
-        xx = 0.0
-        for f in range(width):
-            xx += np.float64(gathered[f, q]) * np.float64(gathered[f, q])
-        u = np.sqrt(max(np.float64(best[q]) + xx + margin, 0.0))
-        lower = np.sqrt(max(np.float64(second[q]) + xx - margin, 0.0))
+        u = np.sqrt(max(np.float64(best[q]) + xx[q] + margin, 0.0))
+        lower = np.sqrt(max(np.float64(second[q]) + xx[q] - margin, 0.0))
         bq = max(lower, b[q])
         new_lower_key[q] = bq + drift
-        new_key[q] = _key(u, bq, drift, margin)
+        new_key[q] = _key(u, bq, t[q], margin)
 
 
 @kernel
@@ -202,9 +219,7 @@ def _hamerly_rows(
     Returns the number of labels that changed.
     """
     n_features = X.shape[1]
-    half_sep = state[_HALF_SEP]
-    drift = state[_SCALARS, _DRIFT]
-    margin = state[_SCALARS, _MARGIN]
+    center_drift = state[_CENTER_DRIFT]
     first_pass = state[_SCALARS, _FIRST] > 0.0
     scratch = new_tile(n_features if tiles.shape[0] == 0 else 0, X.dtype)
     gathered = new_tile(n_features, X.dtype)
@@ -215,7 +230,7 @@ def _hamerly_rows(
     old_labels = np.empty(CHUNK, dtype=np.int32)
     new_labels = np.empty(CHUNK, dtype=np.int32)
     rows = np.empty(CHUNK, dtype=np.int64)
-    work = np.empty((width + 4, CHUNK))
+    work = np.empty((5, CHUNK))
     acc = np.zeros(out.shape, dtype=np.float64)
     changed = 0
     for m, start in enumerate(range(row_start, row_stop, CHUNK)):
@@ -226,23 +241,20 @@ def _hamerly_rows(
             for i in range(n_rows):
                 rows[i] = i
         else:
-            n_left = _behind(key, start, n_rows, drift, rows)
+            n_left = _behind(key, labels, start, n_rows, center_drift, rows)
         if n_left == 0 and not fill_tiles:
             continue
         tile = chunk_tile(X, tiles, fill_tiles, first_tile + m, start, stop, scratch)[0]
         if not first_pass:
-            n_left = _tighten(
-                tile, start, rows, n_left, centers, labels, key, lower_key, half_sep, drift, margin, work
-            )
+            n_left = _tighten(X, start, rows, n_left, centers, labels, key, lower_key, state, work)
         if n_left == 0:
             continue
         # Score the undecided rows against every centre, gathered into one tile.
-        for q in range(n_left):
-            i = rows[q]
-            for f in range(width):
-                gathered[f, q] = tile[f, i]
+        for f in range(width):
+            for q in range(n_left):
+                gathered[f, q] = tile[f, rows[q]]
         tile_top2(gathered, n_left, n_features, centers, center_sq_norms, scores, best, second, new_labels)
-        _rescored_bounds(gathered, n_left, best, second, new_labels, half_sep, drift, margin, work)
+        _rescored_bounds(gathered, n_left, best, second, new_labels, state, work)
         for q in range(n_left):
             r = start + rows[q]
             key[r] = work[0, q]
@@ -349,7 +361,16 @@ def hamerly_iteration(
 
 @kernel
 def record_drift(old_centers, new_centers, state):
-    """Add the iteration's largest centre shift to the drift."""
-    # Widened by a few ulps: the drift must not fall short of the true shifts.
-    widen = 1.0 + 16.0 * _EPS
-    state[_SCALARS, _DRIFT] += largest_shift(old_centers, new_centers) * widen
+    """Add the iteration's centre shifts to the drifts.
+
+    The drift grows by the largest shift; each centre's drift by its own
+    shift plus the largest. Sums are rounded up (a few ulps): a drift must
+    never fall short of the true sum of shifts.
+    """
+    scalars, center_drift = state[_SCALARS], state[_CENTER_DRIFT]
+    shifts = np.empty(old_centers.shape[0])
+    largest = center_shifts(old_centers, new_centers, shifts)
+    up = 1.0 + 4.0 * _EPS
+    scalars[_DRIFT] = (scalars[_DRIFT] + largest) * up
+    for j in range(shifts.shape[0]):
+        center_drift[j] = (center_drift[j] + (shifts[j] + largest)) * up
