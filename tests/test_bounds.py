@@ -1,11 +1,11 @@
-"""Hamerly's bound-based iterations: Lloyd's iterates, bit for bit."""
+"""Bound-based iterations (Hamerly, Elkan): valid bounds and Lloyd's iterates, bit for bit."""
 
 import numpy as np
 import pytest
 import sklearn.cluster
 
 from fastkm import _solvers, datasets
-from fastkm._kernels import bounds
+from fastkm._kernels import bounds, elkan
 from fastkm._kernels.tiles import new_scores, new_tile, padded_centers, squared_norms, tile_top2
 
 from . import reference
@@ -72,16 +72,17 @@ def _both(X, init, sample_weight=None, tol=1e-4, max_iter=300):
     init = (init - X.mean(axis=0)).astype(X.dtype)
     runs = [
         _solvers.lloyd_single(X, w, init, max_iter=max_iter, tol=tol, algorithm=a)
-        for a in ("lloyd", "hamerly")
+        for a in ("lloyd", "hamerly", "elkan")
     ]
     return runs
 
 
 def _assert_same(runs):
-    (labels_a, inertia_a, centers_a, n_iter_a), (labels_b, inertia_b, centers_b, n_iter_b) = runs
-    np.testing.assert_array_equal(labels_a, labels_b)
-    np.testing.assert_array_equal(centers_a, centers_b)
-    assert n_iter_a == n_iter_b and inertia_a == inertia_b
+    labels_a, inertia_a, centers_a, n_iter_a = runs[0]
+    for labels_b, inertia_b, centers_b, n_iter_b in runs[1:]:
+        np.testing.assert_array_equal(labels_a, labels_b)
+        np.testing.assert_array_equal(centers_a, centers_b)
+        assert n_iter_a == n_iter_b and inertia_a == inertia_b
 
 
 def _china_sample(n=20_000, seed=0):
@@ -119,6 +120,50 @@ def test_hamerly_with_empty_clusters():
     runs = _both(X, init)
     _assert_same(runs)
     assert len(np.unique(runs[0][0])) == 8
+
+
+def test_center_distances():
+    rng = np.random.default_rng(5)
+    centers = rng.normal(size=(7, 3))
+    out, half_sep = np.empty((7, 7)), np.empty(7)
+    elkan.center_distances(centers, out, half_sep)
+    expected = np.sqrt(((centers[:, None] - centers[None]) ** 2).sum(-1))
+    np.testing.assert_allclose(out, expected, rtol=1e-14)
+    np.fill_diagonal(expected, np.inf)
+    np.testing.assert_allclose(half_sep, expected.min(axis=1) / 2, rtol=1e-14)
+
+
+@pytest.mark.parametrize("algorithm", ["hamerly", "elkan"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name, k", [("digits", 10), ("china", 16)])
+def test_bounds_stay_valid(algorithm, dtype, name, k):
+    """After every step, every stored bound holds against the step's centres."""
+    X = {"digits": datasets.digits, "china": lambda: _china_sample(3000)}[name]().astype(dtype)
+    X = np.ascontiguousarray(X - X.mean(axis=0))
+    n = len(X)
+    centers, _ = sklearn.cluster.kmeans_plusplus(X, k, random_state=0)
+    labels = np.full(n, -1, dtype=np.int32)
+    n_groups = _solvers.n_groups_for(n, k, X.shape[1])
+    step = _solvers._STEPS[algorithm](
+        X, _solvers._tile_storage(X, n_groups), np.ones(n, dtype=dtype), labels, n_groups, centers
+    )
+    new_centers = np.empty_like(centers)
+    slack = 1e-9 if dtype == np.float64 else 1e-4
+    for i in range(8):
+        state = step.state.copy()
+        step(i == 0, centers, new_centers)
+        dist = np.sqrt(((X[:, None, :].astype(np.float64) - centers[None]) ** 2).sum(-1))
+        np.testing.assert_array_equal(labels, _solvers.predict_labels(X, centers)[0])
+        own = dist[np.arange(n), labels]
+        others = dist.copy()
+        others[np.arange(n), labels] = np.inf
+        lower = step.lower_key - state[bounds.SCALARS, bounds.DRIFT]
+        assert np.all(lower <= others.min(axis=1) + slack)
+        gap = step.key - state[bounds.CENTER_DRIFT][labels]
+        assert np.all(gap <= others.min(axis=1) - own + slack)
+        if algorithm == "elkan":
+            assert np.all(step.lower - state[bounds.OWN_DRIFT] <= dist + slack)
+        centers, new_centers = new_centers, centers
 
 
 def test_hamerly_single_cluster_and_max_iter():

@@ -43,22 +43,28 @@ from .tiles import chunk_tile, new_scores, new_tile, padded_centers, tile_top2
 # Globals are compile-time constants in kernels.
 _EPS = float(np.finfo(np.float64).eps)
 
-# Rows of the state array: half separations, the run's scalars, the centres' drifts.
-_HALF_SEP = 0
-_SCALARS = 1
-_CENTER_DRIFT = 2
+# Rows of the state array (see new_state).
+HALF_SEP = 0
+SCALARS = 1
+CENTER_DRIFT = 2
+OWN_DRIFT = 3
 # Columns of the scalars row.
-_DRIFT = 0
-_MARGIN = 1
-_FIRST = 2
+DRIFT = 0
+MARGIN = 1
+FIRST = 2
 
 
 def new_state(n_clusters, margin):
-    """Hamerly's state for a run: half separations, the drift, margin and first-pass
-    flag, and each centre's drift."""
-    state = np.zeros((3, max(n_clusters, 3)))
-    state[_SCALARS, _MARGIN] = margin
-    state[_SCALARS, _FIRST] = 1.0
+    """The bounds' state for a run, one row each (module docstring for the drifts):
+
+    - ``HALF_SEP``: each centre's half separation, set every iteration;
+    - ``SCALARS``: the drift ``G``, the rounding margin ``E`` and the first-pass flag;
+    - ``CENTER_DRIFT``: each centre's ``T_j = D_j + G``;
+    - ``OWN_DRIFT``: each centre's own drift ``D_j`` (Elkan's lower bounds).
+    """
+    state = np.zeros((4, max(n_clusters, 3)))
+    state[SCALARS, MARGIN] = margin
+    state[SCALARS, FIRST] = 1.0
     return state
 
 
@@ -104,7 +110,7 @@ def center_shifts(old, new, out):
 
 
 @kernel
-def _key(u, b, center_drift, margin):
+def row_key(u, b, center_drift, margin):
     """A row's key from its bounds ``u < b`` and its centre's current drift (module docstring)."""
     if not b > 0.0:
         return -np.inf
@@ -115,7 +121,7 @@ def _key(u, b, center_drift, margin):
 
 
 @kernel
-def _behind(key, labels, start, n_rows, center_drift, rows):
+def rows_behind(key, labels, start, n_rows, center_drift, rows):
     """Write the chunk's rows whose key no longer exceeds their centre's drift to ``rows``; count them."""
     n_behind = 0
     for i in range(n_rows):
@@ -137,8 +143,8 @@ def _tighten(X, start, rows, n_behind, centers, labels, key, lower_key, state, s
     scratch : (>= 5, >= CHUNK) float64
     """
     n_features = X.shape[1]
-    half_sep, center_drift = state[_HALF_SEP], state[_CENTER_DRIFT]
-    drift, margin = state[_SCALARS, _DRIFT], state[_SCALARS, _MARGIN]
+    half_sep, center_drift = state[HALF_SEP], state[CENTER_DRIFT]
+    drift, margin = state[SCALARS, DRIFT], state[SCALARS, MARGIN]
     b, u_sq, new_key, decided, t = scratch[0], scratch[1], scratch[2], scratch[3], scratch[4]
     for q in range(n_behind):
         r = start + rows[q]
@@ -154,7 +160,7 @@ def _tighten(X, start, rows, n_behind, centers, labels, key, lower_key, state, s
         bq = b[q]
         ok = bq > 0.0 and bq * bq - u_sq[q] > margin
         decided[q] = 1.0 if ok else 0.0
-        new_key[q] = _key(np.sqrt(u_sq[q]), bq, t[q], margin)
+        new_key[q] = row_key(np.sqrt(u_sq[q]), bq, t[q], margin)
     # Branch-free: whether a row is decided is unpredictable. An undecided
     # row's key is rewritten by the rescoring that follows.
     n_left = 0
@@ -175,8 +181,8 @@ def _rescored_bounds(gathered, n_left, best, second, new_labels, state, scratch)
     Bounds from scores are widened by the rounding margin (module docstring).
     """
     width = gathered.shape[0]
-    half_sep, center_drift = state[_HALF_SEP], state[_CENTER_DRIFT]
-    drift, margin = state[_SCALARS, _DRIFT], state[_SCALARS, _MARGIN]
+    half_sep, center_drift = state[HALF_SEP], state[CENTER_DRIFT]
+    drift, margin = state[SCALARS, DRIFT], state[SCALARS, MARGIN]
     new_key, new_lower_key, b, xx, t = scratch[0], scratch[1], scratch[2], scratch[3], scratch[4]
     for q in range(n_left):
         b[q] = half_sep[new_labels[q]]
@@ -190,7 +196,7 @@ def _rescored_bounds(gathered, n_left, best, second, new_labels, state, scratch)
         lower = np.sqrt(max(np.float64(second[q]) + xx[q] - margin, 0.0))
         bq = max(lower, b[q])
         new_lower_key[q] = bq + drift
-        new_key[q] = _key(u, bq, t[q], margin)
+        new_key[q] = row_key(u, bq, t[q], margin)
 
 
 @kernel
@@ -219,8 +225,8 @@ def _hamerly_rows(
     Returns the number of labels that changed.
     """
     n_features = X.shape[1]
-    center_drift = state[_CENTER_DRIFT]
-    first_pass = state[_SCALARS, _FIRST] > 0.0
+    center_drift = state[CENTER_DRIFT]
+    first_pass = state[SCALARS, FIRST] > 0.0
     scratch = new_tile(n_features if tiles.shape[0] == 0 else 0, X.dtype)
     gathered = new_tile(n_features, X.dtype)
     width = gathered.shape[0]
@@ -241,7 +247,7 @@ def _hamerly_rows(
             for i in range(n_rows):
                 rows[i] = i
         else:
-            n_left = _behind(key, labels, start, n_rows, center_drift, rows)
+            n_left = rows_behind(key, labels, start, n_rows, center_drift, rows)
         if n_left == 0 and not fill_tiles:
             continue
         tile = chunk_tile(X, tiles, fill_tiles, first_tile + m, start, stop, scratch)[0]
@@ -337,7 +343,7 @@ def hamerly_iteration(
     ``new_centers`` holds the sums and the caller must call ``record_drift``
     once it has the final centres. Otherwise the state is already updated.
     """
-    half_separations(centers, state[_HALF_SEP])
+    half_separations(centers, state[HALF_SEP])
     _hamerly_groups(
         X,
         tiles,
@@ -352,7 +358,7 @@ def hamerly_iteration(
         group_partials,
         group_changed,
     )
-    state[_SCALARS, _FIRST] = 0.0
+    state[SCALARS, FIRST] = 0.0
     result = finish_iteration(group_partials, group_changed, sums, centers, new_centers, weights)
     if result[1] == 0:
         record_drift(centers, new_centers, state)
@@ -363,14 +369,15 @@ def hamerly_iteration(
 def record_drift(old_centers, new_centers, state):
     """Add the iteration's centre shifts to the drifts.
 
-    The drift grows by the largest shift; each centre's drift by its own
-    shift plus the largest. Sums are rounded up (a few ulps): a drift must
+    The drift grows by the largest shift; each centre's own drift by its
+    shift, its ``T`` by both. Sums are rounded up (a few ulps): a drift must
     never fall short of the true sum of shifts.
     """
-    scalars, center_drift = state[_SCALARS], state[_CENTER_DRIFT]
+    scalars, center_drift, own_drift = state[SCALARS], state[CENTER_DRIFT], state[OWN_DRIFT]
     shifts = np.empty(old_centers.shape[0])
     largest = center_shifts(old_centers, new_centers, shifts)
     up = 1.0 + 4.0 * _EPS
-    scalars[_DRIFT] = (scalars[_DRIFT] + largest) * up
+    scalars[DRIFT] = (scalars[DRIFT] + largest) * up
     for j in range(shifts.shape[0]):
         center_drift[j] = (center_drift[j] + (shifts[j] + largest)) * up
+        own_drift[j] = (own_drift[j] + shifts[j]) * up
