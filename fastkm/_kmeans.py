@@ -111,7 +111,7 @@ def k_means(
     tol=1e-4,
     random_state=None,
     copy_x=True,
-    algorithm="lloyd",
+    algorithm="auto",
     return_n_iter=False,
 ):
     """Perform K-means clustering (functional form of :class:`KMeans`).
@@ -316,9 +316,16 @@ class KMeans(_BaseKMeans):
     copy_x : bool, default=True
         If False, X is mean-centred in place during fit and restored afterwards
         (small rounding differences may remain).
-    algorithm : {"lloyd", "elkan"}, default="lloyd"
-        K-means algorithm to use. Both currently run fastkm's Lloyd kernel, which
-        gives the same iterates as Elkan's exact acceleration.
+    algorithm : {"auto", "lloyd", "elkan", "hamerly"}, default="auto"
+        K-means algorithm to use. All give the same labels, centres and
+        ``n_iter_``: "lloyd" computes every distance every iteration (brute
+        force); "elkan" (Elkan, 2003) keeps a lower bound per sample and centre,
+        O(n_samples x n_clusters) memory; "hamerly" (Hamerly, 2010) keeps two
+        bounds per sample and skips the distances they show cannot change a
+        label. "auto" (fastkm's default; scikit-learn's is "lloyd") picks the
+        fastest for the data's shape: "hamerly" with many clusters, "lloyd"
+        otherwise. With negative sample weights the bounds do not apply and
+        every algorithm runs "lloyd".
 
     Attributes
     ----------
@@ -370,7 +377,7 @@ class KMeans(_BaseKMeans):
         verbose=0,
         random_state=None,
         copy_x=True,
-        algorithm="lloyd",
+        algorithm="auto",
     ):
         self.n_clusters = n_clusters
         self.init = init
@@ -405,12 +412,14 @@ class KMeans(_BaseKMeans):
         X, X_owned, X_sums = v.validate_fit_data(self, X, copy=self.copy_x)
         v.check_n_samples(X, self.n_clusters)
         n_init = v.resolve_n_init(self.n_init, self.init, 10, type(self).__name__)
-        if self.algorithm == "elkan" and self.n_clusters == 1:
+        algorithm = self.algorithm
+        if algorithm == "elkan" and self.n_clusters == 1:
             warnings.warn(
                 "algorithm='elkan' doesn't make sense for a single cluster. Using 'lloyd' instead.",
                 RuntimeWarning,
                 stacklevel=2,
             )
+            algorithm = "lloyd"
         random_state = check_random_state(self.random_state)
         sample_weight = v.check_sample_weight(sample_weight, X)
 
@@ -433,7 +442,7 @@ class KMeans(_BaseKMeans):
             random_state,
             verbose=self.verbose,
             validate_centers=lambda c: v.check_init_result(c, X, self.n_clusters),
-            algorithm=self.algorithm,
+            algorithm=algorithm,
         )
 
         if not self.copy_x:

@@ -9,7 +9,7 @@ import functools
 
 import numpy as np
 
-from ._kernels import bounds, lloyd, minibatch, stats
+from ._kernels import bounds, elkan, lloyd, minibatch, stats
 from ._kernels import init as init_kernels
 from ._kernels._jit import CHUNK, MAX_GROUPS, start_threads
 from ._kernels.tiles import tile_stack
@@ -142,6 +142,21 @@ def init_centroids(X, n_clusters, init, random_state, sample_weight, x_squared_n
     return centers
 
 
+def choose_algorithm(n_samples, n_features, n_clusters):
+    """The exact algorithm ``algorithm="auto"`` runs for data of this shape.
+
+    From measurements on this project's benchmark machine (see the README):
+    Hamerly's bounds cost a few nanoseconds per sample and iteration, which
+    pays once scoring a sample against every centre costs more, that is
+    from about 32 clusters, and once clusters hold enough samples for
+    the bounds to settle. Elkan's per-centre bounds never paid here: it
+    scores its candidates one sample at a time.
+    """
+    if n_clusters >= 32 and n_samples >= 16 * n_clusters:
+        return "hamerly"
+    return "lloyd"
+
+
 def _tiled_copy_storage(n_tiles, n_features, dtype):
     """Room for ``n_tiles`` tiles of X, or no tiles (shape (0, 0, 0)) if over budget."""
     if n_tiles * tile_stack(1, n_features, dtype).nbytes > _TILED_COPY_BUDGET:
@@ -199,8 +214,8 @@ def lloyd_single(X, sample_weight, centers_init, max_iter=300, verbose=False, to
     Semantics follow scikit-learn: stop on unchanged labels (strict convergence)
     or when the total squared centre shift is at most ``tol``; after a
     non-strict stop, labels are recomputed against the final centres.
-    ``algorithm="hamerly"`` gives the same iterates, skipping the distances
-    that Hamerly's bounds show cannot change a label.
+    ``algorithm="hamerly"`` and ``"elkan"`` give the same iterates, skipping
+    the distances that their bounds show cannot change a label.
 
     Returns
     -------
@@ -216,9 +231,9 @@ def lloyd_single(X, sample_weight, centers_init, max_iter=300, verbose=False, to
     new_centers = np.empty_like(centers)
     labels = np.full(n_samples, -1, dtype=np.int32)
     tiles = _tile_storage(X, n_groups)
-    if algorithm == "hamerly" and np.any(sample_weight < 0):
+    if algorithm != "lloyd" and np.any(sample_weight < 0):
         # Negative weights can put centres outside the data, beyond the
-        # rounding margin Hamerly's bounds are built on; brute force is safe.
+        # rounding margin the bounds are built on; brute force is safe.
         algorithm = "lloyd"
     step = _STEPS[algorithm](X, tiles, sample_weight, labels, n_groups, centers)
     weights = step.weights
@@ -287,21 +302,29 @@ class _LloydStep:
         pass
 
 
+def _bounds_state(X, centers_init):
+    """A new state for the bound-based steps, with the run's rounding margin.
+
+    The margin bounds the rounding error of a score comparison (see
+    _kernels/bounds.py). With non-negative weights (lloyd_single sees to it),
+    centres after the first iteration are means of rows: their norms are
+    bounded by the rows'.
+    """
+    n_samples, n_features = X.shape
+    gamma = max(4 * (n_features + 4) * float(np.finfo(X.dtype).eps), 1e-12)
+    x_max = float(_squared_norms(X).max()) if n_samples else 0.0
+    c_max = float(_squared_norms(centers_init).max())
+    return bounds.new_state(len(centers_init), gamma * (x_max + max(x_max, c_max)))
+
+
 class _HamerlyStep(_LloydStep):
     """One Hamerly iteration: per-row bounds, O(n) memory."""
 
     def __init__(self, X, tiles, sample_weight, labels, n_groups, centers_init):
         super().__init__(X, tiles, sample_weight, labels, n_groups, centers_init)
-        n_samples, n_features = X.shape
-        self.key = np.empty(n_samples)
-        self.lower_key = np.empty(n_samples)
-        # Rounding allowance of the score comparisons (see _kernels/bounds.py).
-        # With non-negative weights (lloyd_single sees to it), centres after
-        # the first iteration are means of rows: their norms are bounded by the rows'.
-        gamma = max(4 * (n_features + 4) * float(np.finfo(X.dtype).eps), 1e-12)
-        x_max = float(_squared_norms(X).max()) if n_samples else 0.0
-        c_max = float(_squared_norms(centers_init).max())
-        self.state = bounds.new_state(len(centers_init), gamma * (x_max + max(x_max, c_max)))
+        self.key = np.empty(X.shape[0])
+        self.lower_key = np.empty(X.shape[0])
+        self.state = _bounds_state(X, centers_init)
 
     def __call__(self, first, centers, new_centers):
         return bounds.hamerly_iteration(
@@ -326,7 +349,44 @@ class _HamerlyStep(_LloydStep):
         bounds.record_drift(centers, new_centers, self.state)
 
 
-_STEPS = {"lloyd": _LloydStep, "elkan": _LloydStep, "hamerly": _HamerlyStep}
+class _ElkanStep(_LloydStep):
+    """One Elkan iteration: a lower bound per row and centre, O(n k) memory."""
+
+    def __init__(self, X, tiles, sample_weight, labels, n_groups, centers_init):
+        super().__init__(X, tiles, sample_weight, labels, n_groups, centers_init)
+        n_clusters = len(centers_init)
+        self.key = np.empty(X.shape[0])
+        self.lower_key = np.empty(X.shape[0])
+        self.lower = np.empty((X.shape[0], n_clusters))
+        self.center_dist = np.empty((n_clusters, n_clusters))
+        self.state = _bounds_state(X, centers_init)
+
+    def __call__(self, first, centers, new_centers):
+        return elkan.elkan_iteration(
+            self.X,
+            self.tiles,
+            first,
+            self.sample_weight,
+            centers,
+            _squared_norms(centers),
+            self.state,
+            self.center_dist,
+            self.labels,
+            self.key,
+            self.lower_key,
+            self.lower,
+            self.group_partials,
+            self.group_changed,
+            self.sums,
+            new_centers,
+            self.weights,
+        )
+
+    def after_relocation(self, centers, new_centers):
+        bounds.record_drift(centers, new_centers, self.state)
+
+
+_STEPS = {"lloyd": _LloydStep, "elkan": _ElkanStep, "hamerly": _HamerlyStep}
 
 
 def _inertia(X, sample_weight, centers, labels, n_groups):
@@ -374,7 +434,7 @@ def kmeans_fit(
     random_state,
     verbose=False,
     validate_centers=None,
-    algorithm="lloyd",
+    algorithm="auto",
 ):
     """Best of ``n_init`` Lloyd runs, by inertia (scikit-learn's selection rule).
 
@@ -385,6 +445,8 @@ def kmeans_fit(
     labels, inertia, centers, n_iter of the best run
     """
     start_threads()
+    if algorithm == "auto":
+        algorithm = choose_algorithm(*X.shape, n_clusters)
     # Only k-means++ uses the row norms; an array or callable init does not.
     uses_norms = isinstance(init, str) and init == "k-means++"
     x_squared_norms = _squared_norms(X) if uses_norms else None

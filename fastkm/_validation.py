@@ -32,7 +32,7 @@ BASE_KMEANS_CONSTRAINTS = {
 KMEANS_CONSTRAINTS = {
     **BASE_KMEANS_CONSTRAINTS,
     "copy_x": ["boolean"],
-    "algorithm": [StrOptions({"lloyd", "elkan"})],
+    "algorithm": [StrOptions({"auto", "lloyd", "elkan", "hamerly"})],
 }
 
 MINIBATCH_KMEANS_CONSTRAINTS = {

@@ -15,7 +15,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import fastkm
-from fastkm import KMeans, k_means, kmeans_plusplus
+from fastkm import KMeans, _solvers, k_means, kmeans_plusplus
 
 from .helpers import error_of
 
@@ -160,12 +160,33 @@ def test_verbose_output_matches_sklearn(blobs, capsys):
     assert re.sub(r"[-0-9.e+]+", "#", ours) == re.sub(r"[-0-9.e+]+", "#", theirs)
 
 
-def test_elkan_accepted_and_gives_lloyd_results(digits):
-    a = KMeans(10, random_state=0, algorithm="elkan").fit(digits)
-    b = KMeans(10, random_state=0, algorithm="lloyd").fit(digits)
+@pytest.mark.parametrize("algorithm", ["auto", "elkan", "hamerly"])
+@pytest.mark.parametrize("k", [10, 40])
+def test_every_algorithm_gives_lloyd_results(digits, algorithm, k):
+    a = KMeans(k, random_state=0, algorithm=algorithm).fit(digits)
+    b = KMeans(k, random_state=0, algorithm="lloyd").fit(digits)
     _assert_same_fit(a, b, atol=0)
+    assert a.inertia_ == b.inertia_
+
+
+def test_every_algorithm_matches_sklearn_lloyd(digits):
+    init = digits[:40]
+    theirs = skc.KMeans(40, init=init, n_init=1, algorithm="lloyd").fit(digits)
+    for algorithm in ("auto", "elkan", "hamerly"):
+        _assert_same_fit(KMeans(40, init=init, n_init=1, algorithm=algorithm).fit(digits), theirs)
+
+
+def test_elkan_single_cluster_warns_and_runs_lloyd(digits):
     with pytest.warns(RuntimeWarning, match="doesn't make sense for a single cluster"):
-        KMeans(1, algorithm="elkan").fit(digits)
+        a = KMeans(1, algorithm="elkan").fit(digits)
+    _assert_same_fit(a, KMeans(1, algorithm="lloyd").fit(digits), atol=0)
+
+
+def test_auto_is_the_default_and_picks_by_shape():
+    assert KMeans().algorithm == "auto"
+    assert _solvers.choose_algorithm(273_280, 3, 64) == "hamerly"
+    assert _solvers.choose_algorithm(273_280, 3, 8) == "lloyd"
+    assert _solvers.choose_algorithm(1797, 64, 256) == "lloyd"
 
 
 def test_explicit_init_with_n_init_warns(blobs):
@@ -294,7 +315,8 @@ def test_feature_names_and_set_output(blobs):
 
 def test_public_names():
     assert fastkm.__all__ == ["KMeans", "MiniBatchKMeans", "k_means", "kmeans_plusplus"]
-    assert KMeans().get_params() == skc.KMeans().get_params()
+    # One documented difference: algorithm defaults to "auto" (scikit-learn: "lloyd").
+    assert KMeans().get_params() == {**skc.KMeans().get_params(), "algorithm": "auto"}
 
 
 # --- bad input gets scikit-learn's errors ---------------------------------------
@@ -341,6 +363,13 @@ def test_fit_errors_match_sklearn(case):
 
     ours, theirs = error_of(fit(KMeans)), error_of(fit(skc.KMeans))
     assert theirs[0] is not None
+    if case == "bad algorithm":
+        # The message lists the options, and fastkm has two more.
+        assert ours[0] is theirs[0]
+        expected = r"The 'algorithm' parameter of KMeans must be a str among \{.*\}\. Got 'full' instead\."
+        assert re.fullmatch(expected, ours[1])
+        assert all(f"'{a}'" in ours[1] for a in ("auto", "lloyd", "elkan", "hamerly"))
+        return
     assert ours == theirs
 
 

@@ -14,9 +14,10 @@ X = datasets.china()[::3]
 h = hashlib.sha256()
 for dtype in (np.float64, np.float32):
     km = KMeans(24, random_state=0, n_init=2).fit(X.astype(dtype))
+    bounded = [KMeans(40, random_state=0, algorithm=a).fit(X.astype(dtype)) for a in ("hamerly", "elkan")]
     mb = MiniBatchKMeans(24, random_state=0, batch_size=4096).fit(X.astype(dtype))
     mb.partial_fit(X[:20000].astype(dtype))
-    for model in (km, mb):
+    for model in (km, *bounded, mb):
         for a in (model.cluster_centers_, model.labels_, np.float64(model.inertia_),
                   model.transform(X[:500].astype(dtype))):
             h.update(np.ascontiguousarray(a).tobytes())
