@@ -262,7 +262,7 @@ def lloyd_single(X, sample_weight, centers_init, max_iter=300, verbose=False, to
             break
 
     if not strict_convergence:
-        _assign(X, centers, labels, n_groups, tiles)
+        step.relabel(centers)
     inertia = _inertia(X, sample_weight, centers, labels, n_groups)
     return labels, inertia, centers, i + 1
 
@@ -300,6 +300,10 @@ class _LloydStep:
 
     def after_relocation(self, centers, new_centers):
         pass
+
+    def relabel(self, centers):
+        """Label every row against ``centers`` (after a non-strict convergence)."""
+        _assign(self.X, centers, self.labels, len(self.group_changed), self.tiles)
 
 
 def _bounds_state(X, centers_init):
@@ -348,18 +352,19 @@ class _HamerlyStep(_LloydStep):
     def after_relocation(self, centers, new_centers):
         bounds.record_drift(centers, new_centers, self.state)
 
+    def relabel(self, centers):
+        """Label every row against ``centers``: one more step, its centres unused."""
+        self(False, centers, np.empty_like(centers))
 
-class _ElkanStep(_LloydStep):
+
+class _ElkanStep(_HamerlyStep):
     """One Elkan iteration: a lower bound per row and centre, O(n k) memory."""
 
     def __init__(self, X, tiles, sample_weight, labels, n_groups, centers_init):
         super().__init__(X, tiles, sample_weight, labels, n_groups, centers_init)
         n_clusters = len(centers_init)
-        self.key = np.empty(X.shape[0])
-        self.lower_key = np.empty(X.shape[0])
         self.lower = np.empty((X.shape[0], n_clusters))
         self.center_dist = np.empty((n_clusters, n_clusters))
-        self.state = _bounds_state(X, centers_init)
 
     def __call__(self, first, centers, new_centers):
         return elkan.elkan_iteration(
@@ -381,9 +386,6 @@ class _ElkanStep(_LloydStep):
             new_centers,
             self.weights,
         )
-
-    def after_relocation(self, centers, new_centers):
-        bounds.record_drift(centers, new_centers, self.state)
 
 
 _STEPS = {"lloyd": _LloydStep, "elkan": _ElkanStep, "hamerly": _HamerlyStep}
