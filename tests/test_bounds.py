@@ -36,6 +36,50 @@ def test_center_shifts_never_short():
     assert largest == out.max()
 
 
+def test_row_key_edges():
+    assert bounds.row_key(0.0, 0.0, 0.3, 0.0) == -np.inf
+    assert bounds.row_key(0.0, np.inf, 0.3, 1e-9) == np.inf
+    # b has lost at most half when the key stops deciding: the cap.
+    assert bounds.row_key(0.0, 1.0, 0.3, 0.0) == pytest.approx(0.8)
+    # 2 E / b of margin.
+    assert bounds.row_key(0.5, 1.0, 0.3, 0.1) == pytest.approx(0.5 - 0.2 + 0.3)
+
+
+def test_row_key_keeps_the_gap_above_the_margin():
+    """While the drifts grow by less than key - T, b_now^2 - u_now^2 > E."""
+    rng = np.random.default_rng(7)
+    for _ in range(20_000):
+        b = rng.uniform(1e-3, 2.0)
+        u = b * rng.uniform(0, 1)
+        margin = b * b * 10 ** rng.uniform(-6, 0)
+        drift = rng.uniform(0, 2)
+        room = bounds.row_key(u, b, drift, margin) - drift
+        if not room > 0:
+            continue
+        spent = room * rng.uniform(0, 1)
+        share = rng.uniform(0, 1)  # how much of the drift moved the lower bound
+        b_now, u_now = b - share * spent, u + (1 - share) * spent
+        assert b_now * b_now - u_now * u_now > margin
+
+
+def test_bounds_with_rounding_at_stake():
+    """float32 data far from the origin, inits far from the data: large scores, many
+    relocations; the rounding margins decide which rows are skipped."""
+    rng = np.random.default_rng(11)
+    for case in range(120):
+        n, d = int(rng.choice([30, 300, 1000])), int(rng.choice([1, 2, 3, 5, 8, 13]))
+        k = int(rng.integers(2, 30))
+        if case % 2:
+            base = rng.normal(size=(max(2, n // 10), d)) + 1e3 * rng.integers(0, 3, size=(max(2, n // 10), 1))
+            X = base[rng.integers(0, len(base), n)]
+        else:
+            X = rng.normal(size=(n, d)) + 1e3 * rng.integers(0, 3, size=(n, 1))
+        X = X.astype(np.float32)
+        init = (rng.normal(size=(k, d)) * X.std() * 3).astype(np.float32)
+        weights = rng.choice([0.5, 1.0, 2.0], n)
+        _assert_same(_both(X, init + X.mean(axis=0), sample_weight=weights, tol=float(rng.choice([0, 1e-3]))))
+
+
 @pytest.mark.parametrize("n_features", [2, 3, 4, 7, 64])
 @pytest.mark.parametrize("n_clusters", [1, 2, 5, 8, 13])
 def test_top2_matches_numpy(n_features, n_clusters):
@@ -68,8 +112,9 @@ def test_top2_matches_numpy(n_features, n_clusters):
 
 def _both(X, init, sample_weight=None, tol=1e-4, max_iter=300):
     w = np.ones(len(X), dtype=X.dtype) if sample_weight is None else sample_weight.astype(X.dtype)
-    X = np.ascontiguousarray(X - X.mean(axis=0))
-    init = (init - X.mean(axis=0)).astype(X.dtype)
+    mean = X.mean(axis=0)
+    X = np.ascontiguousarray(X - mean)
+    init = (init - mean).astype(X.dtype)
     runs = [
         _solvers.lloyd_single(X, w, init, max_iter=max_iter, tol=tol, algorithm=a)
         for a in ("lloyd", "hamerly", "elkan")

@@ -26,7 +26,9 @@ Exactness against rounding. Lloyd compares ``||c||^2 - 2 x.c``, whose rounding
 error is below ``E = gamma * (max ||x||^2 + max ||c||^2)`` (fixed for a run:
 every centre after the first iteration is a mean of rows). A row is decided
 only when ``b^2 - u^2 > E``, so that its true gap exceeds anything rounding
-could undo; bounds taken from scores are widened by ``E``. Keys carry the
+could undo; bounds taken from scores are widened by ``E``. ``E`` is twice
+what the score comparisons need (see ``_solvers._bounds_state``): the other
+half covers the rounding of the exact distances the tests compute. Keys carry the
 margin ``2 E / b`` and stop deciding once ``b`` may have lost half its value:
 while ``b_now - u_now > 2 E / b`` and ``b_now > b / 2``,
 ``b_now^2 - u_now^2 > (2 E / b) (b / 2) = E``. A few ulps more cover the keys'
@@ -93,11 +95,11 @@ def half_separations(centers, out):
 def center_shifts(old, new, out):
     """``out[j]``: how far centre ``j`` moved from ``old`` to ``new``; returns the largest.
 
-    Exact differences in float64, widened by a few ulps for the square root's
-    rounding: a shift must not fall short of the true one.
+    Exact differences in float64, widened for the rounding of the sum of
+    squares and of the square root: a shift must not fall short of the true one.
     """
     n_clusters, n_features = old.shape
-    widen = 1.0 + 16.0 * _EPS
+    widen = 1.0 + (16.0 + n_features) * _EPS
     largest = 0.0
     for j in range(n_clusters):
         s = 0.0
@@ -114,6 +116,8 @@ def row_key(u, b, center_drift, margin):
     """A row's key from its bounds ``u < b`` and its centre's current drift (module docstring)."""
     if not b > 0.0:
         return -np.inf
+    if b == np.inf:
+        return np.inf  # a single centre: nothing can take the row
     # 2 E / b keeps b^2 - u^2 > E while b has lost less than half; 8 ulps of
     # the sum cover this arithmetic.
     slack = b - u - 2.0 * margin / b - 8.0 * _EPS * (b + u + 2.0 * center_drift)

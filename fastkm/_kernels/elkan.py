@@ -135,7 +135,9 @@ def _revisit(X, r, centers, center_sq_norms, center_dist, state, labels, row_bou
         key[r] = row_key(np.sqrt(uu), b, center_drift[a], margin)
         lower_key[r] = b + drift
         return a
-    u = np.sqrt(uu) * (1.0 + 4.0 * _EPS)
+    # Allowances for the rounding of sums of n_features squares.
+    ulps = (4.0 + n_features) * _EPS
+    u = np.sqrt(uu) * (1.0 + ulps)
     threshold = np.sqrt(uu + 2.0 * margin)
     # Every centre's lower bound now (one vectorised loop), then the
     # candidates: the own centre and every centre the bounds cannot rule
@@ -143,7 +145,7 @@ def _revisit(X, r, centers, center_sq_norms, center_dist, state, labels, row_bou
     for j in range(n_clusters):
         stored = lower[r, j]
         drifted = stored - own_drift[j] - 4.0 * _EPS * (stored + own_drift[j])
-        bound[j] = max(drifted, center_dist[a, j] * (1.0 - 4.0 * _EPS) - u)
+        bound[j] = max(drifted, center_dist[a, j] * (1.0 - ulps) - u)
     n_candidates = 0
     for j in range(n_clusters):
         candidates[n_candidates] = j
@@ -192,8 +194,8 @@ def _elkan_rows(
 
     Arguments as ``bounds._hamerly_rows``, plus ``center_dist`` from
     ``center_distances`` and ``lower`` (n_samples, n_clusters) float64 INOUT,
-    the stored lower bounds per centre (``lower_key`` holds their minimum,
-    Hamerly's bound).
+    the stored lower bounds per centre (``lower_key`` holds Hamerly's bound
+    plus the drift ``G``: at most their minimum, or the half separation).
     """
     n_clusters = centers.shape[0]
     first_pass = state[SCALARS, FIRST] > 0.0
