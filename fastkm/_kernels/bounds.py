@@ -135,7 +135,7 @@ def rows_behind(key, labels, start, n_rows, center_drift, rows):
 
 
 @kernel
-def _tighten(X, start, rows, n_behind, centers, labels, key, lower_key, state, scratch):
+def tighten_rows(X, start, rows, n_behind, centers, labels, key, lower_key, state, scratch):
     """Second test of the rows behind: exact distance to their own centre.
 
     Rows it decides get fresh keys; the others stay in ``rows`` (in order),
@@ -256,7 +256,7 @@ def _hamerly_rows(
             continue
         tile = chunk_tile(X, tiles, fill_tiles, first_tile + m, start, stop, scratch)[0]
         if not first_pass:
-            n_left = _tighten(X, start, rows, n_left, centers, labels, key, lower_key, state, work)
+            n_left = tighten_rows(X, start, rows, n_left, centers, labels, key, lower_key, state, work)
         if n_left == 0:
             continue
         # Score the undecided rows against every centre, gathered into one tile.

@@ -29,6 +29,7 @@ from .bounds import (
     record_drift,
     row_key,
     rows_behind,
+    tighten_rows,
 )
 from .lloyd import accumulate_changes, finish_iteration, group_bounds, tiles_per_group
 from .tiles import chunk_tile, new_tile, padded_centers, tile_center_scores
@@ -111,10 +112,9 @@ def _first_scores(tile, n_rows, start, centers, center_sq_norms, state, row_boun
 
 @kernel
 def _revisit(X, r, centers, center_sq_norms, center_dist, state, labels, row_bounds, candidates, bound):
-    """A row behind its key: tighten, prune with the bounds, score the rest; return its label.
+    """A row Hamerly's tests left undecided: prune by the per-centre bounds, score the rest.
 
-    First Hamerly's second test (exact own distance against the row's lowest
-    bound), then Elkan's per-centre bounds.
+    Returns the row's label.
 
     row_bounds : ``(key, lower_key, lower)``, the rows' bounds (``_elkan_rows``)
     """
@@ -130,11 +130,6 @@ def _revisit(X, r, centers, center_sq_norms, center_dist, state, labels, row_bou
         diff = x - np.float64(centers[a, f])
         uu += diff * diff
         xx += x * x
-    b = max(lower_key[r] - drift, state[HALF_SEP, a])
-    if b > 0.0 and b * b - uu > margin:
-        key[r] = row_key(np.sqrt(uu), b, center_drift[a], margin)
-        lower_key[r] = b + drift
-        return a
     # Allowances for the rounding of sums of n_features squares.
     ulps = (4.0 + n_features) * _EPS
     u = np.sqrt(uu) * (1.0 + ulps)
@@ -207,6 +202,7 @@ def _elkan_rows(
     rows = np.empty(CHUNK, dtype=np.int64)
     candidates = np.empty(n_clusters, dtype=np.int64)
     bound = np.empty(n_clusters)
+    work = np.empty((5, CHUNK))
     acc = np.zeros(out.shape, dtype=np.float64)
     row_bounds = (key, lower_key, lower)
     changed = 0
@@ -223,6 +219,8 @@ def _elkan_rows(
                 rows[i] = i
         else:
             n_left = rows_behind(key, labels, start, n_rows, state[CENTER_DRIFT], rows)
+            # Hamerly's second test first (exact own distance), for the chunk at once.
+            n_left = tighten_rows(X, start, rows, n_left, centers, labels, key, lower_key, state, work)
             for q in range(n_left):
                 r = start + rows[q]
                 new_labels[q] = _revisit(
