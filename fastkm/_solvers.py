@@ -6,10 +6,11 @@ estimators.
 """
 
 import functools
+import typing
 
 import numpy as np
 
-from ._kernels import bounds, elkan, lloyd, minibatch, stats
+from ._kernels import bounds, elkan, lloyd, minibatch, stats, unique
 from ._kernels import init as init_kernels
 from ._kernels._jit import CHUNK, MAX_GROUPS, start_threads
 from ._kernels.tiles import tile_stack
@@ -158,6 +159,52 @@ def choose_algorithm(n_samples, n_features, n_clusters):
     return "lloyd"
 
 
+# Collapsing duplicates is tried from this many rows, on a strided sample of
+# _DUPLICATES_SAMPLE rows first: the full pass costs about 20-120 ns a row,
+# a few brute-force iterations' worth, and data without duplicates (most
+# continuous data) should not pay it.
+_DUPLICATES_MIN_ROWS = 1 << 14
+_DUPLICATES_SAMPLE = 1 << 12
+# A sample with fewer duplicates than this share is not worth the full pass...
+_SAMPLE_DUPLICATES_MIN = 1 / 32
+# ... and a full pass that leaves more than this share of the rows is dropped.
+_DISTINCT_MAX = 0.8
+
+
+class DistinctRows(typing.NamedTuple):
+    """X's distinct rows, their merged weights, and which one each row of X is."""
+
+    X: np.ndarray
+    sample_weight: np.ndarray
+    inverse: np.ndarray
+
+
+def distinct_rows(X, sample_weight):
+    """X's distinct rows if duplicates make a real share of X, else None.
+
+    Lloyd's iterates on the distinct rows, weighted by the total weight of
+    their copies, are those on X (copies share a label), up to the rounding of
+    the sums. Colour data is where this pays: china.jpg's 273,280 pixels hold
+    96,615 colours.
+    """
+    n_samples = X.shape[0]
+    if not _DUPLICATES_MIN_ROWS <= n_samples < 2**31:
+        return None
+    bits = X.view(np.uint64 if X.dtype == np.float64 else np.uint32)
+    distinct = np.empty_like(bits)
+    inverse = np.empty(n_samples, dtype=np.int64)
+    sample = np.ascontiguousarray(bits[:: n_samples // _DUPLICATES_SAMPLE][:_DUPLICATES_SAMPLE])
+    n_sample_distinct = unique.distinct_rows(sample, distinct, inverse)
+    if n_sample_distinct > (1 - _SAMPLE_DUPLICATES_MIN) * len(sample):
+        return None
+    n_distinct = unique.distinct_rows(bits, distinct, inverse)
+    if n_distinct > _DISTINCT_MAX * n_samples:
+        return None
+    weights = np.empty(n_distinct, dtype=sample_weight.dtype)
+    unique.merged_weights(inverse, sample_weight, weights)
+    return DistinctRows(distinct[:n_distinct].view(X.dtype), weights, inverse)
+
+
 def _tiled_copy_storage(n_tiles, n_features, dtype):
     """Room for ``n_tiles`` tiles of X, or no tiles (shape (0, 0, 0)) if over budget."""
     if n_tiles * tile_stack(1, n_features, dtype).nbytes > _TILED_COPY_BUDGET:
@@ -209,7 +256,9 @@ def _relocate_empty_clusters(X, sample_weight, centers_old, sums, weights, label
         weights[old_cluster] -= weight
 
 
-def lloyd_single(X, sample_weight, centers_init, max_iter=300, verbose=False, tol=1e-4, algorithm="lloyd"):
+def lloyd_single(
+    X, sample_weight, centers_init, max_iter=300, verbose=False, tol=1e-4, algorithm="lloyd", distinct=None
+):
     """One run of Lloyd's iterations from ``centers_init``.
 
     Semantics follow scikit-learn: stop on unchanged labels (strict convergence)
@@ -217,7 +266,10 @@ def lloyd_single(X, sample_weight, centers_init, max_iter=300, verbose=False, to
     non-strict stop, labels are recomputed against the final centres.
     ``algorithm="hamerly"`` and ``"elkan"`` give the same iterates, skipping
     the distances that their bounds show cannot change a label; ``"auto"``
-    picks by shape (``choose_algorithm``).
+    picks by shape (``choose_algorithm``). With ``distinct`` (from
+    ``distinct_rows``), the iterations run on X's distinct rows and their
+    merged weights; what scikit-learn does row by row (empty-cluster
+    relocation, the inertia) still sees every row.
 
     Returns
     -------
@@ -226,34 +278,38 @@ def lloyd_single(X, sample_weight, centers_init, max_iter=300, verbose=False, to
     centers : ndarray of shape (n_clusters, n_features)
     n_iter : int
     """
-    n_samples, n_features = X.shape
+    rows, row_weight = (X, sample_weight) if distinct is None else (distinct.X, distinct.sample_weight)
+    n_rows, n_features = rows.shape
     n_clusters = centers_init.shape[0]
-    n_groups = n_groups_for(n_samples, n_clusters, n_features)
+    n_groups = n_groups_for(n_rows, n_clusters, n_features)
     centers = np.array(centers_init, dtype=X.dtype, order="C")
     new_centers = np.empty_like(centers)
-    labels = np.full(n_samples, -1, dtype=np.int32)
+    labels = np.full(n_rows, -1, dtype=np.int32)
     if algorithm == "auto":
-        algorithm = choose_algorithm(n_samples, n_features, n_clusters)
+        algorithm = choose_algorithm(n_rows, n_features, n_clusters)
     # Elkan reads X in tiles only once: no copy is kept for it.
-    tiles = _no_tiles(X) if algorithm == "elkan" else _tile_storage(X, n_groups)
-    if algorithm != "lloyd" and np.any(sample_weight < 0):
+    tiles = _no_tiles(rows) if algorithm == "elkan" else _tile_storage(rows, n_groups)
+    if algorithm != "lloyd" and np.any(row_weight < 0):
         # Negative weights can put centres outside the data, beyond the
         # rounding margin the bounds are built on; brute force is safe.
         algorithm = "lloyd"
-    step = _STEPS[algorithm](X, tiles, sample_weight, labels, n_groups, centers)
+    step = _STEPS[algorithm](rows, tiles, row_weight, labels, n_groups, centers)
     weights = step.weights
+
+    def all_labels():
+        return labels if distinct is None else labels[distinct.inverse]
 
     strict_convergence = False
     for i in range(max_iter):
         n_changed, n_empty, center_shift_tot = step(i == 0, centers, new_centers)
         if n_empty:
             # new_centers holds the sums: relocate, then average as usual.
-            _relocate_empty_clusters(X, sample_weight, centers, new_centers, weights, labels)
+            _relocate_empty_clusters(X, sample_weight, centers, new_centers, weights, all_labels())
             lloyd.average_centers(new_centers, weights)
             center_shift_tot = lloyd.center_shift_total(centers, new_centers)
             step.after_relocation(centers, new_centers)
         if verbose:
-            inertia = _inertia(X, sample_weight, centers, labels, n_groups)
+            inertia = _inertia(X, sample_weight, centers, all_labels())
             print(f"Iteration {i}, inertia {inertia}.")
         centers, new_centers = new_centers, centers
         if n_changed == 0:
@@ -268,8 +324,8 @@ def lloyd_single(X, sample_weight, centers_init, max_iter=300, verbose=False, to
 
     if not strict_convergence:
         step.relabel(centers)
-    inertia = _inertia(X, sample_weight, centers, labels, n_groups)
-    return labels, inertia, centers, i + 1
+    labels = all_labels()
+    return labels, _inertia(X, sample_weight, centers, labels), centers, i + 1
 
 
 class _LloydStep:
@@ -398,7 +454,8 @@ class _ElkanStep(_HamerlyStep):
 _STEPS = {"lloyd": _LloydStep, "elkan": _ElkanStep, "hamerly": _HamerlyStep}
 
 
-def _inertia(X, sample_weight, centers, labels, n_groups):
+def _inertia(X, sample_weight, centers, labels):
+    n_groups = n_groups_for(X.shape[0], centers.shape[0], X.shape[1])
     return float(lloyd.inertia(X, sample_weight, centers, labels, np.empty(n_groups)))
 
 
@@ -420,7 +477,7 @@ def labels_inertia(X, sample_weight, centers):
     n_groups = n_groups_for(X.shape[0], centers.shape[0], X.shape[1])
     labels = np.empty(X.shape[0], dtype=np.int32)
     _assign(X, centers, labels, n_groups)
-    return labels, _inertia(X, sample_weight, centers, labels, n_groups)
+    return labels, _inertia(X, sample_weight, centers, labels)
 
 
 def euclidean_distances(X, centers):
@@ -457,6 +514,7 @@ def kmeans_fit(
     # Only k-means++ uses the row norms; an array or callable init does not.
     uses_norms = isinstance(init, str) and init == "k-means++"
     x_squared_norms = _squared_norms(X) if uses_norms else None
+    distinct = distinct_rows(X, sample_weight)
     best_inertia, best_labels = None, None
     for _ in range(n_init):
         centers_init = init_centroids(X, n_clusters, init, random_state, sample_weight, x_squared_norms)
@@ -465,7 +523,14 @@ def kmeans_fit(
         if verbose:
             print("Initialization complete")
         labels, inertia, centers, n_iter = lloyd_single(
-            X, sample_weight, centers_init, max_iter=max_iter, verbose=verbose, tol=tol, algorithm=algorithm
+            X,
+            sample_weight,
+            centers_init,
+            max_iter=max_iter,
+            verbose=verbose,
+            tol=tol,
+            algorithm=algorithm,
+            distinct=distinct,
         )
         # A new run must beat the best inertia *and* be a different clustering:
         # a relabelled copy can win on rounding alone.
