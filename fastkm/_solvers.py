@@ -10,7 +10,7 @@ import typing
 
 import numpy as np
 
-from ._kernels import bounds, elkan, lloyd, minibatch, stats, unique
+from ._kernels import bounds, elkan, lloyd, minibatch, stats, unique, yinyang
 from ._kernels import init as init_kernels
 from ._kernels._jit import CHUNK, MAX_GROUPS, start_threads
 from ._kernels.tiles import tile_stack
@@ -451,7 +451,83 @@ class _ElkanStep(_HamerlyStep):
         )
 
 
-_STEPS = {"lloyd": _LloydStep, "elkan": _ElkanStep, "hamerly": _HamerlyStep}
+# Yinyang's centre groups: about this many centres each. Ding et al. suggest
+# ten; here a group's bookkeeping per row costs about as much as scoring a
+# dozen centres, and 32 measured faster than 10 or 20 on every shape tried.
+_CENTERS_PER_GROUP = 32
+# At most this many groups: the bounds take n_samples x groups float64.
+_MAX_CENTER_GROUPS = 32
+
+
+def center_groups(centers, n_iter=5):
+    """Yinyang's grouping: a few k-means iterations on the centres themselves.
+
+    Groups of nearby centres drift together, which keeps their bounds tight.
+    Deterministic (numpy on k rows, from evenly spaced centres); empty groups
+    are dropped. Only the speed depends on it, never the result.
+
+    Returns each centre's group, numbered 0 to n_groups - 1.
+    """
+    n_clusters = centers.shape[0]
+    n_center_groups = min(max(1, n_clusters // _CENTERS_PER_GROUP), _MAX_CENTER_GROUPS)
+    C = np.asarray(centers, dtype=np.float64)
+    group = np.zeros(n_clusters, dtype=np.int64)
+    if n_center_groups > 1:
+        means = C[np.linspace(0, n_clusters - 1, n_center_groups).astype(np.int64)]
+        for _ in range(n_iter):
+            distances = ((C[:, None, :] - means[None, :, :]) ** 2).sum(axis=2)
+            group = distances.argmin(axis=1)
+            for g in np.unique(group):
+                means[g] = C[group == g].mean(axis=0)
+    return np.unique(group, return_inverse=True)[1].astype(np.int64)
+
+
+class _YinyangStep(_LloydStep):
+    """One Yinyang iteration: a lower bound per row and group of centres."""
+
+    def __init__(self, X, tiles, sample_weight, labels, n_groups, centers_init):
+        super().__init__(X, tiles, sample_weight, labels, n_groups, centers_init)
+        self.center_group = center_groups(centers_init)
+        self.order = np.argsort(self.center_group, kind="stable").astype(np.int64)
+        sizes = np.bincount(self.center_group)
+        self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        self.group_drift = np.zeros(len(sizes))
+        self.key = np.empty(X.shape[0])
+        self.group_lower = np.empty((len(sizes), X.shape[0]))
+        self.state = _bounds_state(X, centers_init)
+
+    def __call__(self, first, centers, new_centers):
+        return yinyang.yinyang_iteration(
+            self.X,
+            self.tiles,
+            first,
+            self.sample_weight,
+            centers,
+            _squared_norms(centers),
+            self.state,
+            self.center_group,
+            self.order,
+            self.offsets,
+            self.group_drift,
+            self.labels,
+            self.key,
+            self.group_lower,
+            self.group_partials,
+            self.group_changed,
+            self.sums,
+            new_centers,
+            self.weights,
+        )
+
+    def after_relocation(self, centers, new_centers):
+        yinyang.record_drifts(centers, new_centers, self.state, self.center_group, self.group_drift)
+
+    def relabel(self, centers):
+        """Label every row against ``centers``: one more step, its centres unused."""
+        self(False, centers, np.empty_like(centers))
+
+
+_STEPS = {"lloyd": _LloydStep, "elkan": _ElkanStep, "hamerly": _HamerlyStep, "yinyang": _YinyangStep}
 
 
 def _inertia(X, sample_weight, centers, labels):

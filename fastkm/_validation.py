@@ -32,7 +32,7 @@ BASE_KMEANS_CONSTRAINTS = {
 KMEANS_CONSTRAINTS = {
     **BASE_KMEANS_CONSTRAINTS,
     "copy_x": ["boolean"],
-    "algorithm": [StrOptions({"auto", "lloyd", "elkan", "hamerly"})],
+    "algorithm": [StrOptions({"auto", "lloyd", "elkan", "hamerly", "yinyang"})],
 }
 
 MINIBATCH_KMEANS_CONSTRAINTS = {

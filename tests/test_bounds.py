@@ -1,11 +1,13 @@
-"""Bound-based iterations (Hamerly, Elkan): valid bounds and Lloyd's iterates, bit for bit."""
+"""Bound-based iterations (Hamerly, Elkan, Yinyang): valid bounds and Lloyd's iterates, bit for bit."""
+
+from unittest import mock
 
 import numpy as np
 import pytest
 import sklearn.cluster
 
 from fastkm import _solvers, datasets
-from fastkm._kernels import bounds, elkan
+from fastkm._kernels import bounds, elkan, yinyang
 from fastkm._kernels.tiles import new_scores, new_tile, padded_centers, squared_norms, tile_top2
 
 from . import reference
@@ -117,9 +119,16 @@ def _both(X, init, sample_weight=None, tol=1e-4, max_iter=300):
     init = (init - mean).astype(X.dtype)
     runs = [
         _solvers.lloyd_single(X, w, init, max_iter=max_iter, tol=tol, algorithm=a)
-        for a in ("lloyd", "hamerly", "elkan")
+        for a in ("lloyd", "hamerly", "elkan", "yinyang")
     ]
+    with _small_center_groups():
+        runs.append(_solvers.lloyd_single(X, w, init, max_iter=max_iter, tol=tol, algorithm="yinyang"))
     return runs
+
+
+def _small_center_groups():
+    """Yinyang with groups of about 3 centres: many groups even for small k."""
+    return mock.patch.object(_solvers, "_CENTERS_PER_GROUP", 3)
 
 
 def _assert_same(runs):
@@ -178,7 +187,7 @@ def test_center_distances():
     np.testing.assert_allclose(half_sep, expected.min(axis=1) / 2, rtol=1e-14)
 
 
-@pytest.mark.parametrize("algorithm", ["hamerly", "elkan"])
+@pytest.mark.parametrize("algorithm", ["hamerly", "elkan", "yinyang"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("name, k", [("digits", 10), ("china", 16)])
 def test_bounds_stay_valid(algorithm, dtype, name, k):
@@ -189,26 +198,65 @@ def test_bounds_stay_valid(algorithm, dtype, name, k):
     centers, _ = sklearn.cluster.kmeans_plusplus(X, k, random_state=0)
     labels = np.full(n, -1, dtype=np.int32)
     n_groups = _solvers.n_groups_for(n, k, X.shape[1])
-    step = _solvers._STEPS[algorithm](
-        X, _solvers._tile_storage(X, n_groups), np.ones(n, dtype=dtype), labels, n_groups, centers
-    )
+    with _small_center_groups():
+        step = _solvers._STEPS[algorithm](
+            X, _solvers._tile_storage(X, n_groups), np.ones(n, dtype=dtype), labels, n_groups, centers
+        )
     new_centers = np.empty_like(centers)
     slack = 1e-9 if dtype == np.float64 else 1e-4
     for i in range(8):
         state = step.state.copy()
+        group_drift = step.group_drift.copy() if algorithm == "yinyang" else None
         step(i == 0, centers, new_centers)
         dist = np.sqrt(((X[:, None, :].astype(np.float64) - centers[None]) ** 2).sum(-1))
         np.testing.assert_array_equal(labels, _solvers.predict_labels(X, centers)[0])
         own = dist[np.arange(n), labels]
         others = dist.copy()
         others[np.arange(n), labels] = np.inf
-        lower = step.lower_key - state[bounds.SCALARS, bounds.DRIFT]
-        assert np.all(lower <= others.min(axis=1) + slack)
         gap = step.key - state[bounds.CENTER_DRIFT][labels]
         assert np.all(gap <= others.min(axis=1) - own + slack)
+        if algorithm == "yinyang":
+            assert len(group_drift) > 2
+            for g, members in enumerate(np.split(step.order, step.offsets[1:-1])):
+                lower = step.group_lower[g] - group_drift[g]
+                assert np.all(lower <= others[:, members].min(axis=1) + slack)
+        else:
+            lower = step.lower_key - state[bounds.SCALARS, bounds.DRIFT]
+            assert np.all(lower <= others.min(axis=1) + slack)
         if algorithm == "elkan":
             assert np.all(step.lower - state[bounds.OWN_DRIFT] <= dist + slack)
         centers, new_centers = new_centers, centers
+
+
+def test_center_groups():
+    rng = np.random.default_rng(8)
+    centers = np.concatenate([rng.normal(size=(40, 3)), rng.normal(size=(40, 3)) + 20])
+    np.testing.assert_array_equal(
+        _solvers.center_groups(centers[:63]), np.zeros(63)
+    )  # under 2 x 32: one group
+    assert _solvers.center_groups(centers).max() == 1
+    with _small_center_groups():
+        group = _solvers.center_groups(centers)
+        np.testing.assert_array_equal(group, _solvers.center_groups(centers))
+    assert 2 <= group.max() + 1 <= 26
+    np.testing.assert_array_equal(np.unique(group), np.arange(group.max() + 1))
+    # Nearby centres share groups: no group spans both clouds.
+    assert not set(group[:40]) & set(group[40:])
+
+
+def test_yinyang_group_drifts():
+    rng = np.random.default_rng(9)
+    old = rng.normal(size=(6, 3))
+    new = old + rng.normal(size=(6, 3)) * np.arange(6)[:, None]
+    center_group = np.array([0, 1, 0, 2, 1, 2])
+    group_drift = np.array([1.0, 0.0, 2.0])
+    state = bounds.new_state(6, 0.0)
+    yinyang.record_drifts(old, new, state, center_group, group_drift)
+    shifts = np.sqrt(((new - old) ** 2).sum(axis=1))
+    expected = [1.0 + max(shifts[0], shifts[2]), max(shifts[1], shifts[4]), 2.0 + max(shifts[3], shifts[5])]
+    np.testing.assert_allclose(group_drift, expected, rtol=1e-14)
+    assert np.all(group_drift >= expected)
+    assert state[bounds.SCALARS, bounds.DRIFT] >= shifts.max()
 
 
 def test_hamerly_single_cluster_and_max_iter():

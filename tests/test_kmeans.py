@@ -160,8 +160,8 @@ def test_verbose_output_matches_sklearn(blobs, capsys):
     assert re.sub(r"[-0-9.e+]+", "#", ours) == re.sub(r"[-0-9.e+]+", "#", theirs)
 
 
-@pytest.mark.parametrize("algorithm", ["elkan", "hamerly"])
-@pytest.mark.parametrize("k", [10, 40])
+@pytest.mark.parametrize("algorithm", ["elkan", "hamerly", "yinyang"])
+@pytest.mark.parametrize("k", [10, 40, 70])
 def test_every_algorithm_gives_lloyd_results(digits, algorithm, k):
     a = KMeans(k, random_state=0, algorithm=algorithm).fit(digits)
     b = KMeans(k, random_state=0, algorithm="lloyd").fit(digits)
@@ -172,7 +172,7 @@ def test_every_algorithm_gives_lloyd_results(digits, algorithm, k):
 def test_every_algorithm_matches_sklearn_lloyd(digits):
     init = digits[:40]
     theirs = skc.KMeans(40, init=init, n_init=1, algorithm="lloyd").fit(digits)
-    for algorithm in ("auto", "elkan", "hamerly"):
+    for algorithm in ("auto", "elkan", "hamerly", "yinyang"):
         _assert_same_fit(KMeans(40, init=init, n_init=1, algorithm=algorithm).fit(digits), theirs)
 
 
@@ -369,7 +369,7 @@ def test_fit_errors_match_sklearn(case):
         assert ours[0] is theirs[0]
         expected = r"The 'algorithm' parameter of KMeans must be a str among \{.*\}\. Got 'full' instead\."
         assert re.fullmatch(expected, ours[1])
-        assert all(f"'{a}'" in ours[1] for a in ("auto", "lloyd", "elkan", "hamerly"))
+        assert all(f"'{a}'" in ours[1] for a in ("auto", "lloyd", "elkan", "hamerly", "yinyang"))
         return
     assert ours == theirs
 

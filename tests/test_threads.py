@@ -14,7 +14,9 @@ X = datasets.china()[::3]
 h = hashlib.sha256()
 for dtype in (np.float64, np.float32):
     km = KMeans(24, random_state=0, n_init=2).fit(X.astype(dtype))
-    bounded = [KMeans(40, random_state=0, algorithm=a).fit(X.astype(dtype)) for a in ("hamerly", "elkan")]
+    bounded = [
+        KMeans(70, random_state=0, algorithm=a).fit(X.astype(dtype)) for a in ("hamerly", "elkan", "yinyang")
+    ]
     mb = MiniBatchKMeans(24, random_state=0, batch_size=4096).fit(X.astype(dtype))
     mb.partial_fit(X[:20000].astype(dtype))
     for model in (km, *bounded, mb):

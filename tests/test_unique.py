@@ -80,7 +80,7 @@ def _repeated(rng, n_distinct, n, d, dtype):
     return points[counts].astype(dtype)
 
 
-@pytest.mark.parametrize("algorithm", ["lloyd", "hamerly", "elkan"])
+@pytest.mark.parametrize("algorithm", ["lloyd", "hamerly", "elkan", "yinyang"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_fit_on_distinct_rows_gives_the_same_iterates(algorithm, dtype):
     rng = np.random.default_rng(3)
@@ -107,7 +107,7 @@ def _merged(X, w):
     return X[first], weights, inverse
 
 
-@pytest.mark.parametrize("algorithm", ["lloyd", "hamerly"])
+@pytest.mark.parametrize("algorithm", ["lloyd", "hamerly", "yinyang"])
 def test_relocation_sees_every_row(monkeypatch, algorithm):
     """Empty clusters take scikit-learn's farthest *rows*, one row's weight each.
 
