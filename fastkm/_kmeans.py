@@ -316,16 +316,19 @@ class KMeans(_BaseKMeans):
     copy_x : bool, default=True
         If False, X is mean-centred in place during fit and restored afterwards
         (small rounding differences may remain).
-    algorithm : {"auto", "lloyd", "elkan", "hamerly"}, default="auto"
+    algorithm : {"auto", "lloyd", "elkan", "hamerly", "yinyang"}, default="auto"
         K-means algorithm to use. All give the same labels, centres and
         ``n_iter_``: "lloyd" computes every distance every iteration (brute
         force); "elkan" (Elkan, 2003) keeps a lower bound per sample and centre,
         O(n_samples x n_clusters) memory; "hamerly" (Hamerly, 2010) keeps two
         bounds per sample and skips the distances they show cannot change a
-        label. "auto" (fastkm's default; scikit-learn's is "lloyd") picks by
-        the data's shape: "hamerly" from 32 clusters with at least 16 samples
-        each, "lloyd" otherwise (measurements in the README). With negative
-        sample weights the bounds do not apply and every algorithm runs "lloyd".
+        label; "yinyang" (Ding et al., 2015) keeps a lower bound per sample and
+        group of about 32 centres. "auto" (fastkm's default; scikit-learn's is
+        "lloyd") picks by the data's shape: "lloyd" below 32 clusters or 16
+        samples per cluster, "yinyang" from 128 clusters when n_features >= 8
+        and n_features * n_clusters >= 4096, "hamerly" otherwise (measurements
+        in the README). With negative sample weights the bounds do not apply
+        and every algorithm runs "lloyd".
 
     Attributes
     ----------

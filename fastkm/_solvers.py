@@ -151,12 +151,17 @@ def choose_algorithm(n_samples, n_features, n_clusters):
     pays once scoring a sample against every centre costs more, from about
     32 clusters (there it is about even on colour data, 1.2-1.4x faster at
     d=8 and d=64), and once clusters hold enough samples for the bounds to
-    settle. Elkan's per-centre bounds never paid here: it scores its
-    candidates one sample at a time.
+    settle. Yinyang's group bounds cost more per sample again, and pay once a
+    distance is dearer still: from 128 clusters and n_features * n_clusters
+    >= 4096 (1.15-2.2x faster than Hamerly there, 0.7-0.8x on colour data).
+    Elkan's per-centre bounds never paid here: it scores its candidates one
+    sample at a time.
     """
-    if n_clusters >= 32 and n_samples >= 16 * n_clusters:
-        return "hamerly"
-    return "lloyd"
+    if n_clusters < 32 or n_samples < 16 * n_clusters:
+        return "lloyd"
+    if n_clusters >= 128 and n_features >= 8 and n_features * n_clusters >= 4096:
+        return "yinyang"
+    return "hamerly"
 
 
 # Collapsing duplicates is tried from this many rows, on a strided sample of
@@ -264,7 +269,7 @@ def lloyd_single(
     Semantics follow scikit-learn: stop on unchanged labels (strict convergence)
     or when the total squared centre shift is at most ``tol``; after a
     non-strict stop, labels are recomputed against the final centres.
-    ``algorithm="hamerly"`` and ``"elkan"`` give the same iterates, skipping
+    ``algorithm="hamerly"``, ``"yinyang"`` and ``"elkan"`` give the same iterates, skipping
     the distances that their bounds show cannot change a label; ``"auto"``
     picks by shape (``choose_algorithm``). With ``distinct`` (from
     ``distinct_rows``), the iterations run on X's distinct rows and their
