@@ -6,6 +6,7 @@ def pytest_terminal_summary(terminalreporter, config):
     if session is None or not session.benchmarks:
         return
     _write_distance_rates(terminalreporter.write_line, session.benchmarks)
+    _write_algorithm_speedups(terminalreporter.write_line, session.benchmarks)
     groups = {}
     for bench in session.benchmarks:
         lib = bench.extra_info.get("library")
@@ -42,3 +43,23 @@ def _write_distance_rates(write, benchmarks):
     for bench in rows:
         rate = bench.extra_info["distances"] / bench.stats.median
         write(f"{bench.name:<50}{rate / 1e9:>8.2f} G/s")
+
+
+def _write_algorithm_speedups(write, benchmarks):
+    """For the exact-algorithm groups: each algorithm's speed-up over brute force."""
+    groups = {}
+    for bench in benchmarks:
+        if bench.stats is not None and "algorithm" in bench.extra_info:
+            groups.setdefault(bench.group, {})[bench.extra_info["algorithm"]] = bench
+    rows = [(g, algs) for g, algs in sorted(groups.items()) if "lloyd" in algs]
+    if not rows:
+        return
+    write("")
+    write("exact algorithms: median time and speed-up over 'lloyd' (brute force):")
+    for group, algs in rows:
+        lloyd = algs["lloyd"].stats.median
+        cells = [
+            f"{name} {bench.stats.median * 1e3:.1f}ms {lloyd / bench.stats.median:.2f}x"
+            for name, bench in algs.items()
+        ]
+        write(f"{group:<40}" + "  ".join(cells))

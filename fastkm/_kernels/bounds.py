@@ -135,6 +135,19 @@ def rows_behind(key, labels, start, n_rows, center_drift, rows):
 
 
 @kernel
+def rows_to_test(first_pass, key, labels, start, n_rows, center_drift, rows):
+    """The chunk's rows the keys do not decide, into ``rows``; their count.
+
+    Every row on the first pass (no bounds yet), else the rows behind.
+    """
+    if first_pass:
+        for i in range(n_rows):
+            rows[i] = i
+        return n_rows
+    return rows_behind(key, labels, start, n_rows, center_drift, rows)
+
+
+@kernel
 def tighten_rows(X, start, rows, n_behind, centers, labels, key, lower_key, state, scratch):
     """Second test of the rows behind: exact distance to their own centre.
 
@@ -246,12 +259,7 @@ def _hamerly_rows(
     for m, start in enumerate(range(row_start, row_stop, CHUNK)):
         stop = min(start + CHUNK, row_stop)
         n_rows = stop - start
-        if first_pass:
-            n_left = n_rows
-            for i in range(n_rows):
-                rows[i] = i
-        else:
-            n_left = rows_behind(key, labels, start, n_rows, center_drift, rows)
+        n_left = rows_to_test(first_pass, key, labels, start, n_rows, center_drift, rows)
         if n_left == 0 and not fill_tiles:
             continue
         tile = chunk_tile(X, tiles, fill_tiles, first_tile + m, start, stop, scratch)[0]

@@ -13,7 +13,6 @@ from numba import prange
 from ._jit import CHUNK, kernel, parallel_kernel
 from .tiles import chunk_tile, new_scores, new_tile, padded_centers, tile_argmin
 
-
 # Groups are cut at multiples of this many rows, so that vector loops start aligned.
 _ROW_ALIGN = 16
 

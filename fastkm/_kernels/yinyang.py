@@ -36,7 +36,7 @@ from .bounds import (
     half_separations,
     record_drift,
     row_key,
-    rows_behind,
+    rows_to_test,
 )
 from .lloyd import accumulate_changes, finish_iteration, group_bounds, tiles_per_group
 from .tiles import chunk_tile, new_scores, new_tile, padded_centers, tile_top2
@@ -271,12 +271,7 @@ def _yinyang_rows(
     for m, start in enumerate(range(row_start, row_stop, CHUNK)):
         stop = min(start + CHUNK, row_stop)
         n_rows = stop - start
-        if first_pass:
-            n_left = n_rows
-            for i in range(n_rows):
-                rows[i] = i
-        else:
-            n_left = rows_behind(key, labels, start, n_rows, center_drift, rows)
+        n_left = rows_to_test(first_pass, key, labels, start, n_rows, center_drift, rows)
         if n_left == 0 and not fill_tiles:
             continue
         tile = chunk_tile(X, tiles, fill_tiles, first_tile + m, start, stop, scratch)[0]

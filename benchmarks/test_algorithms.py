@@ -1,0 +1,52 @@
+"""The exact algorithms side by side: the measurements behind ``algorithm="auto"``.
+
+Each group fits one shape from one k-means++ init with every algorithm
+("auto" included); all give the same result, so only the time differs. The
+summary gives each algorithm's speed-up over brute force (``"lloyd"``).
+"""
+
+import numpy as np
+import pytest
+import sklearn.cluster
+from sklearn.datasets import make_blobs
+
+from fastkm import KMeans, datasets
+from fastkm.bench.measure import settle
+
+_ALGORITHMS = ["lloyd", "hamerly", "yinyang", "elkan", "auto"]
+# Elkan's bounds take n_samples x n_clusters float64 and it is slow: small shapes only.
+_ELKAN_MAX_BOUNDS = 30_000_000
+
+
+def _blobs(n_features):
+    return make_blobs(100_000, n_features=n_features, centers=100, cluster_std=2.0, random_state=0)[0]
+
+
+_SHAPES = {
+    "china-k64": (datasets.china, 64),
+    "china-k256": (datasets.china, 256),
+    "blobs-d8-k512": (lambda: _blobs(8), 512),
+    "blobs-d16-k256": (lambda: _blobs(16), 256),
+    "blobs-d64-k128": (lambda: _blobs(64), 128),
+    "blobs-d64-k256": (lambda: _blobs(64), 256),
+}
+
+
+@pytest.mark.parametrize("algorithm", _ALGORITHMS)
+@pytest.mark.parametrize("shape", list(_SHAPES))
+def test_exact_algorithm(benchmark, shape, algorithm):
+    load, k = _SHAPES[shape]
+    X = load()
+    if algorithm == "elkan" and X.shape[0] * k > _ELKAN_MAX_BOUNDS:
+        pytest.skip("Elkan's n_samples x n_clusters bounds: small shapes only")
+    init, _ = sklearn.cluster.kmeans_plusplus(X, k, random_state=0)
+    benchmark.group = f"exact algorithms|{shape}"
+    benchmark.extra_info["algorithm"] = algorithm
+    settle()
+    model = benchmark.pedantic(
+        lambda: KMeans(k, init=init, n_init=1, algorithm=algorithm).fit(X), rounds=3, warmup_rounds=1
+    )
+    benchmark.extra_info["n_iter"] = model.n_iter_
+    benchmark.extra_info["inertia"] = model.inertia_
+    reference = KMeans(k, init=init, n_init=1, algorithm="lloyd").fit(X)
+    np.testing.assert_array_equal(model.labels_, reference.labels_)
