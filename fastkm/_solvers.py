@@ -10,13 +10,15 @@ import typing
 
 import numpy as np
 
-from ._kernels import bounds, elkan, lloyd, minibatch, stats, unique, yinyang
+from ._kernels import bounds, elkan, lloyd, minibatch, mixed, stats, unique, yinyang
 from ._kernels import init as init_kernels
 from ._kernels._jit import CHUNK, MAX_GROUPS, start_threads
 from ._kernels.tiles import tile_stack
 
 # Elements the per-group partial sums may take in total before fewer groups are used.
 _PARTIALS_BUDGET = 1 << 22
+# Chunks a row group holds at least, when there are enough rows.
+_MIN_GROUP_CHUNKS = 4
 
 
 def n_groups_for(n_samples, n_clusters, n_features):
@@ -24,9 +26,12 @@ def n_groups_for(n_samples, n_clusters, n_features):
 
     Never of the thread count: that is what makes results identical for any
     number of threads. Enough groups to balance the threads, few enough that
-    the partial sums stay small.
+    the partial sums stay small, and each of at least ``_MIN_GROUP_CHUNKS``
+    chunks where the data allows: a group's task has a fixed cost of a few
+    microseconds (digits, 1,797 rows: 8 groups took 6 us an iteration more
+    than 2).
     """
-    n_chunks = -(-n_samples // CHUNK)
+    n_chunks = -(-n_samples // (_MIN_GROUP_CHUNKS * CHUNK))
     by_memory = _PARTIALS_BUDGET // max(1, n_clusters * (n_features + 2))
     return int(max(1, min(n_chunks, MAX_GROUPS, max(8, by_memory))))
 
@@ -292,13 +297,16 @@ def lloyd_single(
     labels = np.full(n_rows, -1, dtype=np.int32)
     if algorithm == "auto":
         algorithm = choose_algorithm(n_rows, n_features, n_clusters)
-    # Elkan reads X in tiles only once: no copy is kept for it.
-    tiles = _no_tiles(rows) if algorithm == "elkan" else _tile_storage(rows, n_groups)
     if algorithm != "lloyd" and np.any(row_weight < 0):
         # Negative weights can put centres outside the data, beyond the
         # rounding margin the bounds are built on; brute force is safe.
         algorithm = "lloyd"
-    step = _STEPS[algorithm](rows, tiles, row_weight, labels, n_groups, centers)
+    if algorithm == "lloyd" and _scores_in_float32(rows, n_groups):
+        step = _MixedLloydStep(rows, None, row_weight, labels, n_groups, centers)
+    else:
+        # Elkan reads X in tiles only once: no copy is kept for it.
+        tiles = _no_tiles(rows) if algorithm == "elkan" else _tile_storage(rows, n_groups)
+        step = _STEPS[algorithm](rows, tiles, row_weight, labels, n_groups, centers)
     weights = step.weights
 
     def all_labels():
@@ -370,6 +378,53 @@ class _LloydStep:
     def relabel(self, centers):
         """Label every row against ``centers`` (after a non-strict convergence)."""
         _assign(self.X, centers, self.labels, len(self.group_changed), self.tiles)
+
+
+def _scores_in_float32(X, n_groups):
+    """Whether Lloyd's iterations on X score in float32 first (``_MixedLloydStep``).
+
+    For float64 data whose float32 tiles fit the budget. Measured on make_blobs
+    (100,000 samples, k = 8-30): 1.1-1.25x faster at d=3, 1.15-1.5x at d=8-16;
+    digits k=10 1.3x, k=64 1.4x.
+    """
+    if X.dtype != np.float64:
+        return False
+    n_tiles = lloyd.n_tiles(n_groups, X.shape[0])
+    return n_tiles * tile_stack(1, X.shape[1], np.float32).nbytes <= _TILED_COPY_BUDGET
+
+
+class _MixedLloydStep(_LloydStep):
+    """Lloyd's iteration on float64 data, scored in float32 and checked (same labels).
+
+    Keeps a float32 copy of X in tiles and every row's norm, both made by the
+    first iteration.
+    """
+
+    def __init__(self, X, tiles, sample_weight, labels, n_groups, centers_init):
+        super().__init__(X, tiles, sample_weight, labels, n_groups, centers_init)
+        self.tiles = _tiled_copy_storage(lloyd.n_tiles(n_groups, X.shape[0]), X.shape[1], np.float32)
+        self.row_norms = np.empty(X.shape[0])  # written with the tiles
+
+    def __call__(self, first, centers, new_centers):
+        return mixed.mixed_iteration(
+            self.X,
+            self.tiles,
+            first,
+            self.sample_weight,
+            centers,
+            _squared_norms(centers),
+            self.row_norms,
+            self.labels,
+            self.group_partials,
+            self.group_changed,
+            self.sums,
+            new_centers,
+            self.weights,
+        )
+
+    def relabel(self, centers):
+        """Label every row against ``centers`` (reads X: the tiles are float32)."""
+        _assign(self.X, centers, self.labels, len(self.group_changed))
 
 
 def _bounds_state(X, centers_init):

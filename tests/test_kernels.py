@@ -2,9 +2,11 @@
 
 import numpy as np
 import pytest
+import sklearn.cluster
 
-from fastkm import _solvers
-from fastkm._kernels import lloyd
+from fastkm import KMeans, _solvers, datasets
+from fastkm._kernels import lloyd, mixed
+from fastkm._kernels.tiles import padded_centers, tile_center_scores
 
 from . import reference
 
@@ -223,3 +225,79 @@ def test_find_cumulative_clips_to_last_index():
     for target in (0.5, 1.0, 255.5, 256.0, 257.0, 600.25, 768.0):
         assert _find_cumulative(mass, chunk_mass, target) == np.searchsorted(cumsum, target)
     assert _find_cumulative(mass, chunk_mass, 768.5) == 767
+
+
+# --- Lloyd scored in float32, checked (mixed.py) ---------------------------------
+
+
+def _lloyd_both_ways(monkeypatch, X, w, init, **kwargs):
+    """lloyd_single with float32 scoring first, and without; both results."""
+    assert _solvers._scores_in_float32(X, _solvers.n_groups_for(len(X), len(init), X.shape[1]))
+    mixed_run = _solvers.lloyd_single(X, w, init, algorithm="lloyd", **kwargs)
+    with monkeypatch.context() as patch:
+        patch.setattr(_solvers, "_scores_in_float32", lambda X, n_groups: False)
+        plain_run = _solvers.lloyd_single(X, w, init, algorithm="lloyd", **kwargs)
+    return mixed_run, plain_run
+
+
+def _assert_same_bits(a, b):
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[2], b[2])
+    assert a[1] == b[1] and a[3] == b[3]
+
+
+def test_float32_scoring_gives_lloyd_bits(monkeypatch):
+    rng = np.random.default_rng(21)
+    for case in range(40):
+        n, d, k = int(rng.choice([50, 700, 3000])), int(rng.choice([2, 5, 16, 64])), int(rng.integers(1, 40))
+        kind = case % 4
+        if kind == 0:  # integer data: exact ties between centres
+            X = rng.integers(0, 4, size=(n, d)).astype(np.float64)
+        elif kind == 1:  # far from the origin: large scores, wide rounding bounds
+            X = rng.normal(size=(n, d)) + 1e4 * rng.integers(0, 3, size=(n, 1))
+        elif kind == 2:  # tiny values: float32 underflows
+            X = rng.normal(size=(n, d)) * 1e-39
+        else:
+            X = rng.normal(size=(n, d))
+        init = X[rng.choice(n, k, replace=k > n)].copy()
+        if k > 1 and case % 3 == 0:
+            init[1] = init[0]  # duplicate centres: every score ties
+        w = rng.choice([0.5, 1.0, 2.0], n) if case % 2 else np.ones(n)
+        _assert_same_bits(*_lloyd_both_ways(monkeypatch, X, w, init, tol=float(rng.choice([0.0, 1e-4]))))
+
+
+def test_float32_scoring_matches_sklearn_on_digits():
+    X = datasets.digits()
+    init, _ = sklearn.cluster.kmeans_plusplus(X, 10, random_state=0)
+    assert _solvers._scores_in_float32(X, _solvers.n_groups_for(len(X), 10, X.shape[1]))
+    ours = KMeans(10, init=init, n_init=1).fit(X)
+    theirs = sklearn.cluster.KMeans(10, init=init, n_init=1).fit(X)
+    np.testing.assert_array_equal(ours.labels_, theirs.labels_)
+    np.testing.assert_allclose(ours.cluster_centers_, theirs.cluster_centers_, rtol=1e-12, atol=1e-12)
+    assert ours.n_iter_ == theirs.n_iter_
+
+
+@pytest.mark.parametrize("n_features", [16, 64, 300])
+def test_mixed_error_scale_bounds_float32_scores(n_features):
+    """Twice a float32 score's error, and a float64 one's, stay within a + b ||x||."""
+    rng = np.random.default_rng(n_features)
+    X = rng.normal(size=(400, n_features)) * rng.choice([1e-3, 1.0, 1e3], size=(400, 1))
+    centers = rng.normal(size=(12, n_features)) * 2
+    a, b = mixed.mixed_error_scale(centers, n_features)
+    exact = (centers.astype(np.longdouble) ** 2).sum(axis=1) - 2 * (
+        X.astype(np.longdouble) @ centers.astype(np.longdouble).T
+    )
+    tiles = np.zeros((1, n_features, 264), dtype=np.float32)
+    padded = padded_centers(centers, np.float32)
+    norms32 = (centers**2).sum(axis=1).astype(np.float32)
+    worst = 0.0
+    for start in range(0, 400, 200):
+        tile = tiles[0]
+        tile[:n_features, :200] = X[start : start + 200].T
+        for j in range(12):
+            out = np.empty(264, dtype=np.float32)
+            tile_center_scores(tile, 200, padded, norms32, j, out)
+            err = np.abs(out[:200].astype(np.longdouble) - exact[start : start + 200, j])
+            allowed = (a + b * np.linalg.norm(X[start : start + 200], axis=1)) / 2
+            worst = max(worst, float(np.max(err / allowed)))
+    assert worst < 1.0

@@ -1,0 +1,213 @@
+"""Lloyd's assignment for float64 data, scored in float32 and checked.
+
+A float32 score takes half the vector width of a float64 one, so the scoring,
+which is nearly all of an iteration's time at mid d, runs about twice as fast.
+Each row is scored in float32 against every centre (best and second best);
+where the gap between the two is wider than the float32 scores' rounding
+could close, the float32 winner is provably the float64 kernel's winner too,
+and the row takes it. The other rows (near-ties) are scored again in float64
+by ``tiles.tile_argmin``: every label is the one the float64 Lloyd kernel
+gives, bit for bit, and the centre sums still add the float64 rows.
+
+The rounding bound. With ``u`` float32's unit roundoff, rounding x and c to
+float32, the FMA chain over ``d`` features and the final ``||c||^2 - 2 x.c``
+err by at most about ``(d + 6) u (||c||^2 + 2 ||x|| ||c||)``; the float64
+scores by the same with float64's ``u``. A row's label stands when its
+float32 gap exceeds twice the sum of both, for the largest ``||c||`` of the
+iteration; ``mixed_error_scale`` adds a quarter more, and an absolute term
+for float32 underflow.
+"""
+
+import numpy as np
+from numba import prange
+
+from ._jit import CHUNK, kernel, parallel_kernel
+from .lloyd import accumulate_changes, finish_iteration, group_bounds, tiles_per_group
+from .tiles import chunk_tile, new_scores, new_tile, padded_centers, tile_argmin, tile_top2
+
+_U32 = float(np.finfo(np.float32).eps) / 2
+_U64 = float(np.finfo(np.float64).eps) / 2
+_TINY32 = float(np.finfo(np.float32).tiny)
+
+
+@kernel
+def mixed_error_scale(centers, n_features):
+    """``(a, b)``: a row's float32 gap must exceed ``a + b ||x||`` (module docstring)."""
+    c_max = 0.0
+    for j in range(centers.shape[0]):
+        s = 0.0
+        for f in range(centers.shape[1]):
+            s += np.float64(centers[j, f]) * np.float64(centers[j, f])
+        c_max = max(c_max, np.sqrt(s))
+    per_unit = 2.5 * (n_features + 8.0) * (_U32 + _U64)
+    # Underflow: each float32 value may be off by the smallest normal.
+    tiny = 4.0 * (n_features + 8.0) * _TINY32 * (1.0 + c_max)
+    return per_unit * c_max * c_max + tiny, 2.0 * per_unit * c_max + 4.0 * (n_features + 8.0) * _TINY32
+
+
+@kernel
+def _mixed_rows(
+    X,
+    tiles,
+    fill_tiles,
+    first_tile,
+    sample_weight,
+    centers32,
+    norms32,
+    centers,
+    center_sq_norms,
+    row_norms,
+    error_scale,
+    labels,
+    row_start,
+    row_stop,
+    out,
+):
+    """Label rows ``row_start:row_stop``; correct the centre sums for those relabelled.
+
+    As ``lloyd._assign_rows``, with ``tiles`` a float32 copy of X (filled on
+    the first call) and the centres given twice: padded float32 copies and
+    their norms for the first scoring, padded float64 ones for the rows
+    rescored. ``row_norms`` holds each row's ``||x||`` (float64), written
+    when the tiles are filled; ``error_scale`` comes from ``mixed_error_scale``.
+    """
+    n_features = X.shape[1]
+    scratch = new_tile(0, np.float32)
+    scores32 = new_scores(np.float32)
+    best32 = np.empty(CHUNK, dtype=np.float32)
+    second32 = np.empty(CHUNK, dtype=np.float32)
+    scores = new_scores(X.dtype)
+    best = np.empty(CHUNK, dtype=X.dtype)
+    exact_labels = np.empty(CHUNK, dtype=np.int32)
+    recheck = np.empty(CHUNK, dtype=np.int64)
+    old_labels = np.empty(CHUNK, dtype=np.int32)
+    chunk_labels = np.empty(CHUNK, dtype=np.int32)
+    every_row = np.arange(CHUNK)
+    acc = np.zeros(out.shape, dtype=np.float64)
+    a, b = error_scale
+    changed = 0
+    for m, start in enumerate(range(row_start, row_stop, CHUNK)):
+        stop = min(start + CHUNK, row_stop)
+        n_rows = stop - start
+        tile = chunk_tile(X, tiles, fill_tiles, first_tile + m, start, stop, scratch)[0]
+        if fill_tiles:
+            for i in range(n_rows):
+                s = 0.0
+                for f in range(n_features):
+                    s += np.float64(X[start + i, f]) * np.float64(X[start + i, f])
+                row_norms[start + i] = np.sqrt(s)
+        tile_top2(tile, n_rows, n_features, centers32, norms32, scores32, best32, second32, chunk_labels)
+        n_recheck = 0
+        for i in range(n_rows):
+            recheck[n_recheck] = i
+            gap = np.float64(second32[i]) - np.float64(best32[i])
+            n_recheck += not gap > a + b * row_norms[start + i]
+        if n_recheck:
+            # Allocated only here: a wide tile costs more to allocate than
+            # the rare recheck costs to run.
+            exact = new_tile(n_features, X.dtype)
+            for f in range(n_features):
+                for q in range(n_recheck):
+                    exact[f, q] = X[start + recheck[q], f]
+            tile_argmin(exact, n_recheck, n_features, centers, center_sq_norms, scores, best, exact_labels)
+            for q in range(n_recheck):
+                chunk_labels[recheck[q]] = exact_labels[q]
+        for i in range(n_rows):
+            old_labels[i] = labels[start + i]
+            changed += old_labels[i] != chunk_labels[i]
+            labels[start + i] = chunk_labels[i]
+        accumulate_changes(X, start, every_row, n_rows, old_labels, chunk_labels, sample_weight, acc)
+    out[:, :] = acc
+    return changed
+
+
+@parallel_kernel
+def _mixed_groups(
+    X,
+    tiles,
+    fill_tiles,
+    sample_weight,
+    centers32,
+    norms32,
+    centers,
+    center_sq_norms,
+    row_norms,
+    error_scale,
+    labels,
+    group_partials,
+    group_changed,
+):
+    """``_mixed_rows`` over every group of rows, the groups in parallel."""
+    n_samples = X.shape[0]
+    n_groups = group_changed.shape[0]
+    per_group = tiles_per_group(n_groups, n_samples)
+    for task in prange(n_groups):
+        g = np.int64(task)
+        g_start, g_stop = group_bounds(g, n_groups, n_samples)
+        group_changed[g] = _mixed_rows(
+            X,
+            tiles,
+            fill_tiles,
+            g * per_group,
+            sample_weight,
+            centers32,
+            norms32,
+            centers,
+            center_sq_norms,
+            row_norms,
+            error_scale,
+            labels,
+            g_start,
+            g_stop,
+            group_partials[g],
+        )
+
+
+@kernel
+def mixed_iteration(
+    X,
+    tiles,
+    fill_tiles,
+    sample_weight,
+    centers,
+    center_sq_norms,
+    row_norms,
+    labels,
+    group_partials,
+    group_changed,
+    sums,
+    new_centers,
+    weights,
+):
+    """One Lloyd iteration scored in float32 and checked: ``lloyd.lloyd_iteration``'s result.
+
+    Arguments as ``lloyd.lloyd_iteration``, except:
+
+    X : (n_samples, n_features) float64 IN
+    tiles : float32 tiles of X (see ``lloyd._assign_rows``), filled when ``fill_tiles``
+    row_norms : (n_samples,) float64 INOUT, ``||x||`` of every row, written
+        with the tiles (``fill_tiles``) and read after
+    """
+    n_features = X.shape[1]
+    padded = padded_centers(centers, X.dtype)
+    padded32 = padded_centers(centers, np.float32)
+    norms32 = np.empty(center_sq_norms.shape[0], dtype=np.float32)
+    for j in range(norms32.shape[0]):
+        norms32[j] = center_sq_norms[j]
+    error_scale = mixed_error_scale(centers, n_features)
+    _mixed_groups(
+        X,
+        tiles,
+        fill_tiles,
+        sample_weight,
+        padded32,
+        norms32,
+        padded,
+        center_sq_norms,
+        row_norms,
+        error_scale,
+        labels,
+        group_partials,
+        group_changed,
+    )
+    return finish_iteration(group_partials, group_changed, sums, centers, new_centers, weights)
