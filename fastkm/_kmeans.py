@@ -156,6 +156,11 @@ def k_means(
     return est.cluster_centers_, est.labels_, est.inertia_
 
 
+# Parameter sets that passed scikit-learn's validation (see _validate_params).
+_VALID_PARAMETERS = set()
+_MAX_VALID_PARAMETERS = 1024
+
+
 @functools.cache
 def _param_names(cls):
     return tuple(BaseEstimator._get_param_names.__func__(cls))
@@ -170,6 +175,19 @@ class _BaseKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixi
         # which each fit calls to validate the parameters; the names depend on
         # the class alone.
         return list(_param_names(cls))
+
+    def _validate_params(self):
+        # scikit-learn validates the parameters on every fit (about 40 us, a
+        # twentieth of a fit on digits). Whether a set passes depends on the
+        # values of its scalars and only the types of the rest (an init array
+        # or callable, a RandomState), so a set that passed once is not checked
+        # again. A failing set is never remembered: it raises every time.
+        key = v.parameter_key(type(self), self.get_params(deep=False))
+        if key not in _VALID_PARAMETERS:
+            super()._validate_params()
+            if len(_VALID_PARAMETERS) >= _MAX_VALID_PARAMETERS:
+                _VALID_PARAMETERS.clear()
+            _VALID_PARAMETERS.add(key)
 
     def _validated_init(self, X):
         # An init array becomes a validated C-ordered copy in X's dtype.

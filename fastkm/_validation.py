@@ -90,6 +90,23 @@ def _is_plain_float_matrix(A):
     )
 
 
+_SCALAR_TYPES = (type(None), bool, int, float, str, np.generic)
+
+
+def parameter_key(cls, params):
+    """A hashable summary of ``params`` that decides whether they pass validation.
+
+    Scalars (None, numbers, strings) by value, anything else (arrays,
+    callables, RandomState instances) by type: the constraints on those are
+    on their type alone ("array-like", callable, "random_state").
+    """
+    summary = (
+        (name, type(value), value if isinstance(value, _SCALAR_TYPES) else None)
+        for name, value in sorted(params.items())
+    )
+    return (cls, *summary)
+
+
 def validate_fit_data(estimator, X, copy):
     """Validate training data: dense, 2-D, finite, float32/float64, C order.
 

@@ -16,6 +16,8 @@ from sklearn.utils.validation import validate_data
 from fastkm import KMeans
 from fastkm import _validation as v
 
+from .helpers import error_of
+
 RNG = np.random.default_rng(0)
 BASE = RNG.normal(size=(40, 5))
 
@@ -127,3 +129,28 @@ def test_default_sample_weight():
     X = BASE.astype(np.float32)
     w = v.check_sample_weight(None, X)
     assert w.dtype == np.float32 and w.shape == (40,) and np.all(w == 1)
+
+
+def test_parameter_validation_remembers_only_passing_sets():
+    """A set that passed is not re-checked; a bad value still fails, every time."""
+    X = BASE.copy()
+    model = KMeans(3, n_init=1, random_state=0).fit(X)
+    for bad in (-1, 0, 2.5, "3"):
+        model.set_params(n_clusters=bad)
+        for _ in range(2):
+            ours = error_of(model.fit, X)
+            theirs = error_of(skc.KMeans(bad, n_init=1, random_state=0).fit, X)
+            assert ours[0] is not None and ours == theirs
+    model.set_params(n_clusters=3, tol=-1.0)
+    assert error_of(model.fit, X)[0] is not None
+    model.set_params(tol=1e-4, init=np.asarray(X[:3]))
+    model.fit(X)  # an array init: keyed by type, any array passes validation
+    model.set_params(init=X[3:6].tolist())
+    model.fit(X)
+
+
+def test_parameter_key():
+    key = v.parameter_key(KMeans, {"n_clusters": 3, "init": np.zeros((3, 2)), "tol": 1e-4})
+    assert key == v.parameter_key(KMeans, {"tol": 1e-4, "init": np.ones((3, 2)), "n_clusters": 3})
+    assert key != v.parameter_key(KMeans, {"n_clusters": 3, "init": "random", "tol": 1e-4})
+    assert key != v.parameter_key(KMeans, {"n_clusters": 3.0, "init": np.zeros((3, 2)), "tol": 1e-4})
