@@ -182,12 +182,16 @@ class _BaseKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixi
         # values of its scalars and only the types of the rest (an init array
         # or callable, a RandomState), so a set that passed once is not checked
         # again. A failing set is never remembered: it raises every time.
-        key = v.parameter_key(type(self), self.get_params(deep=False))
-        if key not in _VALID_PARAMETERS:
+        # Only for fastkm's own constraints: a subclass may constrain more.
+        constraints = (v.KMEANS_CONSTRAINTS, v.MINIBATCH_KMEANS_CONSTRAINTS)
+        own = any(self._parameter_constraints is c for c in constraints)
+        key = v.parameter_key(type(self), self.get_params(deep=False)) if own else None
+        if key is None or key not in _VALID_PARAMETERS:
             super()._validate_params()
-            if len(_VALID_PARAMETERS) >= _MAX_VALID_PARAMETERS:
-                _VALID_PARAMETERS.clear()
-            _VALID_PARAMETERS.add(key)
+            if key is not None:
+                if len(_VALID_PARAMETERS) >= _MAX_VALID_PARAMETERS:
+                    _VALID_PARAMETERS.clear()
+                _VALID_PARAMETERS.add(key)
 
     def _validated_init(self, X):
         # An init array becomes a validated C-ordered copy in X's dtype.

@@ -297,9 +297,11 @@ def lloyd_single(
     labels = np.full(n_rows, -1, dtype=np.int32)
     if algorithm == "auto":
         algorithm = choose_algorithm(n_rows, n_features, n_clusters)
-    if algorithm != "lloyd" and np.any(row_weight < 0):
+    if algorithm != "lloyd" and np.any(sample_weight < 0):
         # Negative weights can put centres outside the data, beyond the
-        # rounding margin the bounds are built on; brute force is safe.
+        # rounding margin the bounds are built on; brute force is safe. The
+        # rows' own weights: merged ones can hide a negative one, which an
+        # empty cluster's relocation still moves alone.
         algorithm = "lloyd"
     if algorithm == "lloyd" and _scores_in_float32(rows, n_groups):
         step = _MixedLloydStep(rows, None, row_weight, labels, n_groups, centers)

@@ -6,7 +6,7 @@ to scikit-learn's.
 """
 
 import warnings
-from numbers import Integral, Real
+from numbers import Integral, Number, Real
 
 import numpy as np
 from sklearn import get_config
@@ -90,20 +90,25 @@ def _is_plain_float_matrix(A):
     )
 
 
-_SCALAR_TYPES = (type(None), bool, int, float, str, np.generic)
+_BY_VALUE = (type(None), str, Number, np.generic)
 
 
 def parameter_key(cls, params):
     """A hashable summary of ``params`` that decides whether they pass validation.
 
-    Scalars (None, numbers, strings) by value, anything else (arrays,
-    callables, RandomState instances) by type: the constraints on those are
-    on their type alone ("array-like", callable, "random_state").
+    None, strings and numbers by value, anything else (arrays, callables,
+    RandomState instances) by type: fastkm's constraints on those are on
+    their type alone ("array-like", callable, "random_state"). None if a
+    value cannot be hashed (then nothing is remembered).
     """
-    summary = (
-        (name, type(value), value if isinstance(value, _SCALAR_TYPES) else None)
+    summary = tuple(
+        (name, type(value), value if isinstance(value, _BY_VALUE) else None)
         for name, value in sorted(params.items())
     )
+    try:
+        hash(summary)
+    except TypeError:
+        return None
     return (cls, *summary)
 
 

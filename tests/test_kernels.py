@@ -248,10 +248,12 @@ def _assert_same_bits(a, b):
 
 def test_float32_scoring_gives_lloyd_bits(monkeypatch):
     rng = np.random.default_rng(21)
-    for case in range(40):
+    for case in range(50):
         n, d, k = int(rng.choice([50, 700, 3000])), int(rng.choice([2, 5, 16, 64])), int(rng.integers(1, 40))
-        kind = case % 4
-        if kind == 0:  # integer data: exact ties between centres
+        kind = case % 5
+        if kind == 4:  # float32 overflow: every score from about 1e18 on
+            X = rng.normal(size=(n, d)) * 10.0 ** rng.choice([18, 19, 20, 40])
+        elif kind == 0:  # integer data: exact ties between centres
             X = rng.integers(0, 4, size=(n, d)).astype(np.float64)
         elif kind == 1:  # far from the origin: large scores, wide rounding bounds
             X = rng.normal(size=(n, d)) + 1e4 * rng.integers(0, 3, size=(n, 1))
@@ -283,7 +285,8 @@ def test_mixed_error_scale_bounds_float32_scores(n_features):
     rng = np.random.default_rng(n_features)
     X = rng.normal(size=(400, n_features)) * rng.choice([1e-3, 1.0, 1e3], size=(400, 1))
     centers = rng.normal(size=(12, n_features)) * 2
-    a, b = mixed.mixed_error_scale(centers, n_features)
+    a, b, x_limit = mixed.mixed_error_scale(centers, n_features)
+    assert x_limit > np.linalg.norm(X, axis=1).max()
     exact = (centers.astype(np.longdouble) ** 2).sum(axis=1) - 2 * (
         X.astype(np.longdouble) @ centers.astype(np.longdouble).T
     )
@@ -301,3 +304,12 @@ def test_mixed_error_scale_bounds_float32_scores(n_features):
             allowed = (a + b * np.linalg.norm(X[start : start + 200], axis=1)) / 2
             worst = max(worst, float(np.max(err / allowed)))
     assert worst < 1.0
+
+
+def test_float32_scoring_near_overflow(monkeypatch):
+    """Scores past float32's range are rescored, not taken from an infinite gap."""
+    X = np.array([[1.5e19, 0.0], [0.0, 1.0], [2e19, 0.0], [1.0, 0.0]])
+    init = np.array([[0.0, 0.0], [2e19, 0.0]])
+    mixed_run, plain_run = _lloyd_both_ways(monkeypatch, X, np.ones(4), init, max_iter=1)
+    np.testing.assert_array_equal(plain_run[0], [1, 0, 1, 0])
+    _assert_same_bits(mixed_run, plain_run)

@@ -60,6 +60,14 @@ def test_merged_weights():
     np.testing.assert_array_equal(out, [4.5, 2.25, 4.0])
 
 
+def test_merged_weights_sum_in_float64():
+    inverse = np.zeros(1_000_000, dtype=np.int64)
+    weights = np.full(1_000_000, 0.1, dtype=np.float32)
+    out = np.empty(1, dtype=np.float32)
+    unique.merged_weights(inverse, weights, out)
+    assert out[0] == np.float32(weights.astype(np.float64).sum())
+
+
 def test_distinct_rows_only_when_it_pays():
     rng = np.random.default_rng(0)
     n = _solvers._DUPLICATES_MIN_ROWS

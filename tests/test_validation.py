@@ -5,6 +5,7 @@ dataframe and array-API checks cost more than a small fit's iterations). These
 tests hold the fast paths to exactly what scikit-learn's code gives.
 """
 
+import numbers
 import warnings
 
 import numpy as np
@@ -154,3 +155,41 @@ def test_parameter_key():
     assert key == v.parameter_key(KMeans, {"tol": 1e-4, "init": np.ones((3, 2)), "n_clusters": 3})
     assert key != v.parameter_key(KMeans, {"n_clusters": 3, "init": "random", "tol": 1e-4})
     assert key != v.parameter_key(KMeans, {"n_clusters": 3.0, "init": np.zeros((3, 2)), "tol": 1e-4})
+
+
+def test_parameter_validation_keys_every_number_by_value():
+    @numbers.Integral.register
+    class Big:
+        """An Integral that is not an int: keyed by value all the same."""
+
+        def __init__(self, value):
+            self.value = value
+
+        def __index__(self):
+            return self.value
+
+        __int__ = __index__
+
+        def __eq__(self, other):
+            return self.value == other
+
+        def __hash__(self):
+            return hash(self.value)
+
+        def __lt__(self, other):
+            return self.value < other
+
+        def __le__(self, other):
+            return self.value <= other
+
+        def __gt__(self, other):
+            return self.value > other
+
+        def __ge__(self, other):
+            return self.value >= other
+
+    X = BASE.copy()
+    KMeans(2, n_init=1, max_iter=Big(5)).fit(X)
+    ours = error_of(KMeans(2, n_init=1, max_iter=Big(-5)).fit, X)
+    theirs = error_of(skc.KMeans(2, n_init=1, max_iter=Big(-5)).fit, X)
+    assert ours[0] is not None and ours[0] == theirs[0]  # (the messages show addresses)

@@ -15,7 +15,8 @@ err by at most about ``(d + 6) u (||c||^2 + 2 ||x|| ||c||)``; the float64
 scores by the same with float64's ``u``. A row's label stands when its
 float32 gap exceeds twice the sum of both, for the largest ``||c||`` of the
 iteration; ``mixed_error_scale`` adds a quarter more, and an absolute term
-for float32 underflow.
+for float32 underflow. Rows large enough that a float32 score could overflow
+(an infinite score is not caught by the gap) are always rescored.
 """
 
 import numpy as np
@@ -28,11 +29,18 @@ from .tiles import chunk_tile, new_scores, new_tile, padded_centers, tile_argmin
 _U32 = float(np.finfo(np.float32).eps) / 2
 _U64 = float(np.finfo(np.float64).eps) / 2
 _TINY32 = float(np.finfo(np.float32).tiny)
+_SQRT_MAX32 = float(np.sqrt(np.finfo(np.float32).max))
 
 
 @kernel
 def mixed_error_scale(centers, n_features):
-    """``(a, b)``: a row's float32 gap must exceed ``a + b ||x||`` (module docstring)."""
+    """``(a, b, x_limit)``: a row's float32 gap must exceed ``a + b ||x||``, and its
+    ``||x||`` stay below ``x_limit`` (module docstring).
+
+    Below ``x_limit`` no float32 score or partial sum can overflow; it is
+    negative (every row rescored in float64) once the centres alone are too
+    large for float32.
+    """
     c_max = 0.0
     for j in range(centers.shape[0]):
         s = 0.0
@@ -42,7 +50,11 @@ def mixed_error_scale(centers, n_features):
     per_unit = 2.5 * (n_features + 8.0) * (_U32 + _U64)
     # Underflow: each float32 value may be off by the smallest normal.
     tiny = 4.0 * (n_features + 8.0) * _TINY32 * (1.0 + c_max)
-    return per_unit * c_max * c_max + tiny, 2.0 * per_unit * c_max + 4.0 * (n_features + 8.0) * _TINY32
+    a = per_unit * c_max * c_max + tiny
+    b = 2.0 * per_unit * c_max + 4.0 * (n_features + 8.0) * _TINY32
+    # |score| <= ||c||^2 + 2 ||x|| ||c|| <= (||x|| + ||c||)^2: kept below a
+    # quarter of float32's largest value.
+    return a, b, 0.5 * _SQRT_MAX32 - c_max
 
 
 @kernel
@@ -84,7 +96,7 @@ def _mixed_rows(
     chunk_labels = np.empty(CHUNK, dtype=np.int32)
     every_row = np.arange(CHUNK)
     acc = np.zeros(out.shape, dtype=np.float64)
-    a, b = error_scale
+    a, b, x_limit = error_scale
     changed = 0
     for m, start in enumerate(range(row_start, row_stop, CHUNK)):
         stop = min(start + CHUNK, row_stop)
@@ -101,7 +113,8 @@ def _mixed_rows(
         for i in range(n_rows):
             recheck[n_recheck] = i
             gap = np.float64(second32[i]) - np.float64(best32[i])
-            n_recheck += not gap > a + b * row_norms[start + i]
+            norm = row_norms[start + i]
+            n_recheck += not (gap > a + b * norm and norm < x_limit)
         if n_recheck:
             # Allocated only here: a wide tile costs more to allocate than
             # the rare recheck costs to run.

@@ -83,12 +83,15 @@ def distinct_rows(bits, distinct, inverse):
 def merged_weights(inverse, sample_weight, out):
     """``out[u]`` = the sum of the weights of the rows equal to distinct row ``u``.
 
-    Summed in row order, in the weights' dtype.
+    Summed in row order in float64, then rounded once to ``out``'s dtype: a
+    long float32 running sum would drift (and stop growing past 2**24).
 
     inverse : (n_samples,) IN, from ``distinct_rows``
     sample_weight : (n_samples,) IN
     out : (n_distinct,) OUT
     """
-    out[:] = 0
+    sums = np.zeros(out.shape[0])
     for i in range(inverse.shape[0]):
-        out[inverse[i]] += sample_weight[i]
+        sums[inverse[i]] += np.float64(sample_weight[i])
+    for u in range(out.shape[0]):
+        out[u] = sums[u]

@@ -51,6 +51,8 @@ _WORK_WIDTH = CHUNK + 8
 @kernel
 def _group_lower(stored, group_drift):
     """A group bound now, from its stored value: rounded down a few ulps."""
+    if stored == np.inf:
+        return np.inf  # a group with no centre but the row's own
     return stored - group_drift - 4.0 * _EPS * (abs(stored) + group_drift)
 
 
