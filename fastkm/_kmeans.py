@@ -346,10 +346,10 @@ class KMeans(_BaseKMeans):
         bounds per sample and skips the distances they show cannot change a
         label; "yinyang" (Ding et al., 2015) keeps a lower bound per sample and
         group of about 32 centres. "auto" (fastkm's default; scikit-learn's is
-        "lloyd") picks by the data's shape: "lloyd" below 32 clusters or 16
-        samples per cluster, "yinyang" from 128 clusters when n_features >= 8
-        and n_features * n_clusters >= 4096, "hamerly" otherwise (measurements
-        in the README). With negative sample weights the bounds do not apply
+        "lloyd") picks by the data's shape: "lloyd" below 32 clusters (64
+        when n_features <= 4) or 16 samples per cluster, "yinyang" from 128
+        clusters when n_features >= 8 and n_features * n_clusters >= 4096,
+        "hamerly" otherwise (measurements in the README). With negative sample weights the bounds do not apply
         and every algorithm runs "lloyd".
 
     Attributes

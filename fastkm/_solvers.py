@@ -153,16 +153,18 @@ def choose_algorithm(n_samples, n_features, n_clusters):
 
     From measurements on this project's benchmark machine (see the README):
     Hamerly's bounds cost a few nanoseconds per sample and iteration, which
-    pays once scoring a sample against every centre costs more, from about
-    32 clusters (there it is about even on colour data, 1.2-1.4x faster at
-    d=8 and d=64), and once clusters hold enough samples for the bounds to
-    settle. Yinyang's group bounds cost more per sample again, and pay once a
-    distance is dearer still: from 128 clusters and n_features * n_clusters
-    >= 4096 (1.15-2.2x faster than Hamerly there, 0.7-0.8x on colour data).
-    Elkan's per-centre bounds never paid here: it scores its candidates one
-    sample at a time.
+    pays once scoring a sample against every centre costs more: from 32
+    clusters (1.2-1.4x at d=8-16), from 64 when n_features <= 4, where a
+    score is cheapest (about even at 32, 1.1-1.3x at 64), and once clusters
+    hold enough samples for the bounds to settle. Yinyang's group bounds cost
+    more per sample again, and pay once a distance is dearer still: from 128
+    clusters and n_features * n_clusters >= 4096 (1.15-2.2x faster than
+    Hamerly there, 0.7-0.8x on colour data). Elkan's per-centre bounds are
+    never picked: where they pay (d=64, k=128) Yinyang does as well in a
+    fraction of the memory.
     """
-    if n_clusters < 32 or n_samples < 16 * n_clusters:
+    min_clusters = 64 if n_features <= 4 else 32
+    if n_clusters < min_clusters or n_samples < 16 * n_clusters:
         return "lloyd"
     if n_clusters >= 128 and n_features >= 8 and n_features * n_clusters >= 4096:
         return "yinyang"

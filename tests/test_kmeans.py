@@ -189,6 +189,8 @@ def test_auto_is_the_default_and_picks_by_shape():
     assert _solvers.choose_algorithm(1797, 64, 256) == "lloyd"
     assert _solvers.choose_algorithm(1797, 64, 40) == "hamerly"  # the parity test above covers auto
     assert _solvers.choose_algorithm(273_280, 3, 1024) == "hamerly"
+    assert _solvers.choose_algorithm(273_280, 3, 32) == "lloyd"
+    assert _solvers.choose_algorithm(100_000, 8, 32) == "hamerly"
     assert _solvers.choose_algorithm(100_000, 16, 256) == "yinyang"
     assert _solvers.choose_algorithm(100_000, 16, 128) == "hamerly"
     assert _solvers.choose_algorithm(100_000, 64, 128) == "yinyang"
