@@ -321,7 +321,8 @@ def test_feature_names_and_set_output(blobs):
 
 
 def test_public_names():
-    assert fastkm.__all__ == ["KMeans", "MiniBatchKMeans", "k_means", "kmeans_plusplus"]
+    estimators = ["KMeans", "MiniBatchKMeans", "k_means", "kmeans_plusplus"]
+    assert sorted(fastkm.__all__) == sorted([*estimators, "Quantized", "quantize"])
     # One documented difference: algorithm defaults to "auto" (scikit-learn: "lloyd").
     assert KMeans().get_params() == {**skc.KMeans().get_params(), "algorithm": "auto"}
 

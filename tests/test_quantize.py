@@ -1,0 +1,172 @@
+"""Colour quantisation: inputs, outputs, edge cases, and the seeds' recipe in scikit-learn."""
+
+import warnings
+
+import numpy as np
+import pytest
+import sklearn.cluster
+from PIL import Image, UnidentifiedImageError
+from sklearn.datasets import load_sample_image
+
+from fastkm.quantize import quantize
+
+RNG = np.random.default_rng(0)
+
+
+def _image(height=24, width=32, n_blobs=6, seed=0):
+    """An RGB uint8 image of a few colour regions plus noise."""
+    rng = np.random.default_rng(seed)
+    centres = rng.integers(0, 256, size=(n_blobs, 3))
+    region = (np.arange(height)[:, None] * n_blobs // height + np.arange(width)[None, :] % 2) % n_blobs
+    noise = rng.integers(-12, 13, size=(height, width, 3))
+    return np.clip(centres[region] + noise, 0, 255).astype(np.uint8)
+
+
+def _psnr(a, b):
+    mse = np.mean((np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)) ** 2)
+    return 10 * np.log10(255.0**2 / mse)
+
+
+def test_array_in_array_out():
+    pixels = _image()
+    result = quantize(pixels, 4, random_state=0)
+    assert result.image.shape == pixels.shape and result.image.dtype == np.uint8
+    assert result.palette.shape == (4, 3) and result.palette.dtype == np.uint8
+    assert result.labels.shape == pixels.shape[:2]
+    np.testing.assert_array_equal(result.image, result.palette[result.labels])
+
+
+@pytest.mark.parametrize("method", ["kmeans", "minibatch"])
+def test_the_seeds_recipe_in_scikit_learn(method):
+    """Same palette and labels as the recipe with scikit-learn's estimator and the same seed."""
+    pixels = _image(40, 50, n_blobs=9, seed=1)
+    ours = quantize(pixels, 5, method=method, random_state=3)
+    estimator = {"kmeans": sklearn.cluster.KMeans, "minibatch": sklearn.cluster.MiniBatchKMeans}[method]
+    X = pixels.reshape(-1, 3) / 255
+    theirs = estimator(5, random_state=np.random.RandomState(3)).fit(X)
+    np.testing.assert_array_equal(ours.labels.ravel(), theirs.labels_)
+    np.testing.assert_array_equal(ours.palette, np.clip(np.rint(theirs.cluster_centers_ * 255), 0, 255))
+
+
+def test_float_array_keeps_float():
+    pixels = _image().astype(np.float32) / 255
+    result = quantize(pixels, 3, random_state=0)
+    assert result.image.dtype == np.float32 and result.image.shape == pixels.shape
+    assert np.issubdtype(result.palette.dtype, np.floating)
+    assert 0 <= result.palette.min() and result.palette.max() <= 1
+
+
+@pytest.mark.parametrize(
+    "mode, expected",
+    [("RGB", "RGB"), ("RGBA", "RGBA"), ("L", "L"), ("LA", "LA"), ("P", "RGB"), ("CMYK", "RGB"), ("1", "L")],
+)
+def test_pillow_modes(mode, expected):
+    image = Image.fromarray(_image()).convert(mode)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # mode "1" has two colours only
+        result = quantize(image, 3, random_state=0)
+    assert isinstance(result.image, Image.Image)
+    assert result.image.mode == expected and result.image.size == image.size
+    if "A" in mode:  # alpha kept, untouched
+        np.testing.assert_array_equal(np.asarray(result.image)[..., -1], np.asarray(image)[..., -1])
+
+
+def test_palette_image_with_transparency_keeps_it():
+    rgba = np.dstack([_image(), np.full(_image().shape[:2], 255, np.uint8)])
+    rgba[:4, :4, 3] = 0
+    image = Image.fromarray(rgba).convert("P")
+    image.info["transparency"] = 0
+    result = quantize(image, 3, random_state=0)
+    assert result.image.mode == "RGBA"
+
+
+def test_grey_and_alpha_arrays():
+    grey = _image()[:, :, 0]
+    result = quantize(grey, 3, random_state=0)
+    assert result.image.shape == grey.shape and result.palette.shape == (3, 1)
+    grey_alpha = np.dstack([grey, RNG.integers(0, 256, grey.shape).astype(np.uint8)])
+    result = quantize(grey_alpha, 3, random_state=0)
+    np.testing.assert_array_equal(result.image[..., 1], grey_alpha[..., 1])
+
+
+def test_path_in_pillow_out(tmp_path):
+    path = tmp_path / "in.png"
+    Image.fromarray(_image()).save(path)
+    result = quantize(path, 4, random_state=0)
+    assert isinstance(result.image, Image.Image) and result.image.mode == "RGB"
+    assert quantize(str(path), 4, random_state=0).palette.tolist() == result.palette.tolist()
+
+
+def test_fewer_colours_than_asked_keeps_them_with_a_warning():
+    pixels = np.zeros((6, 6, 3), dtype=np.uint8)
+    pixels[:3] = [200, 10, 10]
+    pixels[0, 0] = [1, 2, 3]
+    with pytest.warns(UserWarning, match="3 distinct colours, no more than n_colors=8"):
+        result = quantize(pixels, 8)
+    assert len(result.palette) == 3
+    np.testing.assert_array_equal(result.image, pixels)
+
+
+def test_exactly_as_many_colours_as_asked():
+    pixels = np.array([[[0, 0, 0], [255, 255, 255]], [[0, 0, 0], [9, 9, 9]]], dtype=np.uint8)
+    with pytest.warns(UserWarning):
+        result = quantize(pixels, 3)
+    np.testing.assert_array_equal(result.image, pixels)
+
+
+def test_sample_size():
+    pixels = _image(60, 60)
+    result = quantize(pixels, 4, sample_size=500, random_state=0)
+    assert result.labels.shape == (60, 60) and result.labels.max() < 4
+    whole = quantize(pixels, 4, sample_size=10**6, random_state=0)
+    np.testing.assert_array_equal(whole.labels, quantize(pixels, 4, random_state=0).labels)
+    with pytest.raises(ValueError, match="sample_size=3 must be at least n_colors=4"):
+        quantize(pixels, 4, sample_size=3)
+
+
+def test_estimator_parameters_pass_through():
+    pixels = _image()
+    a = quantize(pixels, 4, random_state=0, batch_size=64, max_iter=5)
+    b = quantize(pixels, 4, random_state=0, batch_size=64, max_iter=5)
+    np.testing.assert_array_equal(a.labels, b.labels)
+    with pytest.raises(TypeError):
+        quantize(pixels, 4, no_such_parameter=1)
+
+
+@pytest.mark.parametrize("n_colors", [0, -3, 2.5, True, "8"])
+def test_bad_n_colors(n_colors):
+    with pytest.raises(ValueError, match="n_colors must be an integer of at least 1"):
+        quantize(_image(), n_colors)
+
+
+def test_bad_inputs(tmp_path):
+    with pytest.raises(ValueError, match="method must be one of"):
+        quantize(_image(), 4, method="median-cut")
+    with pytest.raises(ValueError, match="1 to 4 channels"):
+        quantize(np.zeros((4, 4, 5), np.uint8), 2)
+    with pytest.raises(ValueError, match="1 to 4 channels"):
+        quantize(np.zeros((0, 4, 3), np.uint8), 2)
+    with pytest.raises(ValueError, match="uint8 or float"):
+        quantize(np.zeros((4, 4, 3), np.int64), 2)
+    with pytest.raises(ValueError, match=r"finite values in \[0, 1\]"):
+        quantize(np.full((4, 4, 3), 2.0), 2)
+    with pytest.raises(FileNotFoundError):
+        quantize(tmp_path / "missing.png", 2)
+    text = tmp_path / "not-an-image.png"
+    text.write_text("hello")
+    with pytest.raises(UnidentifiedImageError):
+        quantize(text, 2)
+
+
+@pytest.mark.parametrize("method", ["minibatch", "kmeans"])
+def test_china_as_good_as_scikit_learn(method):
+    """china.jpg to 16 colours: PSNR within 0.05 dB of the recipe with scikit-learn."""
+    china = load_sample_image("china.jpg")
+    ours = quantize(china, 16, method=method, random_state=0)
+    estimator = {"kmeans": sklearn.cluster.KMeans, "minibatch": sklearn.cluster.MiniBatchKMeans}[method]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = estimator(16, random_state=np.random.RandomState(0)).fit(china.reshape(-1, 3) / 255)
+    palette = np.clip(np.rint(theirs.cluster_centers_ * 255), 0, 255).astype(np.uint8)
+    reference = palette[theirs.labels_].reshape(china.shape)
+    assert _psnr(china, ours.image) >= _psnr(china, reference) - 0.05
