@@ -2,6 +2,7 @@
 
 ``fastkm bench`` times fastkm beside scikit-learn (and scikit-learn-intelex and
 faiss-cpu when installed) on the seeds' datasets and prints a table.
+``fastkm quantize`` reduces an image to N colours, or to a series of them.
 """
 
 import argparse
@@ -47,6 +48,33 @@ def build_parser():
     bench.add_argument("--plot", metavar="PNG", help="draw the speed-ups as bars (needs matplotlib)")
     bench.add_argument("--no-progress", action="store_true", help="no progress bar")
     bench.set_defaults(handler=_bench, parser=bench)
+
+    quantize = commands.add_parser(
+        "quantize",
+        help="reduce an image to N colours with k-means",
+        description="Reduce an image to N colours with k-means. A PNG of at most 256 colours "
+        "is written as a palette image; alpha is kept.",
+    )
+    quantize.add_argument("input", metavar="IN", help="the image to read")
+    quantize.add_argument("-n", "--colors", type=int, metavar="N", help="number of colours")
+    quantize.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT",
+        required=True,
+        help="the image to write; with --sweep, a directory for the series",
+    )
+    quantize.add_argument("--method", choices=["minibatch", "kmeans"], default="minibatch")
+    quantize.add_argument("--seed", type=int, default=None, help="random seed (default: none)")
+    quantize.add_argument("--sample", type=int, metavar="M", help="fit on M random pixels, then label all")
+    quantize.add_argument(
+        "--sweep",
+        metavar="LO..HI",
+        help="every power of two from LO to HI colours: one image each, and a table of "
+        "time, PSNR and file size",
+    )
+    quantize.add_argument("--no-progress", action="store_true", help="no progress bar (--sweep)")
+    quantize.set_defaults(handler=_quantize, parser=quantize)
     return parser
 
 
@@ -99,6 +127,97 @@ def _bench(parser, args):
         bench.write_markdown(report, args.markdown, command=command)
     if args.plot:
         bench.plot_speedups(report, args.plot)
+    return 0
+
+
+def _fail(parser, message):
+    """One line on stderr and exit status 2 (argparse's error, without the usage)."""
+    parser.exit(2, f"{parser.prog}: error: {message}\n")
+
+
+def _quantize(parser, args):
+    from PIL import Image, UnidentifiedImageError
+
+    from .quantize import quantize, save
+
+    if (args.colors is None) == (args.sweep is None):
+        _fail(parser, "give either -n N or --sweep LO..HI")
+    counts = [args.colors] if args.sweep is None else _sweep_counts(parser, args.sweep)
+    if min(counts) < 1:
+        _fail(parser, f"N must be at least 1, got {min(counts)}")
+    if args.sample is not None and args.sample < max(counts):
+        _fail(parser, f"--sample {args.sample} must be at least the number of colours ({max(counts)})")
+    if args.sweep is None:
+        _check_output_path(parser, args.output)
+    try:
+        with Image.open(args.input) as opened:
+            opened.load()
+            image = opened.copy()
+    except FileNotFoundError:
+        _fail(parser, f"cannot read {args.input}: no such file")
+    except UnidentifiedImageError:
+        _fail(parser, f"cannot read {args.input}: not an image file")
+    except OSError as error:
+        _fail(parser, f"cannot read {args.input}: {error.strerror or error}")
+    options = {"method": args.method, "random_state": args.seed, "sample_size": args.sample}
+    if args.sweep is None:
+        save(quantize(image, args.colors, **options), args.output)
+        return 0
+    return _quantize_sweep(image, counts, args, options)
+
+
+def _sweep_counts(parser, sweep):
+    """``"2..1024"`` -> ``[2, 4, ..., 1024]``: the powers of two in the range."""
+    try:
+        low, high = (int(part) for part in sweep.split(".."))
+    except ValueError:
+        _fail(parser, f"--sweep takes LO..HI, e.g. 2..1024, got {sweep!r}")
+    counts = [2**p for p in range(0, 31) if low <= 2**p <= high]
+    if not counts:
+        _fail(parser, f"--sweep {sweep}: no power of two in that range")
+    return counts
+
+
+def _check_output_path(parser, path):
+    from PIL import Image
+
+    if os.path.splitext(path)[1].lower() not in Image.registered_extensions():
+        _fail(parser, f"cannot write {path}: unknown image file extension")
+    if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+        _fail(parser, f"cannot write {path}: no such directory")
+
+
+def _quantize_sweep(image, counts, args, options):
+    """One PNG per colour count in the output directory, and a table."""
+    import time
+    import types
+    import warnings
+
+    from .bench.progress import ProgressBar
+    from .quantize import psnr, quantize, save
+
+    os.makedirs(args.output, exist_ok=True)
+    stem = os.path.splitext(os.path.basename(args.input))[0]
+    progress = ProgressBar(len(counts), enabled=False if args.no_progress else None)
+    method = types.SimpleNamespace(name=args.method)
+    rows = []
+    for n in counts:
+        progress(types.SimpleNamespace(name=f"{n} colours"), method)
+        start = time.perf_counter()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = quantize(image, n, **options)
+        seconds = time.perf_counter() - start
+        path = os.path.join(args.output, f"{stem}-{n}.png")
+        save(result, path)
+        note = "  (fewer distinct colours: kept)" if caught else ""
+        rows.append((n, len(result.palette), seconds, psnr(image, result.image), os.path.getsize(path), note))
+    progress(None, None)
+    print(f"{'colours':>8} {'palette':>8} {'time':>9} {'PSNR':>9} {'PNG size':>10}")
+    for n, n_palette, seconds, db, size, note in rows:
+        print(f"{n:>8} {n_palette:>8} {seconds:>8.3f}s {db:>7.2f}dB {size / 1024:>8.1f}KB{note}")
+    total = sum(row[2] for row in rows)
+    print(f"total {total:.2f} s for {len(rows)} images in {args.output}")
     return 0
 
 

@@ -6,6 +6,7 @@ pixel labelled with its nearest centre, and the centres as the palette.
 """
 
 import os
+import tempfile
 import typing
 import warnings
 
@@ -206,3 +207,55 @@ def _as_input_kind(quantised, dtype, shape):
     if shape is None:
         return Image.fromarray(quantised[:, :, 0] if quantised.shape[2] == 1 else quantised)
     return quantised.reshape(shape).astype(dtype, copy=False)
+
+
+def psnr(original, quantised):
+    """Peak signal-to-noise ratio of ``quantised`` against ``original``, in dB (8-bit scale).
+
+    Both are Pillow images or arrays of the same shape; inf when they are equal.
+    """
+    a = _pixels(original).astype(np.float64)
+    b = _pixels(quantised).astype(np.float64)
+    if np.issubdtype(_pixels(original).dtype, np.floating):
+        a, b = a * 255, b * 255
+    mse = np.mean((a - b) ** 2)
+    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
+
+
+def save(result, path):
+    """Write a :func:`quantize` result (Pillow image) to ``path``, atomically.
+
+    A PNG with at most 256 colours and no alpha is written as a palette
+    ('P' mode) image, which makes a smaller file; anything else as it is. The
+    file appears only once complete: nothing is left behind on failure.
+    """
+    image = result.image
+    if _is_png(path) and image.mode in ("RGB", "L") and len(result.palette) <= 256:
+        image = _palette_image(result)
+    directory = os.path.dirname(os.path.abspath(path))
+    handle, partial = tempfile.mkstemp(dir=directory, prefix=".fastkm-", suffix=os.path.splitext(path)[1])
+    os.close(handle)
+    try:
+        image.save(partial, format=Image.registered_extensions()[os.path.splitext(path)[1].lower()])
+        # mkstemp's file is private (0600); give it the mode a new file would get.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(partial, 0o666 & ~umask)
+        os.replace(partial, path)
+    except BaseException:
+        os.unlink(partial)
+        raise
+
+
+def _is_png(path):
+    return os.path.splitext(path)[1].lower() == ".png"
+
+
+def _palette_image(result):
+    """The result as a 'P' mode image: its labels index its palette."""
+    palette = result.palette
+    if palette.shape[1] == 1:
+        palette = np.repeat(palette, 3, axis=1)
+    image = Image.fromarray(result.labels.astype(np.uint8))  # 'L': the indices
+    image.putpalette(palette.astype(np.uint8).ravel().tolist())  # now 'P'
+    return image

@@ -1,5 +1,7 @@
 """Colour quantisation: inputs, outputs, edge cases, and the seeds' recipe in scikit-learn."""
 
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -8,7 +10,7 @@ import sklearn.cluster
 from PIL import Image, UnidentifiedImageError
 from sklearn.datasets import load_sample_image
 
-from fastkm.quantize import quantize
+from fastkm.quantize import psnr, quantize, save
 
 RNG = np.random.default_rng(0)
 
@@ -170,3 +172,76 @@ def test_china_as_good_as_scikit_learn(method):
     palette = np.clip(np.rint(theirs.cluster_centers_ * 255), 0, 255).astype(np.uint8)
     reference = palette[theirs.labels_].reshape(china.shape)
     assert _psnr(china, ours.image) >= _psnr(china, reference) - 0.05
+
+
+# --- save, psnr and the command line ----------------------------------------------
+
+
+def test_save_writes_a_palette_png_and_nothing_on_failure(tmp_path):
+    result = quantize(Image.fromarray(_image()), 5, random_state=0)
+    path = tmp_path / "out.png"
+    save(result, str(path))
+    back = Image.open(path)
+    assert back.mode == "P"
+    np.testing.assert_array_equal(np.asarray(back.convert("RGB")), np.asarray(result.image))
+    rgb = tmp_path / "out.jpg"
+    save(result, str(rgb))
+    assert Image.open(rgb).mode == "RGB"
+    with pytest.raises(KeyError):
+        save(result, str(tmp_path / "out.unknown"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jpg", "out.png"]
+
+
+def test_save_keeps_alpha(tmp_path):
+    rgba = Image.fromarray(np.dstack([_image(), np.full(_image().shape[:2], 7, np.uint8)]))
+    save(quantize(rgba, 3, random_state=0), str(tmp_path / "a.png"))
+    back = Image.open(tmp_path / "a.png")
+    assert back.mode == "RGBA" and np.asarray(back)[0, 0, 3] == 7
+
+
+def test_psnr():
+    a = _image()
+    assert psnr(a, a) == np.inf
+    b = a.copy()
+    b[0, 0, 0] ^= 1
+    assert psnr(a, b) == pytest.approx(10 * np.log10(255.0**2 / (1 / a.size)))
+
+
+def _cli(*args, cwd):
+    return subprocess.run(
+        [sys.executable, "-m", "fastkm", "quantize", *args], cwd=cwd, capture_output=True, text=True
+    )
+
+
+def test_command_line(tmp_path):
+    Image.fromarray(_image(40, 40)).save(tmp_path / "in.png")
+    done = _cli("in.png", "-n", "4", "-o", "out.png", "--seed", "0", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert Image.open(tmp_path / "out.png").mode == "P"
+    sweep = ["--sweep", "2..8", "-o", "series", "--no-progress", "--method", "kmeans"]
+    done = _cli("in.png", *sweep, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in (tmp_path / "series").iterdir()) == ["in-2.png", "in-4.png", "in-8.png"]
+    assert "PSNR" in done.stdout and len(done.stdout.splitlines()) == 5
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["missing.png", "-n", "4", "-o", "out.png"], "cannot read missing.png: no such file"),
+        (["text.png", "-n", "4", "-o", "out.png"], "cannot read text.png: not an image file"),
+        (["in.png", "-n", "0", "-o", "out.png"], "N must be at least 1"),
+        (["in.png", "-o", "out.png"], "give either -n N or --sweep"),
+        (["in.png", "-n", "4", "-o", "out.xyz"], "unknown image file extension"),
+        (["in.png", "--sweep", "5..7", "-o", "d"], "no power of two"),
+    ],
+)
+def test_command_line_errors(tmp_path, args, message):
+    Image.fromarray(_image()).save(tmp_path / "in.png")
+    (tmp_path / "text.png").write_text("not an image")
+    done = _cli(*args, cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"fastkm quantize: error: {message}" or (
+        message in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    )
+    assert not (tmp_path / "out.png").exists()
