@@ -7,6 +7,7 @@ def pytest_terminal_summary(terminalreporter, config):
         return
     _write_distance_rates(terminalreporter.write_line, session.benchmarks)
     _write_algorithm_speedups(terminalreporter.write_line, session.benchmarks)
+    _write_psnr_differences(terminalreporter.write_line, session.benchmarks)
     groups = {}
     for bench in session.benchmarks:
         lib = bench.extra_info.get("library")
@@ -63,3 +64,25 @@ def _write_algorithm_speedups(write, benchmarks):
             for name, bench in algs.items()
         ]
         write(f"{group:<40}" + "  ".join(cells))
+
+
+def _write_psnr_differences(write, benchmarks):
+    """For benchmarks that record a PSNR per colour count: each library's against scikit-learn's."""
+    groups = {}
+    for bench in benchmarks:
+        if bench.stats is not None and "psnr" in bench.extra_info:
+            groups.setdefault(bench.group, {})[bench.extra_info["library"]] = bench.extra_info
+    for group, libs in sorted(groups.items()):
+        if "sklearn" not in libs:
+            continue
+        reference = libs["sklearn"]
+        write("")
+        write(f"{group}: PSNR in dB (difference to scikit-learn's)")
+        for name, info in sorted(libs.items()):
+            if name == "sklearn":
+                continue
+            cells = [
+                f"{n}: {ours:.2f} ({ours - theirs:+.3f})"
+                for n, ours, theirs in zip(info["colours"], info["psnr"], reference["psnr"], strict=True)
+            ]
+            write(f"{name:<10}" + "  ".join(cells))
