@@ -96,7 +96,7 @@ def _bench(parser, args):
             print(f"{case.name:<24} {case.description}{'  [heavy]' if case.heavy else ''}")
         return 0
     for path in (args.json, args.markdown, args.plot):
-        if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+        if path and not _directory_exists(path):
             parser.error(f"cannot write {path}: no such directory")
     if args.plot and importlib.util.find_spec("matplotlib") is None:
         parser.error("--plot needs matplotlib: pip install 'fastkm[bench]'")
@@ -183,7 +183,7 @@ def _check_output_path(parser, path):
 
     if os.path.splitext(path)[1].lower() not in Image.registered_extensions():
         _fail(parser, f"cannot write {path}: unknown image file extension")
-    if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+    if not _directory_exists(path):
         _fail(parser, f"cannot write {path}: no such directory")
 
 
@@ -219,6 +219,11 @@ def _quantize_sweep(image, counts, args, options):
     total = sum(row[2] for row in rows)
     print(f"total {total:.2f} s for {len(rows)} images in {args.output}")
     return 0
+
+
+def _directory_exists(path):
+    """Whether the directory ``path`` would be written in exists."""
+    return os.path.isdir(os.path.dirname(os.path.abspath(path)))
 
 
 def _command_options(args):

@@ -214,9 +214,9 @@ def psnr(original, quantised):
 
     Both are Pillow images or arrays of the same shape; inf when they are equal.
     """
-    a = _pixels(original).astype(np.float64)
-    b = _pixels(quantised).astype(np.float64)
-    if np.issubdtype(_pixels(original).dtype, np.floating):
+    original, quantised = _pixels(original), _pixels(quantised)
+    a, b = original.astype(np.float64), quantised.astype(np.float64)
+    if np.issubdtype(original.dtype, np.floating):
         a, b = a * 255, b * 255
     mse = np.mean((a - b) ** 2)
     return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))

@@ -285,7 +285,7 @@ def test_mixed_error_scale_bounds_float32_scores(n_features):
     rng = np.random.default_rng(n_features)
     X = rng.normal(size=(400, n_features)) * rng.choice([1e-3, 1.0, 1e3], size=(400, 1))
     centers = rng.normal(size=(12, n_features)) * 2
-    a, b, x_limit = mixed.mixed_error_scale(centers, n_features)
+    a, b, x_limit = mixed.mixed_error_scale(np.einsum("ij,ij->i", centers, centers), n_features)
     assert x_limit > np.linalg.norm(X, axis=1).max()
     exact = (centers.astype(np.longdouble) ** 2).sum(axis=1) - 2 * (
         X.astype(np.longdouble) @ centers.astype(np.longdouble).T

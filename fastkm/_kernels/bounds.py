@@ -44,6 +44,9 @@ from .tiles import chunk_tile, new_scores, new_tile, padded_centers, tile_top2
 
 # Globals are compile-time constants in kernels.
 _EPS = float(np.finfo(np.float64).eps)
+# A running sum of drifts is multiplied by this after each addition: a few
+# ulps up, so that it never falls short of the true sum.
+ROUND_UP = 1.0 + 4.0 * _EPS
 
 # Rows of the state array (see new_state).
 HALF_SEP = 0
@@ -382,14 +385,14 @@ def record_drift(old_centers, new_centers, state):
     """Add the iteration's centre shifts to the drifts.
 
     The drift grows by the largest shift; each centre's own drift by its
-    shift, its ``T`` by both. Sums are rounded up (a few ulps): a drift must
-    never fall short of the true sum of shifts.
+    shift, its ``T`` by both. Sums are rounded up (``ROUND_UP``): a drift must
+    never fall short of the true sum of shifts. Returns the shifts.
     """
     scalars, center_drift, own_drift = state[SCALARS], state[CENTER_DRIFT], state[OWN_DRIFT]
     shifts = np.empty(old_centers.shape[0])
     largest = center_shifts(old_centers, new_centers, shifts)
-    up = 1.0 + 4.0 * _EPS
-    scalars[DRIFT] = (scalars[DRIFT] + largest) * up
+    scalars[DRIFT] = (scalars[DRIFT] + largest) * ROUND_UP
     for j in range(shifts.shape[0]):
-        center_drift[j] = (center_drift[j] + (shifts[j] + largest)) * up
-        own_drift[j] = (own_drift[j] + shifts[j]) * up
+        center_drift[j] = (center_drift[j] + (shifts[j] + largest)) * ROUND_UP
+        own_drift[j] = (own_drift[j] + shifts[j]) * ROUND_UP
+    return shifts

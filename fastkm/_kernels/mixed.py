@@ -33,7 +33,7 @@ _SQRT_MAX32 = float(np.sqrt(np.finfo(np.float32).max))
 
 
 @kernel
-def mixed_error_scale(centers, n_features):
+def mixed_error_scale(center_sq_norms, n_features):
     """``(a, b, x_limit)``: a row's float32 gap must exceed ``a + b ||x||``, and its
     ``||x||`` stay below ``x_limit`` (module docstring).
 
@@ -42,11 +42,8 @@ def mixed_error_scale(centers, n_features):
     large for float32.
     """
     c_max = 0.0
-    for j in range(centers.shape[0]):
-        s = 0.0
-        for f in range(centers.shape[1]):
-            s += np.float64(centers[j, f]) * np.float64(centers[j, f])
-        c_max = max(c_max, np.sqrt(s))
+    for j in range(center_sq_norms.shape[0]):
+        c_max = max(c_max, np.sqrt(np.float64(center_sq_norms[j])))
     per_unit = 2.5 * (n_features + 8.0) * (_U32 + _U64)
     # Underflow: each float32 value may be off by the smallest normal.
     tiny = 4.0 * (n_features + 8.0) * _TINY32 * (1.0 + c_max)
@@ -207,7 +204,7 @@ def mixed_iteration(
     norms32 = np.empty(center_sq_norms.shape[0], dtype=np.float32)
     for j in range(norms32.shape[0]):
         norms32[j] = center_sq_norms[j]
-    error_scale = mixed_error_scale(centers, n_features)
+    error_scale = mixed_error_scale(center_sq_norms, n_features)
     _mixed_groups(
         X,
         tiles,

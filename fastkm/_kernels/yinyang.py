@@ -31,8 +31,8 @@ from .bounds import (
     FIRST,
     HALF_SEP,
     MARGIN,
+    ROUND_UP,
     SCALARS,
-    center_shifts,
     half_separations,
     record_drift,
     row_key,
@@ -445,12 +445,9 @@ def yinyang_iteration(
 @kernel
 def record_drifts(old_centers, new_centers, state, center_group, group_drift):
     """``bounds.record_drift``, plus each group's drift: its largest shift, summed rounding up."""
-    record_drift(old_centers, new_centers, state)
-    shifts = np.empty(old_centers.shape[0])
-    center_shifts(old_centers, new_centers, shifts)
+    shifts = record_drift(old_centers, new_centers, state)
     largest = np.zeros(group_drift.shape[0])
     for j in range(shifts.shape[0]):
         largest[center_group[j]] = max(largest[center_group[j]], shifts[j])
-    up = 1.0 + 4.0 * _EPS
     for g in range(group_drift.shape[0]):
-        group_drift[g] = (group_drift[g] + largest[g]) * up
+        group_drift[g] = (group_drift[g] + largest[g]) * ROUND_UP
