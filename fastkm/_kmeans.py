@@ -33,7 +33,10 @@ def kmeans_plusplus(
     """Init n_clusters seeds according to greedy k-means++.
 
     Same contract as :func:`sklearn.cluster.kmeans_plusplus`; the seeding loop
-    runs as one compiled, parallel kernel.
+    runs as a compiled, parallel kernel. With the same ``random_state`` it
+    picks the same rows as scikit-learn: candidates whose potentials differ by
+    rounding alone are ranked with scikit-learn's arithmetic (on float32 data,
+    which scikit-learn scores in float32, such a near-tie can go the other way).
 
     Parameters
     ----------

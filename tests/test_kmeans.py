@@ -56,6 +56,38 @@ def test_kmeans_plusplus_picks_sklearns_points(request, dataset, k):
     np.testing.assert_array_equal(ours, theirs)
 
 
+@pytest.mark.parametrize("seed", [0, 3, 5])
+def test_kmeans_plusplus_ranks_near_ties_as_sklearn(china, seed):
+    # MiniBatchKMeans's init for 1024 colours: 1024 centres from 3072 pixels.
+    # Candidates often tie up to the order of the potential sums (the same
+    # colour, or equal distances), and scikit-learn's GEMV rounding decides.
+    # Before such ties were ranked its way, each seed here took another point
+    # at some step; seed 5 also needs the first centre's distances as
+    # scikit-learn's GEMV rounds them.
+    sample = china[np.random.RandomState(seed).randint(0, len(china), 3072)]
+    _, ours = kmeans_plusplus(sample, 1024, random_state=seed)
+    _, theirs = skc.kmeans_plusplus(sample, 1024, random_state=seed)
+    np.testing.assert_array_equal(ours, theirs)
+
+
+def test_kmeans_plusplus_near_ties_with_weights(digits):
+    w = np.random.RandomState(0).randint(1, 4, len(digits)).astype(float)
+    _, ours = kmeans_plusplus(digits, 200, sample_weight=w, random_state=0)
+    _, theirs = skc.kmeans_plusplus(digits, 200, sample_weight=w, random_state=0)
+    np.testing.assert_array_equal(ours, theirs)
+
+
+@pytest.mark.parametrize("n_rows", [1, 2, 10])
+def test_gemm_sq_distances_are_sklearns_bits(china, n_rows):
+    from sklearn.metrics.pairwise import euclidean_distances
+
+    X = china[::50]
+    norms = np.einsum("ij,ij->i", X, X)
+    C = X[7 : 7 + n_rows]
+    expected = euclidean_distances(C, X, Y_norm_squared=norms, squared=True)
+    assert np.array_equal(_solvers._gemm_sq_distances(C, X, norms), expected)
+
+
 @pytest.mark.parametrize("init", ["k-means++", "random"])
 def test_parity_default_fit(digits, init):
     ours, theirs = _fit_both(digits, 10, init=init, random_state=3)

@@ -1,10 +1,13 @@
-"""Greedy k-means++ seeding, the whole loop in one compiled call.
+"""Greedy k-means++ seeding, the loop over centres in one compiled call.
 
 The random numbers are drawn by the caller (from the same RandomState calls
 scikit-learn makes) and passed in, so the seeding follows scikit-learn's random
-stream. Distances and potentials are computed in float64 whatever the data
-type (scikit-learn keeps float32 data's in float32), so on float32 data a
-near-tie between candidates can go the other way.
+stream. The squared distances are scikit-learn's bits (its formula, an FMA
+chain as in a GEMM, the same norms); the candidates' potentials are sums in
+another order, so two candidates whose potentials differ by rounding alone may
+be ranked the other way round. The loop stops at such a near-tie for the
+caller to rank them with scikit-learn's own arithmetic (see
+``_solvers.kmeans_plusplus``).
 """
 
 import numpy as np
@@ -16,7 +19,6 @@ from .tiles import (
     new_scores,
     new_tile,
     padded_centers,
-    squared_norms,
     tile_center_scores,
     wide_dots4,
 )
@@ -162,89 +164,142 @@ def _seeding_pass(
 
 
 @kernel
-def kmeans_plusplus(X, tiles, x_sq_norms, sample_weight, first_index, uniforms, n_groups, centers, indices):
+def _candidate_rows(X, candidates, dtype):
+    """The candidate rows, zero-padded to the tile width, in ``dtype``."""
+    points = np.empty((candidates.shape[0], X.shape[1]), dtype=X.dtype)
+    for t in range(candidates.shape[0]):
+        for f in range(X.shape[1]):
+            points[t, f] = X[candidates[t], f]
+    return padded_centers(points, dtype)
+
+
+@kernel
+def kmeans_plusplus(
+    X,
+    tiles,
+    x_sq_norms,
+    sample_weight,
+    uniforms,
+    n_groups,
+    closest,
+    mass,
+    chunk_mass_out,
+    potential,
+    centers,
+    indices,
+    candidates,
+    k_start,
+    k_stop,
+    forced,
+    forced_pot,
+    tie_rtol,
+):
     """Greedy k-means++: each new centre is the best of several sampled candidates.
+
+    Runs the steps ``k_start .. k_stop - 1`` and returns the number of centres
+    chosen: ``k_stop``, or fewer if it stopped at a near-tie. The caller then
+    settles that tie and calls again from the step it stopped at; every array
+    below carries the seeding's state from call to call. Step 0 places the
+    first centre, ``indices[0]``, drawn by the caller.
 
     X : (n_samples, n_features) IN
     tiles : (n_chunks, width, >= CHUNK) float64 scratch for X in tiles (see
         ``tiles.tile_stack``), filled by the first pass and read by the
         others; or shape (0, 0, 0) to transpose X in every pass
-    x_sq_norms : (n_samples,) float64 IN
+    x_sq_norms : (n_samples,) float64 IN, also the candidates' norms
     sample_weight : (n_samples,) float64 IN
-    first_index : int, the first centre (drawn by the caller)
     uniforms : (n_clusters - 1, n_local_trials) float64 IN, U[0, 1) draws
     n_groups : int, number of row groups for the parallel potential sums
-    centers : (n_clusters, n_features) OUT
-    indices : (n_clusters,) int64 OUT, row of X chosen for each centre
+    closest : (n_samples,) float64 INOUT, squared distance to the nearest centre
+    mass : (n_samples,) float64 INOUT, ``sample_weight * closest``
+    chunk_mass_out : (n_chunks, 1) float64 INOUT, the mass of each CHUNK
+    potential : (1,) float64 INOUT, the total mass
+    centers : (n_clusters, n_features) INOUT
+    indices : (n_clusters,) int64 INOUT, the row of X chosen for each centre
+    candidates : (n_local_trials,) int64 OUT, the last step's candidate rows
+    forced : int, if >= 0 the candidate taken at step ``k_start`` (the caller's
+        ruling on a tie), with the potential ``forced_pot``
+    tie_rtol : float; a step stops before choosing when another candidate has
+        a potential within ``tie_rtol`` (relative) of the best's, even a copy
+        of the same point (scikit-learn may then take either row). Negative:
+        never stop.
     """
     n_samples, n_features = X.shape
-    n_clusters = centers.shape[0]
     n_trials = uniforms.shape[1]
-    n_chunks = -(-n_samples // CHUNK)
-    closest = np.full(n_samples, np.inf)
-    mass = np.empty(n_samples)
-    chunk_mass_out = np.empty((n_chunks, 1))
+    n_chunks = chunk_mass_out.shape[0]
     chunk_mass = chunk_mass_out[:, 0]
     group_pots = np.empty((n_groups, n_trials))
-    candidates = np.empty(n_trials, dtype=np.int64)
-
     # float64 given as a dtype value (closest.dtype), not the np.float64 class:
     # the helpers are then compiled once for Lloyd's float64 calls and these.
     # Run-time booleans: literal True/False would compile _seeding_pass twice.
     add_center = n_samples > 0
     sum_potentials = not add_center
-    first = X[first_index : first_index + 1]
-    _seeding_pass(
-        X,
-        tiles,
-        add_center,
-        x_sq_norms,
-        sample_weight,
-        closest,
-        mass,
-        padded_centers(first, closest.dtype),
-        squared_norms(first, closest.dtype),
-        add_center,
-        chunk_mass_out,
-    )
-    for f in range(n_features):
-        centers[0, f] = X[first_index, f]
-    indices[0] = first_index
-    potential = 0.0
-    for c in range(n_chunks):
-        potential += chunk_mass[c]
+    # The candidates' norms are those of x_sq_norms, as scikit-learn's are
+    # the same einsum over the same rows: tied distances stay tied.
+    cand_sq_norms = np.empty(n_trials)
 
-    for k in range(1, n_clusters):
-        for t in range(n_trials):
-            candidates[t] = _find_cumulative(mass, chunk_mass, uniforms[k - 1, t] * potential)
-        cand_points = np.empty((n_trials, n_features), dtype=X.dtype)
-        for t in range(n_trials):
-            for f in range(n_features):
-                cand_points[t, f] = X[candidates[t], f]
-        padded_cand = padded_centers(cand_points, closest.dtype)
-        cand_sq_norms = squared_norms(cand_points, closest.dtype)
+    if k_start == 0:
+        first = indices[0]
+        candidates[0] = first
+        cand_sq_norms[0] = x_sq_norms[first]
+        closest[:] = np.inf
         _seeding_pass(
             X,
             tiles,
-            sum_potentials,
+            add_center,
             x_sq_norms,
             sample_weight,
             closest,
             mass,
-            padded_cand,
-            cand_sq_norms,
-            sum_potentials,
-            group_pots,
+            _candidate_rows(X, candidates[:1], closest.dtype),
+            cand_sq_norms[:1],
+            add_center,
+            chunk_mass_out,
         )
-        best = 0
-        best_pot = np.inf
+        for f in range(n_features):
+            centers[0, f] = X[first, f]
+        total = 0.0
+        for c in range(n_chunks):
+            total += chunk_mass[c]
+        potential[0] = total
+        k_start = 1
+
+    for k in range(k_start, k_stop):
         for t in range(n_trials):
-            pot = 0.0
-            for g in range(n_groups):
-                pot += group_pots[g, t]
-            if pot < best_pot:
-                best_pot = pot
-                best = t
+            candidates[t] = _find_cumulative(mass, chunk_mass, uniforms[k - 1, t] * potential[0])
+            cand_sq_norms[t] = x_sq_norms[candidates[t]]
+        padded_cand = _candidate_rows(X, candidates, closest.dtype)
+        if k == k_start and forced >= 0:
+            best = forced
+            best_pot = forced_pot
+        else:
+            _seeding_pass(
+                X,
+                tiles,
+                sum_potentials,
+                x_sq_norms,
+                sample_weight,
+                closest,
+                mass,
+                padded_cand,
+                cand_sq_norms,
+                sum_potentials,
+                group_pots,
+            )
+            pots = np.zeros(n_trials)
+            for t in range(n_trials):
+                for g in range(n_groups):
+                    pots[t] += group_pots[g, t]
+            best = 0
+            for t in range(1, n_trials):
+                if pots[t] < pots[best]:
+                    best = t
+            best_pot = pots[best]
+            # A potential of 0 is a sum of zeros, exact in any order.
+            if tie_rtol >= 0 and best_pot > 0:
+                for t in range(n_trials):
+                    if t != best and abs(pots[t] - best_pot) <= tie_rtol * best_pot:
+                        return k
         _seeding_pass(
             X,
             tiles,
@@ -258,7 +313,8 @@ def kmeans_plusplus(X, tiles, x_sq_norms, sample_weight, first_index, uniforms, 
             add_center,
             chunk_mass_out,
         )
-        potential = best_pot
+        potential[0] = best_pot
         for f in range(n_features):
-            centers[k, f] = cand_points[best, f]
+            centers[k, f] = X[candidates[best], f]
         indices[k] = candidates[best]
+    return k_stop
