@@ -42,6 +42,19 @@ def _squared_norms(A):
     return np.einsum("ij,ij->i", A, A)
 
 
+def _squared_norms_float64(X, block=1 << 15):
+    """Squared row norms in float64, taken a block of rows at a time.
+
+    scikit-learn takes float32 rows' norms on float64 copies of them; blocks
+    bound the size of the copy.
+    """
+    out = np.empty(X.shape[0])
+    for start in range(0, X.shape[0], block):
+        rows = X[start : start + block].astype(np.float64)
+        out[start : start + block] = _squared_norms(rows)
+    return out
+
+
 def center_data(X, tol, in_place=True, sums=None):
     """Centre X on its column means; return it with the means and absolute tol.
 
@@ -123,8 +136,7 @@ def kmeans_plusplus(X, n_clusters, x_squared_norms, sample_weight, random_state,
     if X.dtype == np.float64:
         norms, tie_rtol = np.asarray(x_squared_norms, dtype=np.float64), _TIE_RTOL_PER_ROW * n_samples
     else:
-        # scikit-learn's norms of float32 rows, taken on the rows in float64.
-        norms, tie_rtol = _squared_norms(X.astype(np.float64)), -1.0
+        norms, tie_rtol = _squared_norms_float64(X), -1.0
     weights = np.asarray(sample_weight, dtype=np.float64)
     centers = np.empty((n_clusters, n_features), dtype=X.dtype)
     indices = np.empty(n_clusters, dtype=np.int64)
