@@ -4,6 +4,7 @@ import functools
 import warnings
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
@@ -36,11 +37,12 @@ def kmeans_plusplus(
     runs as a compiled, parallel kernel. With the same ``random_state`` it
     picks the same rows as scikit-learn: candidates whose potentials differ by
     rounding alone are ranked with scikit-learn's arithmetic (on float32 data,
-    which scikit-learn scores in float32, such a near-tie can go the other way).
+    which scikit-learn scores in float32, and on sparse data, such a near-tie
+    can go the other way).
 
     Parameters
     ----------
-    X : array-like of shape (n_samples, n_features)
+    X : {array-like, sparse matrix} of shape (n_samples, n_features)
         The data to pick seeds from.
     n_clusters : int
         The number of centroids to initialize.
@@ -77,13 +79,12 @@ def kmeans_plusplus(
     >>> indices
     array([3, 2])
     """
-    v.reject_sparse(X)
     X_in = X
-    X = check_array(X, dtype=v.FLOAT_DTYPES, order="C")
+    X = check_array(X, accept_sparse="csr", dtype=v.FLOAT_DTYPES, order="C", accept_large_sparse=False)
     sample_weight = v.check_sample_weight(sample_weight, X)
     v.check_n_samples(X, n_clusters)
     if x_squared_norms is None:
-        x_squared_norms = np.einsum("ij,ij->i", X, X)
+        x_squared_norms = _solvers.row_squared_norms(X)
     else:
         x_squared_norms = check_array(x_squared_norms, dtype=X.dtype, ensure_2d=False)
     if x_squared_norms.shape[0] != X.shape[0]:
@@ -123,7 +124,7 @@ def k_means(
 
     Parameters
     ----------
-    X : array-like of shape (n_samples, n_features)
+    X : {array-like, sparse matrix} of shape (n_samples, n_features)
         The observations to cluster.
     n_clusters : int
         The number of clusters to form.
@@ -208,7 +209,7 @@ class _BaseKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixi
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             New data to transform.
         y : Ignored
             Not used, present here for API consistency by convention.
@@ -227,7 +228,7 @@ class _BaseKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixi
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             New data to predict.
 
         Returns
@@ -248,7 +249,7 @@ class _BaseKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixi
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             New data to transform.
         y : Ignored
             Not used, present here for API consistency by convention.
@@ -267,7 +268,7 @@ class _BaseKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixi
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             New data to transform.
 
         Returns
@@ -285,7 +286,7 @@ class _BaseKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixi
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             New data.
         y : Ignored
             Not used, present here for API consistency by convention.
@@ -417,13 +418,18 @@ class KMeans(_BaseKMeans):
         self.copy_x = copy_x
         self.algorithm = algorithm
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None, sample_weight=None):
         """Compute k-means clustering.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training instances to cluster. Converted to C order (a copy if it
             is not already).
         y : Ignored
@@ -437,7 +443,7 @@ class KMeans(_BaseKMeans):
         self : object
             Fitted estimator.
         """
-        X, X_owned, X_sums = v.validate_fit_data(self, X, copy=self.copy_x)
+        X, X_owned, X_sums = v.validate_fit_data(self, X, copy=self.copy_x, accept_sparse=True)
         v.check_n_samples(X, self.n_clusters)
         n_init = v.resolve_n_init(self.n_init, self.init, 10, type(self).__name__)
         algorithm = self.algorithm
@@ -453,11 +459,15 @@ class KMeans(_BaseKMeans):
 
         init = self._validated_init(X)
 
-        # Mean-centring makes the ||c||^2 - 2 x.c distance expansion accurate.
-        # Into a new array if X is still the caller's (copy_x=True).
-        X, X_mean, tol = _solvers.center_data(X, self.tol, in_place=X_owned, sums=X_sums)
-        if v.is_array_init(self.init):
-            init -= X_mean
+        if sp.issparse(X):
+            # Sparse data is not centred (that would fill it), as in scikit-learn.
+            X_mean, tol = np.zeros(X.shape[1], dtype=X.dtype), _solvers.tolerance(X, self.tol)
+        else:
+            # Mean-centring makes the ||c||^2 - 2 x.c distance expansion accurate.
+            # Into a new array if X is still the caller's (copy_x=True).
+            X, X_mean, tol = _solvers.center_data(X, self.tol, in_place=X_owned, sums=X_sums)
+            if v.is_array_init(self.init):
+                init -= X_mean
 
         labels, inertia, centers, n_iter = _solvers.kmeans_fit(
             X,
@@ -473,9 +483,10 @@ class KMeans(_BaseKMeans):
             algorithm=algorithm,
         )
 
-        if not self.copy_x:
-            X += X_mean
-        centers += X_mean
+        if not sp.issparse(X):
+            if not self.copy_x:
+                X += X_mean
+            centers += X_mean
 
         distinct_clusters = np.count_nonzero(np.bincount(labels, minlength=self.n_clusters))
         if distinct_clusters < self.n_clusters:

@@ -233,6 +233,7 @@ class MiniBatchKMeans(_BaseKMeans):
             Return updated estimator.
         """
         has_centers = hasattr(self, "cluster_centers_")
+        v.reject_sparse(X, type(self).__name__)
         if has_centers:
             X = v.validate_test_data(self, X)
         else:

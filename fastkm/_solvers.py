@@ -9,9 +9,11 @@ import functools
 import typing
 
 import numpy as np
+import scipy.sparse as sp
 import threadpoolctl
+from sklearn.utils.sparsefuncs import mean_variance_axis
 
-from ._kernels import bounds, elkan, lloyd, minibatch, mixed, stats, unique, yinyang
+from ._kernels import bounds, elkan, lloyd, minibatch, mixed, sparse, stats, unique, yinyang
 from ._kernels import init as init_kernels
 from ._kernels._jit import CHUNK, MAX_GROUPS, start_threads
 from ._kernels.tiles import tile_stack
@@ -40,6 +42,20 @@ def n_groups_for(n_samples, n_clusters, n_features):
 def _squared_norms(A):
     # numpy's einsum, as scikit-learn's row_norms: the same bits, the same ties.
     return np.einsum("ij,ij->i", A, A)
+
+
+def csr_parts(X):
+    """A CSR matrix as the kernels take it: (data, indices, indptr, n_features)."""
+    return (X.data, X.indices, X.indptr, X.shape[1])
+
+
+def row_squared_norms(X):
+    """Squared norms of X's rows: numpy's einsum for arrays, float64 sums for CSR."""
+    if not sp.issparse(X):
+        return _squared_norms(X)
+    out = np.empty(X.shape[0])
+    sparse.row_sq_norms(csr_parts(X), out)
+    return out
 
 
 def _squared_norms_float64(X, block=1 << 15):
@@ -115,10 +131,11 @@ def kmeans_plusplus(X, n_clusters, x_squared_norms, sample_weight, random_state,
 
     Draws from ``random_state`` exactly what scikit-learn draws (one weighted
     choice, then ``n_local_trials`` uniforms per further centre), so a shared
-    seed picks the same points. On float64 data, candidates whose potentials
-    differ by rounding alone are ranked with scikit-learn's arithmetic (see
-    ``_rank_candidates``); on float32 data, which scikit-learn scores in
-    float32 and fastkm in float64, such a near-tie can go the other way.
+    seed picks the same points. On dense float64 data, candidates whose
+    potentials differ by rounding alone are ranked with scikit-learn's
+    arithmetic (see ``_rank_candidates``); on float32 data, which scikit-learn
+    scores in float32 and fastkm in float64, and on CSR data, such a near-tie
+    can go the other way.
 
     Returns
     -------
@@ -133,8 +150,12 @@ def kmeans_plusplus(X, n_clusters, x_squared_norms, sample_weight, random_state,
     first = random_state.choice(n_samples, p=sample_weight / sample_weight.sum())
     # One call yields the same stream as scikit-learn's one call per centre.
     uniforms = random_state.uniform(size=(n_clusters - 1, n_local_trials))
-    if X.dtype == np.float64:
+    # scikit-learn's arithmetic is followed on dense float64 data only.
+    exact = X.dtype == np.float64 and not sp.issparse(X)
+    if exact:
         norms, tie_rtol = np.asarray(x_squared_norms, dtype=np.float64), _TIE_RTOL_PER_ROW * n_samples
+    elif sp.issparse(X):
+        norms, tie_rtol = np.asarray(x_squared_norms, dtype=np.float64), -1.0
     else:
         norms, tie_rtol = _squared_norms_float64(X), -1.0
     weights = np.asarray(sample_weight, dtype=np.float64)
@@ -144,18 +165,19 @@ def kmeans_plusplus(X, n_clusters, x_squared_norms, sample_weight, random_state,
     closest, mass = np.empty(n_samples), np.empty(n_samples)
     chunk_mass, potential = np.empty((n_chunks, 1)), np.zeros(1)
     candidates = np.empty(n_local_trials, dtype=np.int64)
-    # X in float64 tiles, kept across the seeding passes (if within budget).
-    tiles = _tiled_copy_storage(n_chunks, n_features, np.float64)
+    # Dense X in float64 tiles, kept across the seeding passes (if within budget).
+    tiles = np.empty((0, 0, 0)) if sp.issparse(X) else _tiled_copy_storage(n_chunks, n_features, np.float64)
     n_groups = n_groups_for(n_samples, n_local_trials, 0)
+    rows = csr_parts(X) if sp.issparse(X) else X
 
     def steps(k_start, k_stop, forced=-1, forced_pot=0.0):
         return init_kernels.kmeans_plusplus(
-            X, tiles, norms, weights, uniforms, n_groups, closest, mass, chunk_mass, potential,
+            rows, tiles, norms, weights, uniforms, n_groups, closest, mass, chunk_mass, potential,
             centers, indices, candidates, k_start, k_stop, forced, forced_pot, tie_rtol,
         )  # fmt: skip
 
     k = steps(0, 1)
-    if X.dtype == np.float64:
+    if exact:
         with _serial_blas():
             _first_distances_as_sklearn(X, norms, weights, first, (closest, mass, chunk_mass, potential))
     while k < n_clusters:
@@ -238,7 +260,7 @@ def init_centroids(X, n_clusters, init, random_state, sample_weight, x_squared_n
         seeds = random_state.choice(
             X.shape[0], size=n_clusters, replace=False, p=sample_weight / sample_weight.sum()
         )
-        centers = X[seeds]
+        centers = X[seeds].toarray() if sp.issparse(X) else X[seeds]
     elif callable(init):
         centers = init(X, n_clusters, random_state=random_state)
     else:
@@ -338,6 +360,9 @@ def _assign(X, centers, labels, n_groups, tiles=None):
     ``tiles``), whether all of X is finite.
     """
     changed = np.empty(n_groups, dtype=np.int64)
+    if sp.issparse(X):
+        n_changed = sparse.assign_labels(csr_parts(X), centers, _squared_norms(centers), labels, changed)
+        return int(n_changed), True
     tiles = _no_tiles(X) if tiles is None else tiles
     n_changed, finite = lloyd.assign_labels(X, tiles, centers, _squared_norms(centers), labels, changed)
     return int(n_changed), bool(finite)
@@ -353,15 +378,20 @@ def _relocate_empty_clusters(X, sample_weight, centers_old, sums, weights, label
     n_empty = empty.shape[0]
     if n_empty == 0:
         return
-    distances = ((X - centers_old[labels]) ** 2).sum(axis=1)
+    if sp.issparse(X):
+        distances = np.empty(X.shape[0])
+        sparse.label_distances(csr_parts(X), centers_old, labels, distances)
+    else:
+        distances = ((X - centers_old[labels]) ** 2).sum(axis=1)
     if np.max(distances) == 0:
         return
     far = np.argpartition(distances, -n_empty)[: -n_empty - 1 : -1]
     for new_cluster, far_idx in zip(empty, far, strict=True):
         weight = sample_weight[far_idx]
         old_cluster = labels[far_idx]
-        sums[old_cluster] -= X[far_idx] * weight
-        sums[new_cluster] = X[far_idx] * weight
+        row = X[far_idx].toarray()[0] if sp.issparse(X) else X[far_idx]
+        sums[old_cluster] -= row * weight
+        sums[new_cluster] = row * weight
         weights[new_cluster] = weight
         weights[old_cluster] -= weight
 
@@ -403,7 +433,10 @@ def lloyd_single(
         # rows' own weights: merged ones can hide a negative one, which an
         # empty cluster's relocation still moves alone.
         algorithm = "lloyd"
-    if algorithm == "lloyd" and _scores_in_float32(rows, n_groups):
+    if sp.issparse(rows):
+        # One kernel for CSR rows: every algorithm gives Lloyd's iterates.
+        step = _SparseLloydStep(rows, None, row_weight, labels, n_groups, centers)
+    elif algorithm == "lloyd" and _scores_in_float32(rows, n_groups):
         step = _MixedLloydStep(rows, None, row_weight, labels, n_groups, centers)
     else:
         # Elkan reads X in tiles only once: no copy is kept for it.
@@ -480,6 +513,31 @@ class _LloydStep:
     def relabel(self, centers):
         """Label every row against ``centers`` (after a non-strict convergence)."""
         _assign(self.X, centers, self.labels, len(self.group_changed), self.tiles)
+
+
+class _SparseLloydStep(_LloydStep):
+    """Lloyd's iteration on CSR rows (``sparse.lloyd_iteration``)."""
+
+    def __init__(self, X, tiles, sample_weight, labels, n_groups, centers_init):
+        super().__init__(X, tiles, sample_weight, labels, n_groups, centers_init)
+        self.parts = csr_parts(X)
+
+    def __call__(self, first, centers, new_centers):
+        return sparse.lloyd_iteration(
+            self.parts,
+            self.sample_weight,
+            centers,
+            _squared_norms(centers),
+            self.labels,
+            self.group_partials,
+            self.group_changed,
+            self.sums,
+            new_centers,
+            self.weights,
+        )
+
+    def relabel(self, centers):
+        sparse.assign_labels(self.parts, centers, _squared_norms(centers), self.labels, self.group_changed)
 
 
 def _scores_in_float32(X, n_groups):
@@ -694,13 +752,16 @@ _STEPS = {"lloyd": _LloydStep, "elkan": _ElkanStep, "hamerly": _HamerlyStep, "yi
 
 def _inertia(X, sample_weight, centers, labels):
     n_groups = n_groups_for(X.shape[0], centers.shape[0], X.shape[1])
+    if sp.issparse(X):
+        return float(sparse.inertia(csr_parts(X), sample_weight, centers, labels, np.empty(n_groups)))
     return float(lloyd.inertia(X, sample_weight, centers, labels, np.empty(n_groups)))
 
 
 def predict_labels(X, centers):
     """Labels of X against fixed centres, and whether X was all finite.
 
-    Finiteness is checked in the same pass over X (see ``lloyd.assign_labels``).
+    Finiteness is checked in the same pass over dense X (see
+    ``lloyd.assign_labels``); CSR input is checked by its validation.
     """
     start_threads()
     n_groups = n_groups_for(X.shape[0], centers.shape[0], X.shape[1])
@@ -723,7 +784,11 @@ def euclidean_distances(X, centers):
     start_threads()
     out = np.empty((X.shape[0], centers.shape[0]), dtype=X.dtype)
     n_groups = n_groups_for(X.shape[0], centers.shape[0], X.shape[1])
-    lloyd.euclidean_distances(X, np.ascontiguousarray(centers, dtype=X.dtype), n_groups, out)
+    centers = np.ascontiguousarray(centers, dtype=X.dtype)
+    if sp.issparse(X):
+        sparse.euclidean_distances(csr_parts(X), row_squared_norms(X), centers, n_groups, out)
+    else:
+        lloyd.euclidean_distances(X, centers, n_groups, out)
     return out
 
 
@@ -751,8 +816,8 @@ def kmeans_fit(
     start_threads()
     # Only k-means++ uses the row norms; an array or callable init does not.
     uses_norms = isinstance(init, str) and init == "k-means++"
-    x_squared_norms = _squared_norms(X) if uses_norms else None
-    distinct = distinct_rows(X, sample_weight)
+    x_squared_norms = row_squared_norms(X) if uses_norms else None
+    distinct = None if sp.issparse(X) else distinct_rows(X, sample_weight)
     best_inertia, best_labels = None, None
     for _ in range(n_init):
         centers_init = init_centroids(X, n_clusters, init, random_state, sample_weight, x_squared_norms)
@@ -830,8 +895,14 @@ def _weight_checker():
 
 
 def tolerance(X, tol):
-    """Absolute tolerance: ``tol`` times the mean column variance (numpy's)."""
-    return np.mean(np.var(X, axis=0)) * tol if tol else 0
+    """Absolute tolerance: ``tol`` times the mean column variance.
+
+    numpy's variances, or scikit-learn's ``mean_variance_axis`` for sparse X.
+    """
+    if not tol:
+        return 0
+    variances = mean_variance_axis(X, axis=0)[1] if sp.issparse(X) else np.var(X, axis=0)
+    return np.mean(variances) * tol
 
 
 def subset_centroids(X, sample_weight, n_clusters, init, random_state, init_size, validate_centers=None):

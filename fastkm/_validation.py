@@ -9,6 +9,7 @@ import warnings
 from numbers import Integral, Number, Real
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn import get_config
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -45,7 +46,7 @@ MINIBATCH_KMEANS_CONSTRAINTS = {
 }
 
 KMEANS_PLUSPLUS_CONSTRAINTS = {
-    "X": ["array-like"],
+    "X": ["array-like", "sparse matrix"],
     "n_clusters": [Interval(Integral, 1, None, closed="left")],
     "sample_weight": ["array-like", None],
     "x_squared_norms": ["array-like", None],
@@ -54,21 +55,38 @@ KMEANS_PLUSPLUS_CONSTRAINTS = {
 }
 
 K_MEANS_CONSTRAINTS = {
-    "X": ["array-like"],
+    "X": ["array-like", "sparse matrix"],
     "sample_weight": ["array-like", None],
     "return_n_iter": [bool],
 }
 
 _SPARSE_MESSAGE = (
-    "fastkm does not accept sparse input yet: convert X with X.toarray(), "
+    "{} does not accept sparse input yet: convert X with X.toarray(), "
     "or use scikit-learn's estimator for sparse data."
 )
 
 
-def reject_sparse(X):
-    """Raise a clear TypeError for scipy.sparse input (not supported yet)."""
-    if hasattr(X, "tocsr") and hasattr(X, "nnz"):
-        raise TypeError(_SPARSE_MESSAGE)
+def reject_sparse(X, name="fastkm"):
+    """Raise a clear TypeError for scipy.sparse input where it is not supported yet."""
+    if sp.issparse(X):
+        raise TypeError(_SPARSE_MESSAGE.format(name))
+
+
+def validate_sparse(estimator, X, reset, copy=False):
+    """scikit-learn's validation of sparse X: CSR (other formats converted), float, finite.
+
+    int32 indices, as scikit-learn's KMeans requires (``accept_large_sparse=False``).
+    """
+    return validate_data(
+        estimator,
+        X,
+        reset=reset,
+        accept_sparse="csr",
+        dtype=FLOAT_DTYPES,
+        order="C",
+        copy=copy,
+        accept_large_sparse=False,
+    )
 
 
 def _is_plain_float_matrix(A):
@@ -112,7 +130,7 @@ def parameter_key(cls, params):
     return (cls, *summary)
 
 
-def validate_fit_data(estimator, X, copy):
+def validate_fit_data(estimator, X, copy, accept_sparse=False):
     """Validate training data: dense, 2-D, finite, float32/float64, C order.
 
     Returns
@@ -128,8 +146,12 @@ def validate_fit_data(estimator, X, copy):
         ``X.sum(axis=0)`` with numpy's rounding when X has two or more
         columns. The finiteness check reads them (a NaN or infinity anywhere
         makes its column's sum non-finite), and fit's centring reuses them.
+        None for sparse X (accepted with ``accept_sparse`` only, as CSR).
     """
-    reject_sparse(X)
+    if sp.issparse(X):
+        if not accept_sparse:
+            reject_sparse(X, type(estimator).__name__)
+        return validate_sparse(estimator, X, reset=True, copy=copy), True, None
     if not _is_plain_float_matrix(X):
         # scikit-learn's own path, finiteness check included (it raises before
         # recording n_features_in_, so a failed fit leaves nothing behind).
@@ -153,8 +175,10 @@ def validate_test_data(estimator, X, check_finite=True):
 
     With ``check_finite=False`` the caller must check finiteness itself and
     call ``raise_not_finite`` on failure (predict does it in its one pass).
+    Sparse X comes back as CSR, checked finite whatever ``check_finite``.
     """
-    reject_sparse(X)
+    if sp.issparse(X):
+        return validate_sparse(estimator, X, reset=False)
     if (
         _is_plain_float_matrix(X)
         and getattr(estimator, "feature_names_in_", None) is None

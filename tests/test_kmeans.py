@@ -456,14 +456,11 @@ def test_unfitted_predict():
         KMeans().predict(X_OK)
 
 
-def test_sparse_input_gets_clear_error():
+def test_minibatch_sparse_input_gets_clear_error():
+    with pytest.raises(TypeError, match="MiniBatchKMeans does not accept sparse input yet"):
+        fastkm.MiniBatchKMeans(2).fit(sp.csr_matrix(X_OK))
     with pytest.raises(TypeError, match="does not accept sparse input yet"):
-        KMeans(2).fit(sp.csr_matrix(X_OK))
-    km = KMeans(2, random_state=0).fit(X_OK)
-    with pytest.raises(TypeError, match="sparse"):
-        km.predict(sp.csr_matrix(X_OK))
-    with pytest.raises(TypeError, match="sparse"):
-        kmeans_plusplus(sp.csr_matrix(X_OK), 2)
+        fastkm.MiniBatchKMeans(2).partial_fit(sp.csr_matrix(X_OK))
 
 
 def test_failed_fit_leaves_no_half_written_state():

@@ -17,9 +17,9 @@ FEATURE_BLOCK = 4
 
 # Explicit flag set rather than fastmath=True: 'ninf'/'nnan' would let LLVM
 # drop the +inf "best so far" sentinels the argmin loops rely on.
-_FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
+FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
-_OPTIONS = {"cache": True, "nogil": True, "fastmath": _FASTMATH, "error_model": "numpy"}
+_OPTIONS = {"cache": True, "nogil": True, "fastmath": FASTMATH, "error_model": "numpy"}
 
 
 def start_threads():

@@ -11,9 +11,11 @@ caller to rank them with scikit-learn's own arithmetic (see
 """
 
 import numpy as np
-from numba import prange
+from numba import prange, types
+from numba.extending import overload
 
-from ._jit import CHUNK, FEATURE_BLOCK, fma, kernel, parallel_kernel
+from . import rows, sparse
+from ._jit import CHUNK, FASTMATH, FEATURE_BLOCK, fma, kernel, parallel_kernel
 from .tiles import (
     chunk_tile,
     new_scores,
@@ -22,6 +24,8 @@ from .tiles import (
     tile_center_scores,
     wide_dots4,
 )
+
+_OVERLOAD_OPTIONS = {"fastmath": FASTMATH}
 
 
 @kernel
@@ -46,11 +50,79 @@ def _find_cumulative(mass, chunk_mass, target):
     return n - 1
 
 
-@kernel
-def _chunk_tile(X, tiles, fill, c, scratch):
-    """Rows of CHUNK number ``c`` as a float64 tile (see ``tiles.chunk_tile``)."""
-    start = c * CHUNK
-    return chunk_tile(X, tiles, fill, c, start, min(start + CHUNK, X.shape[0]), scratch)[0]
+def _chunk_scores(X, tiles, fill, c, cand, cand_sq_norms, n_cand, scratch, dots, scores):
+    """Scores ``||cand||^2 - 2 x.cand`` of CHUNK ``c``'s rows (kernels only).
+
+    X : dense (n_samples, n_features), or a CSR tuple (see ``rows``)
+    cand : the candidates as ``_prepared`` makes them for X's form
+    scratch, dots : from ``_scratch`` and ``tiles.new_scores``
+    scores : (>= n_cand, CHUNK) float64 OUT, ``scores[t, i]`` for candidate
+        ``t`` and the chunk's ``i``-th row
+    Returns the number of rows in the chunk. With ``fill`` (dense only), the
+    chunk's tile is stored in ``tiles`` on the way.
+    """
+    raise NotImplementedError("compiled kernels only")
+
+
+def _prepared(X, points):
+    """Candidate rows (float64, one per row) in the form ``_chunk_scores`` reads for X."""
+    raise NotImplementedError("compiled kernels only")
+
+
+def _scratch(X, tiles):
+    """A scratch tile for ``_chunk_scores``: X's width when X is dense and not kept in tiles."""
+    raise NotImplementedError("compiled kernels only")
+
+
+@overload(_chunk_scores, jit_options=_OVERLOAD_OPTIONS)
+def _chunk_scores_impl(X, tiles, fill, c, cand, cand_sq_norms, n_cand, scratch, dots, scores):
+    if not isinstance(X, types.Array):
+
+        def csr_scores(X, tiles, fill, c, cand, cand_sq_norms, n_cand, scratch, dots, scores):
+            start = c * CHUNK
+            n_rows = min(CHUNK, rows.n_rows(X) - start)
+            row_dot = np.empty(n_cand)
+            for i in range(n_rows):
+                sparse.row_dots(X, start + i, cand, row_dot)
+                for t in range(n_cand):
+                    scores[t, i] = cand_sq_norms[t] - 2.0 * row_dot[t]
+            return n_rows
+
+        return csr_scores
+
+    def tile_scores(X, tiles, fill, c, cand, cand_sq_norms, n_cand, scratch, dots, scores):
+        start = c * CHUNK
+        n_rows = min(CHUNK, X.shape[0] - start)
+        tile = chunk_tile(X, tiles, fill, c, start, start + n_rows, scratch)[0]
+        minus2 = -2.0
+        # Wide rows: four candidates per sweep (the bits of one at a time).
+        t = np.int64(0)
+        while tile.shape[0] > FEATURE_BLOCK and t + 4 <= n_cand:
+            wide_dots4(tile, n_rows, cand, t, dots)
+            for q in range(4):
+                norm = cand_sq_norms[t + q]
+                for i in range(n_rows):
+                    scores[t + q, i] = fma(minus2, dots[q, i], norm)
+            t += 4
+        for tr in range(t, n_cand):
+            tile_center_scores(tile, n_rows, cand, cand_sq_norms, tr, scores[tr])
+        return n_rows
+
+    return tile_scores
+
+
+@overload(_prepared, jit_options=_OVERLOAD_OPTIONS)
+def _prepared_impl(X, points):
+    if isinstance(X, types.Array):
+        return lambda X, points: padded_centers(points, points.dtype)
+    return lambda X, points: sparse.transposed(points, points.dtype)
+
+
+@overload(_scratch, jit_options=_OVERLOAD_OPTIONS)
+def _scratch_impl(X, tiles):
+    if isinstance(X, types.Array):
+        return lambda X, tiles: new_tile(X.shape[1] if tiles.shape[0] == 0 else 0, tiles.dtype)
+    return lambda X, tiles: new_tile(0, tiles.dtype)
 
 
 @kernel
@@ -70,51 +142,37 @@ def _group_potentials(
 ):
     """For each candidate, the weighted sum of min(closest, d(x, cand)) over rows.
 
-    Rows of CHUNKs ``c_start:c_stop``; out : (n_candidates,) OUT. Wide rows
-    are scored against four candidates per sweep (the bits of one at a time).
+    Rows of CHUNKs ``c_start:c_stop``; out : (n_candidates,) OUT.
     """
     n_cand = out.shape[0]
-    scratch = new_tile(X.shape[1] if tiles.shape[0] == 0 else 0, closest.dtype)
+    scratch = _scratch(X, tiles)
     dots = new_scores(closest.dtype)
-    scores = np.empty(CHUNK, dtype=np.float64)
-    minus2 = -2.0
-    # A run-time False: a literal would compile _chunk_tile a second time.
+    scores = np.empty((n_cand, CHUNK), dtype=np.float64)
+    # A run-time False: a literal would compile _chunk_scores a second time.
     never = c_start < 0
-    for c in range(n_cand):
-        out[c] = 0.0
+    for t in range(n_cand):
+        out[t] = 0.0
     for chunk in range(c_start, c_stop):
-        start = chunk * CHUNK
-        n_rows = min(CHUNK, X.shape[0] - start)
-        tile = _chunk_tile(X, tiles, never, chunk, scratch)
-        c = np.int64(0)
-        while tile.shape[0] > FEATURE_BLOCK and c + 4 <= n_cand:
-            wide_dots4(tile, n_rows, cand, c, dots)
-            for q in range(4):
-                norm = cand_sq_norms[c + q]
-                for i in range(n_rows):
-                    scores[i] = fma(minus2, dots[q, i], norm)
-                out[c + q] += _add_potential(scores, n_rows, x_sq_norms, closest, sample_weight, start)
-            c += 4
-        for cr in range(c, n_cand):
-            tile_center_scores(tile, n_rows, cand, cand_sq_norms, cr, scores)
-            out[cr] += _add_potential(scores, n_rows, x_sq_norms, closest, sample_weight, start)
+        n_rows = _chunk_scores(X, tiles, never, chunk, cand, cand_sq_norms, n_cand, scratch, dots, scores)
+        for t in range(n_cand):
+            out[t] += _add_potential(scores[t], n_rows, x_sq_norms, closest, sample_weight, chunk * CHUNK)
 
 
 @kernel
 def _chunk_add_center(X, tiles, fill, x_sq_norms, sample_weight, center, center_sq_norm, closest, mass, c):
-    """Lower ``closest`` for the rows of CHUNK ``c`` to their distance to ``center[0]``.
+    """Lower ``closest`` for the rows of CHUNK ``c`` to their distance to the centre.
 
+    center : the one centre, prepared (see ``_prepared``)
     Also sets their ``mass = sample_weight * closest``; returns the total mass.
     """
-    scratch = new_tile(X.shape[1] if tiles.shape[0] == 0 else 0, closest.dtype)
-    scores = np.empty(CHUNK, dtype=np.float64)
+    scores = np.empty((1, CHUNK), dtype=np.float64)
+    n_rows = _chunk_scores(
+        X, tiles, fill, c, center, center_sq_norm, 1, _scratch(X, tiles), new_scores(closest.dtype), scores
+    )
     start = c * CHUNK
-    n_rows = min(CHUNK, X.shape[0] - start)
-    tile = _chunk_tile(X, tiles, fill, c, scratch)
-    tile_center_scores(tile, n_rows, center, center_sq_norm, np.int64(0), scores)
     total = 0.0
     for i in range(n_rows):
-        d = max(scores[i] + x_sq_norms[start + i], 0.0)
+        d = max(scores[0, i] + x_sq_norms[start + i], 0.0)
         d = min(d, closest[start + i])
         closest[start + i] = d
         m = d * sample_weight[start + i]
@@ -144,7 +202,7 @@ def _seeding_pass(
     closest : (n_samples,) INOUT, squared distance to the nearest chosen centre
     mass : (n_samples,) OUT
     """
-    n_chunks = -(-X.shape[0] // CHUNK)
+    n_chunks = -(-rows.n_rows(X) // CHUNK)
     n_tasks = out.shape[0]
     for task in prange(n_tasks):
         # The prange index is typed uint64 in one of numba's passes and int64
@@ -164,13 +222,17 @@ def _seeding_pass(
 
 
 @kernel
-def _candidate_rows(X, candidates, dtype):
-    """The candidate rows, zero-padded to the tile width, in ``dtype``."""
-    points = np.empty((candidates.shape[0], X.shape[1]), dtype=X.dtype)
+def _first_row(X, candidates, points):
+    """The first candidate's row, copied into ``points[:1]``."""
+    rows.copy_row(X, candidates[0], points[0])
+    return points[:1]
+
+
+@kernel
+def _candidate_rows(X, candidates, points):
+    """Copy the candidate rows of X into ``points`` (float64, zeros included)."""
     for t in range(candidates.shape[0]):
-        for f in range(X.shape[1]):
-            points[t, f] = X[candidates[t], f]
-    return padded_centers(points, dtype)
+        rows.copy_row(X, candidates[t], points[t])
 
 
 @kernel
@@ -224,7 +286,7 @@ def kmeans_plusplus(
         of the same point (scikit-learn may then take either row). Negative:
         never stop.
     """
-    n_samples, n_features = X.shape
+    n_samples, n_features = rows.n_rows(X), rows.n_cols(X)
     n_trials = uniforms.shape[1]
     n_chunks = chunk_mass_out.shape[0]
     chunk_mass = chunk_mass_out[:, 0]
@@ -237,6 +299,7 @@ def kmeans_plusplus(
     # The candidates' norms are those of x_sq_norms, as scikit-learn's are
     # the same einsum over the same rows: tied distances stay tied.
     cand_sq_norms = np.empty(n_trials)
+    points = np.empty((n_trials, n_features))
 
     if k_start == 0:
         first = indices[0]
@@ -251,13 +314,13 @@ def kmeans_plusplus(
             sample_weight,
             closest,
             mass,
-            _candidate_rows(X, candidates[:1], closest.dtype),
+            _prepared(X, _first_row(X, candidates[:1], points)),
             cand_sq_norms[:1],
             add_center,
             chunk_mass_out,
         )
         for f in range(n_features):
-            centers[0, f] = X[first, f]
+            centers[0, f] = points[0, f]
         total = 0.0
         for c in range(n_chunks):
             total += chunk_mass[c]
@@ -268,7 +331,8 @@ def kmeans_plusplus(
         for t in range(n_trials):
             candidates[t] = _find_cumulative(mass, chunk_mass, uniforms[k - 1, t] * potential[0])
             cand_sq_norms[t] = x_sq_norms[candidates[t]]
-        padded_cand = _candidate_rows(X, candidates, closest.dtype)
+        _candidate_rows(X, candidates, points)
+        prepared = _prepared(X, points)
         if k == k_start and forced >= 0:
             best = forced
             best_pot = forced_pot
@@ -281,7 +345,7 @@ def kmeans_plusplus(
                 sample_weight,
                 closest,
                 mass,
-                padded_cand,
+                prepared,
                 cand_sq_norms,
                 sum_potentials,
                 group_pots,
@@ -308,13 +372,13 @@ def kmeans_plusplus(
             sample_weight,
             closest,
             mass,
-            padded_cand[best : best + 1],
+            _prepared(X, points[best : best + 1]),
             cand_sq_norms[best : best + 1],
             add_center,
             chunk_mass_out,
         )
         potential[0] = best_pot
         for f in range(n_features):
-            centers[k, f] = X[candidates[best], f]
+            centers[k, f] = points[best, f]
         indices[k] = candidates[best]
     return k_stop

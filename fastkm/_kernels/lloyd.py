@@ -11,6 +11,7 @@ import numpy as np
 from numba import prange
 
 from ._jit import CHUNK, kernel, parallel_kernel
+from .rows import add_row
 from .tiles import chunk_tile, new_scores, new_tile, padded_centers, tile_argmin
 
 # Groups are cut at multiples of this many rows, so that vector loops start aligned.
@@ -120,12 +121,13 @@ def accumulate_changes(X, start, rows, n_rows, old_labels, new_labels, sample_we
     scikit-learn recomputes its sums every iteration, so the two agree to
     rounding, not bit for bit.
 
+    X : (n_samples, n_features) IN, dense or CSR (see ``rows.add_row``)
     rows : (CHUNK,) int64 IN, the rows taken, ``start + rows[q]``, in increasing order
     old_labels, new_labels : (CHUNK,) int32 IN, row ``q``'s label before and after
     acc : (n_clusters, n_features + 2) float64 INOUT, per cluster the weighted
         sum of rows, the weight, and the number of rows of non-zero weight
     """
-    n_features = X.shape[1]
+    n_features = acc.shape[1] - 2
     for i in range(n_rows):
         old = old_labels[i]
         new = new_labels[i]
@@ -135,12 +137,10 @@ def accumulate_changes(X, start, rows, n_rows, old_labels, new_labels, sample_we
         w = np.float64(sample_weight[r])
         weighted = 1.0 if w != 0 else 0.0
         if old >= 0:
-            for f in range(n_features):
-                acc[old, f] -= w * X[r, f]
+            add_row(X, r, -w, acc[old])
             acc[old, n_features] -= w
             acc[old, n_features + 1] -= weighted
-        for f in range(n_features):
-            acc[new, f] += w * X[r, f]
+        add_row(X, r, w, acc[new])
         acc[new, n_features] += w
         acc[new, n_features + 1] += weighted
 

@@ -1,0 +1,149 @@
+"""KMeans on scipy.sparse CSR input: against scikit-learn and against dense fits."""
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import sklearn.cluster as skc
+from sklearn.exceptions import ConvergenceWarning
+
+from fastkm import KMeans, _solvers, kmeans_plusplus
+from fastkm._kernels import sparse
+
+from . import reference
+
+
+def _csr(n=600, d=40, density=0.1, dtype=np.float64, seed=0):
+    X = sp.random(n, d, density=density, format="csr", random_state=seed, dtype=np.float64)
+    # A few empty rows and one duplicated row, as real sparse data has.
+    X = sp.vstack([X, sp.csr_matrix((3, d)), X[:1]]).tocsr()
+    return X.astype(dtype)
+
+
+def _fit_both(X, k, **params):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return KMeans(k, **params).fit(X), skc.KMeans(k, **params).fit(X)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_fit_from_same_init_matches_sklearn(dtype):
+    X = _csr(dtype=dtype)
+    init = X[:7].toarray()
+    ours, theirs = _fit_both(X, 7, init=init, n_init=1)
+    assert np.array_equal(ours.labels_, theirs.labels_)
+    assert ours.n_iter_ == theirs.n_iter_
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(ours.cluster_centers_, theirs.cluster_centers_, atol=tol)
+    assert ours.inertia_ == pytest.approx(theirs.inertia_, rel=tol)
+    assert ours.cluster_centers_.dtype == dtype and isinstance(ours.cluster_centers_, np.ndarray)
+
+
+@pytest.mark.parametrize("init", ["k-means++", "random"])
+def test_fit_with_seeded_init_matches_sklearn(init):
+    X = _csr()
+    ours, theirs = _fit_both(X, 6, init=init, n_init=2, random_state=3)
+    assert np.array_equal(ours.labels_, theirs.labels_)
+    assert ours.inertia_ == pytest.approx(theirs.inertia_, rel=1e-10)
+
+
+def test_kmeans_plusplus_on_csr_picks_sklearns_points():
+    X = _csr()
+    ours, idx = kmeans_plusplus(X, 12, random_state=0)
+    theirs, their_idx = skc.kmeans_plusplus(X, 12, random_state=0)
+    np.testing.assert_array_equal(idx, their_idx)
+    np.testing.assert_array_equal(ours, theirs)
+    assert isinstance(ours, np.ndarray)
+
+
+def test_sparse_and_dense_fits_agree():
+    X = _csr()
+    w = np.random.default_rng(0).uniform(0.5, 2, X.shape[0])
+    from_sparse = KMeans(5, random_state=0).fit(X, sample_weight=w)
+    from_dense = KMeans(5, random_state=0).fit(X.toarray(), sample_weight=w)
+    assert np.array_equal(from_sparse.labels_, from_dense.labels_)
+    np.testing.assert_allclose(from_sparse.cluster_centers_, from_dense.cluster_centers_, atol=1e-12)
+    assert from_sparse.inertia_ == pytest.approx(from_dense.inertia_, rel=1e-10)
+
+
+def test_train_on_one_form_predict_on_the_other():
+    X = _csr()
+    dense_model = KMeans(5, random_state=0).fit(X.toarray())
+    sparse_model = KMeans(5, random_state=0).fit(X)
+    for model in (dense_model, sparse_model):
+        np.testing.assert_array_equal(model.predict(X), model.predict(X.toarray()))
+        np.testing.assert_allclose(model.transform(X), model.transform(X.toarray()), atol=1e-12)
+        assert model.score(X) == pytest.approx(model.score(X.toarray()), rel=1e-12)
+
+
+@pytest.mark.parametrize("form", [sp.csr_matrix, sp.csr_array, sp.csc_matrix, sp.coo_array, sp.lil_matrix])
+def test_sparse_formats_are_accepted(form):
+    X = _csr()
+    init = X[:4].toarray()
+    ours = KMeans(4, init=init, n_init=1).fit(form(X))
+    theirs = skc.KMeans(4, init=init, n_init=1).fit(form(X))
+    assert np.array_equal(ours.labels_, theirs.labels_)
+    np.testing.assert_array_equal(ours.predict(form(X)), theirs.predict(form(X)))
+
+
+def test_predict_transform_score_match_sklearn():
+    X = _csr()
+    ours, theirs = _fit_both(X, 6, random_state=1)
+    np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))
+    np.testing.assert_allclose(ours.transform(X), theirs.transform(X), rtol=1e-10, atol=1e-12)
+    assert ours.score(X) == pytest.approx(theirs.score(X), rel=1e-10)
+
+
+def test_empty_cluster_relocation_matches_sklearn():
+    # Three far-apart points and an init with a centre nobody is nearest to.
+    X = sp.csr_matrix(np.array([[0, 0, 1.0], [0, 0, 1.1], [5, 0, 0], [0, 9, 0], [0, 9.5, 0]]))
+    init = np.array([[0, 0, 1.0], [5, 0, 0], [100, 100, 100]])
+    ours, theirs = _fit_both(X, 3, init=init, n_init=1)
+    assert np.array_equal(ours.labels_, theirs.labels_)
+    np.testing.assert_allclose(ours.cluster_centers_, theirs.cluster_centers_, atol=1e-12)
+
+
+def test_unsorted_indices_and_explicit_zeros():
+    X = _csr(n=200, d=15)
+    dense = X.toarray()
+    # Reverse each row's stored order and store an explicit zero.
+    data, indices = X.data.copy(), X.indices.copy()
+    for r in range(X.shape[0]):
+        lo, hi = X.indptr[r], X.indptr[r + 1]
+        data[lo:hi], indices[lo:hi] = data[lo:hi][::-1], indices[lo:hi][::-1]
+    shuffled = sp.csr_matrix((data, indices, X.indptr.copy()), shape=X.shape)
+    shuffled.has_sorted_indices = False
+    init = dense[:4]
+    a = KMeans(4, init=init, n_init=1).fit(shuffled)
+    b = KMeans(4, init=init, n_init=1).fit(dense)
+    assert np.array_equal(a.labels_, b.labels_)
+    np.testing.assert_allclose(a.cluster_centers_, b.cluster_centers_, atol=1e-12)
+
+
+def test_kernels_against_numpy_reference():
+    X = _csr(n=300, d=25)
+    dense = X.toarray()
+    centers = np.random.default_rng(1).normal(size=(6, 25))
+    parts = _solvers.csr_parts(X)
+    labels = np.full(X.shape[0], -1, dtype=np.int32)
+    center_norms = np.einsum("ij,ij->i", centers, centers)
+    sparse.assign_labels(parts, centers, center_norms, labels, np.empty(3, np.int64))
+    distances = ((dense[:, None, :] - centers[None]) ** 2).sum(-1)
+    np.testing.assert_array_equal(labels, distances.argmin(axis=1))
+    norms = np.empty(X.shape[0])
+    sparse.row_sq_norms(parts, norms)
+    np.testing.assert_allclose(norms, (dense**2).sum(1), rtol=1e-14)
+    w = np.ones(X.shape[0])
+    inertia = sparse.inertia(parts, w, centers, labels, np.empty(4))
+    assert inertia == pytest.approx(reference.inertia(dense, centers, labels, w), rel=1e-12)
+
+
+def test_nan_in_sparse_data_gets_sklearns_error():
+    X = _csr()
+    X.data[3] = np.nan
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        KMeans(3).fit(X)
+    model = KMeans(3, random_state=0).fit(_csr())
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        model.predict(X)
