@@ -35,10 +35,13 @@ def kmeans_plusplus(
 
     Same contract as :func:`sklearn.cluster.kmeans_plusplus`; the seeding loop
     runs as a compiled, parallel kernel. With the same ``random_state`` it
-    picks the same rows as scikit-learn: candidates whose potentials differ by
-    rounding alone are ranked with scikit-learn's arithmetic (on float32 data,
-    which scikit-learn scores in float32, and on sparse data, such a near-tie
-    can go the other way).
+    draws the same candidates as scikit-learn and computes their distances
+    with the same formula and, where the BLAS sums a GEMM entry as one FMA
+    chain, the same bits. Candidates whose potentials differ by rounding alone
+    are ranked with scikit-learn's own arithmetic on dense float64 data, so it
+    picks the same points (among copies of one point, possibly another copy).
+    On float32 or sparse data, or with another BLAS, such a near-tie can go
+    the other way.
 
     Parameters
     ----------

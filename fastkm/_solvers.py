@@ -198,8 +198,9 @@ def _serial_blas():
     """A context in which numpy's BLAS runs on the calling thread alone.
 
     BLAS threads spin for a while after a call, and would take the cores from
-    the next kernel's threads. The results are the same: BLAS splits the
-    rows and columns of a product among its threads, never a sum.
+    the next kernel's threads. A GEMM's entries do not depend on its thread
+    count, but a long GEMV's sums can: fastkm follows scikit-learn's GEMV as
+    it runs on one thread (as it does on small inputs).
     """
     return _blas_controller().limit(limits=1, user_api="blas")
 

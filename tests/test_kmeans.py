@@ -65,15 +65,16 @@ def test_kmeans_plusplus_ranks_near_ties_as_sklearn(china, seed):
     # at some step; seed 5 also needs the first centre's distances as
     # scikit-learn's GEMV rounds them.
     sample = china[np.random.RandomState(seed).randint(0, len(china), 3072)]
-    _, ours = kmeans_plusplus(sample, 1024, random_state=seed)
-    _, theirs = skc.kmeans_plusplus(sample, 1024, random_state=seed)
+    ours, _ = kmeans_plusplus(sample, 1024, random_state=seed)
+    theirs, _ = skc.kmeans_plusplus(sample, 1024, random_state=seed)
+    # The same points; among copies of one colour, not always the same row.
     np.testing.assert_array_equal(ours, theirs)
 
 
 def test_kmeans_plusplus_near_ties_with_weights(digits):
     w = np.random.RandomState(0).randint(1, 4, len(digits)).astype(float)
-    _, ours = kmeans_plusplus(digits, 200, sample_weight=w, random_state=0)
-    _, theirs = skc.kmeans_plusplus(digits, 200, sample_weight=w, random_state=0)
+    ours, _ = kmeans_plusplus(digits, 200, sample_weight=w, random_state=0)
+    theirs, _ = skc.kmeans_plusplus(digits, 200, sample_weight=w, random_state=0)
     np.testing.assert_array_equal(ours, theirs)
 
 

@@ -2,12 +2,14 @@
 
 The random numbers are drawn by the caller (from the same RandomState calls
 scikit-learn makes) and passed in, so the seeding follows scikit-learn's random
-stream. The squared distances are scikit-learn's bits (its formula, an FMA
-chain as in a GEMM, the same norms); the candidates' potentials are sums in
-another order, so two candidates whose potentials differ by rounding alone may
-be ranked the other way round. The loop stops at such a near-tie for the
-caller to rank them with scikit-learn's own arithmetic (see
-``_solvers.kmeans_plusplus``).
+stream. The squared distances follow scikit-learn's formula with the same
+norms, each dot product a sequential FMA chain: the bits of a BLAS GEMM whose
+kernel accumulates that way (OpenBLAS does on this machine for up to 384
+features, except on the smallest problems, where it uses other kernels). The
+candidates' potentials are sums in another order than scikit-learn's GEMV, so
+two candidates whose potentials differ by rounding alone may be ranked the
+other way round. The loop stops at such a near-tie for the caller to rank them
+with scikit-learn's own arithmetic (see ``_solvers.kmeans_plusplus``).
 """
 
 import numpy as np
@@ -222,6 +224,15 @@ def _seeding_pass(
 
 
 @kernel
+def _rows_differ(points, a, b):
+    """Whether candidate rows ``a`` and ``b`` are different points."""
+    for f in range(points.shape[1]):
+        if points[a, f] != points[b, f]:
+            return True
+    return False
+
+
+@kernel
 def _first_row(X, candidates, points):
     """The first candidate's row, copied into ``points[:1]``."""
     rows.copy_row(X, candidates[0], points[0])
@@ -281,10 +292,11 @@ def kmeans_plusplus(
     candidates : (n_local_trials,) int64 OUT, the last step's candidate rows
     forced : int, if >= 0 the candidate taken at step ``k_start`` (the caller's
         ruling on a tie), with the potential ``forced_pot``
-    tie_rtol : float; a step stops before choosing when another candidate has
-        a potential within ``tie_rtol`` (relative) of the best's, even a copy
-        of the same point (scikit-learn may then take either row). Negative:
-        never stop.
+    tie_rtol : float; a step stops before choosing when another candidate, a
+        different point, has a potential within ``tie_rtol`` (relative) of the
+        best's. Negative: never stop. Copies of one point are not ranked:
+        either gives the same centre, only ``indices`` can differ (and
+        stopping at every step would be costly on data made of copies).
     """
     n_samples, n_features = rows.n_rows(X), rows.n_cols(X)
     n_trials = uniforms.shape[1]
@@ -362,7 +374,8 @@ def kmeans_plusplus(
             # A potential of 0 is a sum of zeros, exact in any order.
             if tie_rtol >= 0 and best_pot > 0:
                 for t in range(n_trials):
-                    if t != best and abs(pots[t] - best_pot) <= tie_rtol * best_pot:
+                    near = t != best and abs(pots[t] - best_pot) <= tie_rtol * best_pot
+                    if near and _rows_differ(points, t, best):
                         return k
         _seeding_pass(
             X,
