@@ -1,7 +1,8 @@
 """The one place where fastkm's compilation options are declared."""
 
 import numba
-from numba.core import types
+from llvmlite import ir
+from numba.core import cgutils, types
 from numba.extending import intrinsic
 
 # Row chunk processed as one unit. Work is partitioned by this fixed size, never
@@ -67,3 +68,34 @@ def fma(typingctx, a, b, c):
 
         return a(a, b, c), codegen
     return None
+
+
+@intrinsic
+def prefetch(typingctx, array, row, column):
+    """Hint the CPU to fetch the cache line of ``array[row, column]`` (no effect on results).
+
+    For gathers whose addresses are known a few iterations ahead (the CSR
+    kernels' reads of the centres, one row per stored value).
+    """
+    if not (isinstance(array, types.Array) and array.ndim == 2):
+        return None
+    if not (isinstance(row, types.Integer) and isinstance(column, types.Integer)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        array_type = signature.args[0]
+        ary = context.make_array(array_type)(context, builder, args[0])
+        indices = [
+            context.cast(builder, value, value_type, types.intp)
+            for value, value_type in zip(args[1:], signature.args[1:], strict=True)
+        ]
+        ptr = cgutils.get_item_pointer(context, builder, array_type, ary, indices, wraparound=False)
+        i8_ptr = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fn_type = ir.FunctionType(ir.VoidType(), [i8_ptr, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fn_type, "llvm.prefetch.p0i8")
+        # Read access, high temporal locality, data cache.
+        builder.call(fn, [builder.bitcast(ptr, i8_ptr), i32(0), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return types.void(array, row, column), codegen
