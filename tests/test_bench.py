@@ -23,10 +23,12 @@ def test_case_table_covers_the_issue():
         ("china", 64),
         ("china", 256),
         ("large", 32),
+        ("sparse", 32),
     }
     for dataset, k in sizes:
         tasks = {c.task for c in bench.CASES if (c.dataset, c.k) == (dataset, k) and not c.cold_start}
-        assert tasks == {"fit-init", "fit", "minibatch", "predict"}
+        dense_only = set() if dataset != "sparse" else {"minibatch"}
+        assert tasks == {"fit-init", "fit", "minibatch", "predict"} - dense_only
     assert {"cold-start", "cold-start-compile"} <= set(names)
 
 
@@ -66,7 +68,7 @@ def test_select_cases():
         "digits-k10-predict",
     }
     predicts = bench.select_cases(["*-predict"])
-    assert len(predicts) == 6 and all(c.task == "predict" for c in predicts)
+    assert len(predicts) == 7 and all(c.task == "predict" for c in predicts)
     # Patterns combine; the table's order is kept; --quick does not drop named cases.
     picked = bench.select_cases(["cold-start-compile", "blobs-k4-fit"], quick=True)
     assert [c.name for c in picked] == ["blobs-k4-fit", "cold-start-compile"]

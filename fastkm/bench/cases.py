@@ -50,6 +50,7 @@ DATASETS = {
         Dataset(
             "large", "make_blobs(1,000,000, n_features=16, centers=32)", (1_000_000, 16), datasets.large_blobs
         ),
+        Dataset("sparse", "random CSR matrix, 1% stored", (100_000, 10_000), datasets.sparse_random),
     ]
 }
 
@@ -100,14 +101,19 @@ class Case:
     @property
     def heavy(self):
         """Left out of ``--quick`` runs: minutes of scikit-learn time, or a compile."""
-        return self.dataset == "large" or self.k >= 256 or self.task == "cold-start-compile"
+        return self.dataset in ("large", "sparse") or self.k >= 256 or self.task == "cold-start-compile"
 
 
 _SIZES = [("blobs", 4), ("digits", 10), ("china", 16), ("china", 64), ("china", 256), ("large", 32)]
 _IN_PROCESS_TASKS = ("fit-init", "fit", "minibatch", "predict")
 
+# MiniBatchKMeans does not take sparse input yet; k-means++ seeding on it is
+# timed within 'fit'.
+_SPARSE_TASKS = ("fit-init", "fit", "predict")
+
 CASES = tuple(
     [Case(dataset, k, task) for dataset, k in _SIZES for task in _IN_PROCESS_TASKS]
+    + [Case("sparse", 32, task) for task in _SPARSE_TASKS]
     + [Case("digits", 10, task) for task in COLD_START_TASKS]
 )
 
@@ -159,7 +165,8 @@ def _matching(pattern, cases):
 
 
 def load_dataset(dataset):
-    """``(X, target)`` of a dataset: float64 C-contiguous X, target or None."""
+    """``(X, target)`` of a dataset: float64 X (C-contiguous, or CSR), target or None."""
     spec = DATASETS[dataset]
-    X = np.ascontiguousarray(spec.load(), dtype=np.float64)
+    X = spec.load()
+    X = X.astype(np.float64) if hasattr(X, "tocsr") else np.ascontiguousarray(X, dtype=np.float64)
     return X, (spec.target() if spec.target is not None else None)

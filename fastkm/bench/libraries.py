@@ -42,6 +42,10 @@ class CaseData:
     _float32: np.ndarray = None
 
     @property
+    def sparse(self):
+        return not isinstance(self.X, np.ndarray)
+
+    @property
     def X32(self):
         if self._float32 is None:
             self._float32 = np.ascontiguousarray(self.X, dtype=np.float32)
@@ -56,6 +60,7 @@ class Library:
     distribution = ""  # its PyPI name, for the version and install hints
     needs_reference = False  # prepare() uses scikit-learn's result of the same case
     cold_start_code = ""  # import + first fit of X with {k} clusters, in a fresh process
+    accepts_sparse = False  # takes scipy.sparse CSR input
 
     def available(self):
         """Whether the library imports here."""
@@ -79,7 +84,9 @@ class Library:
         case's ``fit-init`` task, which ``predict`` reuses when given.
         """
         method = getattr(self, "_" + task.replace("-", "_"), None)
-        return None if method is None else method(data, k, reference=reference, model=model)
+        if method is None or (data.sparse and not self.accepts_sparse):
+            return None
+        return method(data, k, reference=reference, model=model)
 
 
 class _EstimatorLibrary(Library):
@@ -118,6 +125,7 @@ def _fitted_estimator(model):
 
 class FastKM(_EstimatorLibrary):
     name = "fastkm"
+    accepts_sparse = True
     module = "fastkm"
     distribution = "fastkm"
     kmeans = "fastkm:KMeans"
@@ -127,6 +135,7 @@ class FastKM(_EstimatorLibrary):
 
 class ScikitLearn(_EstimatorLibrary):
     name = "sklearn"
+    accepts_sparse = True
     module = "sklearn.cluster"
     distribution = "scikit-learn"
     kmeans = "sklearn.cluster:KMeans"

@@ -68,11 +68,19 @@ def time_calls(call, budget):
 
 
 def inertia(X, centers, labels, chunk=1 << 16):
-    """Sum of squared distances from each row of X to its labelled centre, in float64."""
+    """Sum of squared distances from each row of X to its labelled centre, in float64.
+
+    Sparse X is made dense a chunk of rows at a time (8 MB of rows at most).
+    """
     centers = np.asarray(centers, dtype=np.float64)
+    sparse = not isinstance(X, np.ndarray)
+    if sparse:
+        chunk = max(1, (1 << 20) // X.shape[1])
     total = 0.0
-    for start in range(0, len(X), chunk):
-        rows = np.asarray(X[start : start + chunk], dtype=np.float64)
+    for start in range(0, X.shape[0], chunk):
+        rows = X[start : start + chunk]
+        rows = rows.toarray() if sparse else rows
+        rows = np.asarray(rows, dtype=np.float64)
         diff = rows - centers[labels[start : start + chunk]]
         total += float(np.einsum("ij,ij->", diff, diff))
     return total
