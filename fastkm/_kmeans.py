@@ -200,6 +200,11 @@ class _BaseKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixi
                     _VALID_PARAMETERS.clear()
                 _VALID_PARAMETERS.add(key)
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
     def _validated_init(self, X):
         # An init array becomes a validated C-ordered copy in X's dtype.
         init = self.init
@@ -420,11 +425,6 @@ class KMeans(_BaseKMeans):
         self.random_state = random_state
         self.copy_x = copy_x
         self.algorithm = algorithm
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
-        return tags
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None, sample_weight=None):

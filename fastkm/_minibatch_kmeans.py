@@ -156,7 +156,7 @@ class MiniBatchKMeans(_BaseKMeans):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training instances to cluster. Converted to C order (a copy if it
             is not already).
         y : Ignored
@@ -171,7 +171,7 @@ class MiniBatchKMeans(_BaseKMeans):
         self : object
             Fitted estimator.
         """
-        X, _, _ = v.validate_fit_data(self, X, copy=False)
+        X, _, _ = v.validate_fit_data(self, X, copy=False, accept_sparse=True)
         self._check_params_vs_input(X)
         random_state = check_random_state(self.random_state)
         sample_weight = v.check_sample_weight(sample_weight, X)
@@ -219,7 +219,7 @@ class MiniBatchKMeans(_BaseKMeans):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training instances to cluster, all of them one mini-batch.
         y : Ignored
             Not used, present here for API consistency by convention.
@@ -233,11 +233,10 @@ class MiniBatchKMeans(_BaseKMeans):
             Return updated estimator.
         """
         has_centers = hasattr(self, "cluster_centers_")
-        v.reject_sparse(X, type(self).__name__)
         if has_centers:
             X = v.validate_test_data(self, X)
         else:
-            X, _, _ = v.validate_fit_data(self, X, copy=False)
+            X, _, _ = v.validate_fit_data(self, X, copy=False, accept_sparse=True)
         self._random_state = getattr(self, "_random_state", check_random_state(self.random_state))
         sample_weight = v.check_sample_weight(sample_weight, X)
         self.n_steps_ = getattr(self, "n_steps_", 0)

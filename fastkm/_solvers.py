@@ -917,7 +917,7 @@ def subset_centroids(X, sample_weight, n_clusters, init, random_state, init_size
         subset = random_state.randint(0, n_samples, init_size)
         X, sample_weight = X[subset], sample_weight[subset]
     uses_norms = isinstance(init, str) and init == "k-means++"
-    norms = _squared_norms(X) if uses_norms else None
+    norms = row_squared_norms(X) if uses_norms else None
     centers = init_centroids(X, n_clusters, init, random_state, sample_weight, norms)
     if validate_centers is not None and callable(init):
         centers = validate_centers(centers)
@@ -1011,7 +1011,12 @@ def minibatch_fit(
     counters = np.zeros(3, dtype=np.int64)
     no_improvement = -1 if max_no_improvement is None else max_no_improvement
     settings = (tol, no_improvement, reassignment_ratio, ewa, counters)
-    work = minibatch.fit_workspace(batch_size, centers.shape[0], n_features, X.dtype)
+    if sp.issparse(X):
+        max_row_nnz = max(1, int(np.diff(X.indptr).max()))
+        work = minibatch.csr_fit_workspace(batch_size, centers.shape[0], n_features, X.dtype, max_row_nnz)
+        X = csr_parts(X)
+    else:
+        work = minibatch.fit_workspace(batch_size, centers.shape[0], n_features, X.dtype)
     rng, state = _mt19937_state(random_state)
     first = 0
     try:
@@ -1041,6 +1046,8 @@ def minibatch_partial_step(X, sample_weight, centers, counts, random_state, rand
     start_threads()
     rng, state = _mt19937_state(random_state)
     scratch = minibatch.step_scratch(X.shape[0], centers.shape[0], X.dtype)
+    n_rows = X.shape[0]
+    X = csr_parts(X) if sp.issparse(X) else X
     try:
         _, n_reassigned, capped = minibatch.step(
             rng,
@@ -1050,13 +1057,13 @@ def minibatch_partial_step(X, sample_weight, centers, counts, random_state, rand
             counts,
             random_reassign,
             ratio,
-            np.empty(X.shape[0], dtype=np.int32),
+            np.empty(n_rows, dtype=np.int32),
             scratch,
         )
         if capped:
             # numpy's argsort picks the centres that stay, as in scikit-learn.
             _, to_reassign, perm, _ = scratch
-            minibatch.cap_starved(to_reassign, np.argsort(counts), X.shape[0])
+            minibatch.cap_starved(to_reassign, np.argsort(counts), n_rows)
             n_reassigned = minibatch.reassign_rows(rng, X, centers, counts, to_reassign, perm)
     finally:
         _store_mt19937_state(random_state, rng, state)

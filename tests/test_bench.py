@@ -27,8 +27,7 @@ def test_case_table_covers_the_issue():
     }
     for dataset, k in sizes:
         tasks = {c.task for c in bench.CASES if (c.dataset, c.k) == (dataset, k) and not c.cold_start}
-        dense_only = set() if dataset != "sparse" else {"minibatch"}
-        assert tasks == {"fit-init", "fit", "minibatch", "predict"} - dense_only
+        assert tasks == {"fit-init", "fit", "minibatch", "predict"}
     assert {"cold-start", "cold-start-compile"} <= set(names)
 
 

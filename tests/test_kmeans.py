@@ -6,7 +6,6 @@ import warnings
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 import sklearn.cluster as skc
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
@@ -455,13 +454,6 @@ def test_read_only_data_without_copy_gets_sklearns_error():
 def test_unfitted_predict():
     with pytest.raises(NotFittedError):
         KMeans().predict(X_OK)
-
-
-def test_minibatch_sparse_input_gets_clear_error():
-    with pytest.raises(TypeError, match="MiniBatchKMeans does not accept sparse input yet"):
-        fastkm.MiniBatchKMeans(2).fit(sp.csr_matrix(X_OK))
-    with pytest.raises(TypeError, match="does not accept sparse input yet"):
-        fastkm.MiniBatchKMeans(2).partial_fit(sp.csr_matrix(X_OK))
 
 
 def test_failed_fit_leaves_no_half_written_state():

@@ -1,4 +1,4 @@
-"""KMeans on scipy.sparse CSR input: against scikit-learn and against dense fits."""
+"""KMeans and MiniBatchKMeans on scipy.sparse CSR input: against scikit-learn and dense fits."""
 
 import warnings
 
@@ -8,7 +8,7 @@ import scipy.sparse as sp
 import sklearn.cluster as skc
 from sklearn.exceptions import ConvergenceWarning
 
-from fastkm import KMeans, _solvers, kmeans_plusplus
+from fastkm import KMeans, MiniBatchKMeans, _solvers, kmeans_plusplus
 from fastkm._kernels import sparse
 
 from . import reference
@@ -147,3 +147,48 @@ def test_nan_in_sparse_data_gets_sklearns_error():
     model = KMeans(3, random_state=0).fit(_csr())
     with pytest.raises(ValueError, match="Input X contains NaN"):
         model.predict(X)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("init", ["k-means++", "random"])
+def test_minibatch_fit_matches_sklearn_step_for_step(dtype, init):
+    X = _csr(n=2000, d=60, dtype=dtype)
+    params = dict(init=init, n_init=2, batch_size=100, random_state=0)
+    ours = MiniBatchKMeans(6, **params).fit(X)
+    theirs = skc.MiniBatchKMeans(6, **params).fit(X)
+    assert ours.n_steps_ == theirs.n_steps_
+    np.testing.assert_array_equal(ours.labels_, theirs.labels_)
+    np.testing.assert_allclose(ours.cluster_centers_, theirs.cluster_centers_, rtol=0, atol=1e-12)
+    assert ours.inertia_ == pytest.approx(theirs.inertia_, rel=1e-5 if dtype == np.float32 else 1e-12)
+
+
+def test_minibatch_partial_fit_and_weights_match_sklearn():
+    X = _csr(n=1200, d=40)
+    w = np.random.default_rng(0).uniform(0.5, 2, X.shape[0])
+    ours, theirs = MiniBatchKMeans(5, random_state=0), skc.MiniBatchKMeans(5, random_state=0)
+    for start in range(0, X.shape[0], 300):
+        rows = slice(start, start + 300)
+        ours.partial_fit(X[rows], sample_weight=w[rows])
+        theirs.partial_fit(X[rows], sample_weight=w[rows])
+    np.testing.assert_allclose(ours.cluster_centers_, theirs.cluster_centers_, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))
+
+
+def test_minibatch_sparse_and_dense_fits_agree():
+    X = _csr(n=1500, d=30)
+    from_sparse = MiniBatchKMeans(4, batch_size=64, random_state=2).fit(X)
+    from_dense = MiniBatchKMeans(4, batch_size=64, random_state=2).fit(X.toarray())
+    assert from_sparse.n_steps_ == from_dense.n_steps_
+    np.testing.assert_allclose(from_sparse.cluster_centers_, from_dense.cluster_centers_, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(from_sparse.labels_, from_dense.labels_)
+
+
+def test_minibatch_reassigns_starved_centres_from_sparse_rows():
+    # Far too many centres for the data: starved centres are restarted on
+    # batch rows (copied from CSR), as in scikit-learn.
+    X = _csr(n=400, d=20)
+    params = dict(batch_size=50, reassignment_ratio=0.5, max_iter=3, random_state=0, n_init=1)
+    ours = MiniBatchKMeans(30, **params).fit(X)
+    theirs = skc.MiniBatchKMeans(30, **params).fit(X)
+    assert ours.n_steps_ == theirs.n_steps_
+    np.testing.assert_allclose(ours.cluster_centers_, theirs.cluster_centers_, rtol=0, atol=1e-12)

@@ -10,9 +10,12 @@ ties break differently.
 """
 
 import numpy as np
-from numba import prange
+from numba import prange, types
+from numba.extending import overload
 
-from ._jit import CHUNK, MAX_GROUPS, exact_kernel, kernel, parallel_kernel
+from . import rows as rows_of
+from . import sparse
+from ._jit import CHUNK, FASTMATH, MAX_GROUPS, exact_kernel, kernel, parallel_kernel
 from .lloyd import assign_labels, group_bounds, inertia
 from .mt19937 import next_double, permutation
 from .tiles import load_tile, new_scores, new_tile, padded_centers, squared_norms, tile_argmin
@@ -85,14 +88,14 @@ def _gather_rows(X, rows, out):
 
 @exact_kernel
 def update_centers(X, sample_weight, labels, centers, centers_new, counts, weight_sums):
-    """``_minibatch_update_dense``: move each centre towards its new points.
+    """``_minibatch_update_dense`` (and ``_sparse``): move each centre towards its new points.
 
     A centre with new weight w becomes ``(c * count + sum(w_i x_i)) / (count + w)``,
     its count grows by w; the others are copied. Same operations, same order,
     same rounding as scikit-learn (no fastmath). ``centers_new`` may be
     ``centers`` (partial_fit updates in place).
 
-    X : (n, n_features) IN, the batch
+    X : (n, n_features) IN, the batch, dense or CSR (see ``rows``)
     sample_weight : (n,) IN
     labels : (n,) int32 IN
     centers : (n_clusters, n_features) IN
@@ -101,10 +104,11 @@ def update_centers(X, sample_weight, labels, centers, centers_new, counts, weigh
     weight_sums : (n_clusters,) scratch
     """
     n_clusters, n_features = centers.shape
+    n_rows = rows_of.n_rows(X)
     zero = counts.dtype.type(0.0)
     for j in range(n_clusters):
         weight_sums[j] = zero
-    for i in range(X.shape[0]):
+    for i in range(n_rows):
         weight_sums[labels[i]] += sample_weight[i]
     for j in range(n_clusters):
         if weight_sums[j] > 0:
@@ -113,12 +117,10 @@ def update_centers(X, sample_weight, labels, centers, centers_new, counts, weigh
         else:
             for f in range(n_features):
                 centers_new[j, f] = centers[j, f]
-    for i in range(X.shape[0]):
+    for i in range(n_rows):
         j = labels[i]
         if weight_sums[j] > 0:  # a centre with no positive weight stays as it was
-            w = sample_weight[i]
-            for f in range(n_features):
-                centers_new[j, f] += X[i, f] * w
+            rows_of.add_row_exact(X, i, sample_weight[i], centers_new[j])
     for j in range(n_clusters):
         if weight_sums[j] > 0:
             counts[j] += weight_sums[j]
@@ -160,7 +162,7 @@ def reassign_rows(rng, X, centers, counts, to_reassign, perm):
     them; the moved centres get the smallest count of the others.
 
     rng : (625,) uint32 INOUT
-    X : (n, n_features) IN, the batch
+    X : (n, n_features) IN, the batch, dense or CSR
     centers : (n_clusters, n_features) INOUT
     counts : (n_clusters,) INOUT
     to_reassign : (n_clusters,) bool IN
@@ -180,8 +182,7 @@ def reassign_rows(rng, X, centers, counts, to_reassign, perm):
             if to_reassign[j]:
                 row = perm[taken]
                 taken += 1
-                for f in range(X.shape[1]):
-                    centers[j, f] = X[row, f]
+                rows_of.copy_row(X, row, centers[j])
     if n_reassign == n_clusters:
         return -n_reassign
     smallest = np.inf
@@ -222,7 +223,7 @@ def assign_batch(X, centers, labels):
 def step(rng, X, sample_weight, centers, counts, random_reassign, ratio, labels, scratch):
     """One ``_mini_batch_step`` on all of X (partial_fit): label, update, reassign.
 
-    X : (n, n_features) IN, the batch, C-contiguous
+    X : (n, n_features) IN, the batch, C-contiguous or CSR
     sample_weight : (n,) IN
     centers : (n_clusters, n_features) INOUT, updated in place
     counts : (n_clusters,) INOUT
@@ -235,11 +236,11 @@ def step(rng, X, sample_weight, centers, counts, random_reassign, ratio, labels,
     the caller finishes with ``cap_starved`` and ``reassign_rows``.
     """
     weight_sums, to_reassign, perm, group_partials = scratch
-    assign_batch(X, centers, labels)
-    batch_inertia = inertia(X, sample_weight, centers, labels, group_partials)
+    _assign_all(X, centers, labels)
+    batch_inertia = _inertia(X, sample_weight, centers, labels, group_partials)
     update_centers(X, sample_weight, labels, centers, centers, counts, weight_sums)
     if random_reassign and ratio > 0:
-        _, capped = starved_centres(counts, ratio, X.shape[0], to_reassign)
+        _, capped = starved_centres(counts, ratio, rows_of.n_rows(X), to_reassign)
         if capped:
             return batch_inertia, 0, True
         return batch_inertia, reassign_rows(rng, X, centers, counts, to_reassign, perm), False
@@ -306,6 +307,89 @@ def gather_and_label(X, rows, centers, batch, labels, group_inertia):
     for g in range(group_inertia.shape[0]):
         total += group_inertia[g]
     return total
+
+
+@kernel
+def _csr_gather_and_label(X, batch_rows, centers, batch, labels):
+    """``gather_and_label`` for CSR X: the batch is gathered as CSR rows.
+
+    batch : CSR tuple OUT, its data and indices long enough for every row
+        drawn (see ``csr_fit_workspace``); labelled serially, row by row.
+    """
+    data, indices, indptr, _ = X
+    batch_data, batch_indices, batch_indptr, _ = batch
+    q = 0
+    batch_indptr[0] = 0
+    for i in range(batch_rows.shape[0]):
+        r = batch_rows[i]
+        for p in range(indptr[r], indptr[r + 1]):
+            batch_data[q] = data[p]
+            batch_indices[q] = indices[p]
+            q += 1
+        batch_indptr[i + 1] = q
+    centers_t = sparse.transposed(centers, centers.dtype)
+    norms = squared_norms(centers, centers.dtype)
+    float64_norms = sparse.float64_sq_norms(centers)
+    dots = np.empty(centers.shape[0], dtype=centers.dtype)
+    total = 0.0
+    for i in range(batch_rows.shape[0]):
+        label = sparse.row_argmin(batch, i, centers_t, norms, dots)
+        labels[i] = label
+        total += sparse.row_sq_distance(batch, i, centers[label], float64_norms[label])
+    return total
+
+
+def _gather_and_label(X, batch_rows, centers, batch, labels, group_inertia):
+    """``gather_and_label`` for dense X, ``_csr_gather_and_label`` for CSR (kernels only)."""
+    raise NotImplementedError("compiled kernels only")
+
+
+def _assign_all(X, centers, labels):
+    """``assign_batch`` for dense X, ``sparse.assign_labels`` for CSR (kernels only)."""
+    raise NotImplementedError("compiled kernels only")
+
+
+def _inertia(X, sample_weight, centers, labels, group_partials):
+    """``lloyd.inertia`` for dense X, ``sparse.inertia`` for CSR (kernels only)."""
+    raise NotImplementedError("compiled kernels only")
+
+
+_OVERLOAD_OPTIONS = {"fastmath": FASTMATH}
+
+
+@overload(_gather_and_label, jit_options=_OVERLOAD_OPTIONS)
+def _gather_and_label_impl(X, batch_rows, centers, batch, labels, group_inertia):
+    if isinstance(X, types.Array):
+        return lambda X, batch_rows, centers, batch, labels, group_inertia: gather_and_label(
+            X, batch_rows, centers, batch, labels, group_inertia
+        )
+    return lambda X, batch_rows, centers, batch, labels, group_inertia: _csr_gather_and_label(
+        X, batch_rows, centers, batch, labels
+    )
+
+
+@overload(_assign_all, jit_options=_OVERLOAD_OPTIONS)
+def _assign_all_impl(X, centers, labels):
+    if isinstance(X, types.Array):
+        return lambda X, centers, labels: assign_batch(X, centers, labels)
+
+    def assign_csr(X, centers, labels):
+        n_groups = _n_row_groups(rows_of.n_rows(X))
+        norms = squared_norms(centers, centers.dtype)
+        sparse.assign_labels(X, centers, norms, labels, np.empty(n_groups, dtype=np.int64))
+
+    return assign_csr
+
+
+@overload(_inertia, jit_options=_OVERLOAD_OPTIONS)
+def _inertia_impl(X, sample_weight, centers, labels, group_partials):
+    if isinstance(X, types.Array):
+        return lambda X, sample_weight, centers, labels, group_partials: inertia(
+            X, sample_weight, centers, labels, group_partials
+        )
+    return lambda X, sample_weight, centers, labels, group_partials: sparse.inertia(
+        X, sample_weight, centers, labels, group_partials
+    )
 
 
 @kernel
@@ -409,6 +493,27 @@ def fit_workspace(batch_size, n_clusters, n_features, dtype):
     )
 
 
+def csr_fit_workspace(batch_size, n_clusters, n_features, dtype, max_row_nnz):
+    """``fit_workspace`` for CSR X: the batch as CSR buffers for any draw of rows."""
+    capacity = batch_size * max_row_nnz
+    batch = (
+        np.empty(capacity, dtype=dtype),
+        np.empty(capacity, dtype=np.int32),
+        np.empty(batch_size + 1, dtype=np.int32),
+        n_features,
+    )
+    return (
+        np.empty(batch_size, dtype=np.int64),
+        batch,
+        np.ones(batch_size, dtype=dtype),
+        np.empty(batch_size, dtype=np.int32),
+        np.empty(1),
+        np.empty((n_clusters, n_features), dtype=dtype),
+        np.empty(1),
+        step_scratch(batch_size, n_clusters, dtype),
+    )
+
+
 @kernel
 def _end_step(
     step_index, n_samples, batch_size, centers, old, batch_inertia, tol, max_no_improvement, ewa, counters
@@ -446,7 +551,8 @@ def fit_steps(
     caller sorts the counts with numpy and calls ``finish_capped_step``.
 
     rng : (625,) uint32 INOUT, MT19937 state
-    X : (n_samples, n_features) IN, C-contiguous
+    X : (n_samples, n_features) IN, C-contiguous or CSR (then the batch is
+        gathered as CSR, see ``csr_fit_workspace``)
     cdf : (n_samples,) float64 IN, see ``sample_rows``
     centers : (n_clusters, n_features) INOUT, updated in place
     counts : (n_clusters,) INOUT
@@ -463,18 +569,18 @@ def fit_steps(
     status : RUNNING, CONVERGED_CENTERS, CONVERGED_INERTIA, ALL_REASSIGNED
         or NEEDS_ORDER
     """
-    rows, batch, unit_weight, labels, group_inertia, old, pending, scratch = work
+    batch_rows, batch, unit_weight, labels, group_inertia, old, pending, scratch = work
     weight_sums, to_reassign, perm, _ = scratch
-    n_samples = X.shape[0]
+    n_samples = rows_of.n_rows(X)
     n_clusters = centers.shape[0]
-    batch_size = rows.shape[0]
+    batch_size = batch_rows.shape[0]
     last = first_step
     status = RUNNING
     for i in range(first_step, stop_step):
         last = i
-        sample_rows(rng, cdf, rows)
+        sample_rows(rng, cdf, batch_rows)
         reassign = should_reassign(counts, counters, batch_size, n_clusters)
-        batch_inertia = gather_and_label(X, rows, centers, batch, labels, group_inertia)
+        batch_inertia = _gather_and_label(X, batch_rows, centers, batch, labels, group_inertia)
         if tol > 0.0:
             _copy_rows(centers, old)
         update_centers(batch, unit_weight, labels, centers, centers, counts, weight_sums)
@@ -504,13 +610,14 @@ def finish_capped_step(
     order : (n_clusters,) int64 IN, ``np.argsort(counts)``
     Returns the step's status, as ``fit_steps`` would have.
     """
-    rows, batch, _, _, _, old, pending, scratch = work
+    batch_rows, batch, _, _, _, old, pending, scratch = work
+    batch_size = batch_rows.shape[0]
     _, to_reassign, perm, _ = scratch
-    starved_centres(counts, ratio, rows.shape[0], to_reassign)
-    cap_starved(to_reassign, order, rows.shape[0])
+    starved_centres(counts, ratio, batch_size, to_reassign)
+    cap_starved(to_reassign, order, batch_size)
     counters[2] = reassign_rows(rng, batch, centers, counts, to_reassign, perm)
     if counters[2] < 0:
         return ALL_REASSIGNED
     return _end_step(
-        step_index, n_samples, rows.shape[0], centers, old, pending[0], tol, max_no_improvement, ewa, counters
+        step_index, n_samples, batch_size, centers, old, pending[0], tol, max_no_improvement, ewa, counters
     )

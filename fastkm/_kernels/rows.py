@@ -52,7 +52,11 @@ def _n_cols(X):
     return lambda X: X[3]
 
 
-@overload(add_row, jit_options=_OPTIONS)
+def add_row_exact(X, r, scale, out):
+    """``add_row`` with every product and sum rounded as written (no FMA; kernels only)."""
+    raise NotImplementedError("compiled kernels only")
+
+
 def _add_row(X, r, scale, out):
     if _is_dense(X):
 
@@ -68,6 +72,10 @@ def _add_row(X, r, scale, out):
             out[indices[p]] += scale * data[p]
 
     return add_csr
+
+
+overload(add_row, jit_options=_OPTIONS)(_add_row)
+overload(add_row_exact)(_add_row)
 
 
 @overload(copy_row, jit_options=_OPTIONS)

@@ -28,7 +28,7 @@ _LINE = 8
 
 
 @kernel
-def _float64_sq_norms(centers):
+def float64_sq_norms(centers):
     """Squared norm of every centre, in float64."""
     out = np.empty(centers.shape[0])
     for j in range(centers.shape[0]):
@@ -200,7 +200,7 @@ def inertia(X, sample_weight, centers, labels, group_partials):
     As ``lloyd.inertia``: float64 per group, groups reduced in order.
     """
     n_groups = group_partials.shape[0]
-    norms = _float64_sq_norms(centers)
+    norms = float64_sq_norms(centers)
     for g in range(n_groups):
         g_start, g_stop = group_bounds(g, n_groups, n_rows(X))
         acc = 0.0
@@ -217,7 +217,7 @@ def inertia(X, sample_weight, centers, labels, group_partials):
 @kernel
 def label_distances(X, centers, labels, out):
     """Squared distance of every CSR row to the centre of its label (float64 OUT)."""
-    norms = _float64_sq_norms(centers)
+    norms = float64_sq_norms(centers)
     for i in range(n_rows(X)):
         j = labels[i]
         out[i] = row_sq_distance(X, i, centers[j], norms[j])
@@ -235,7 +235,7 @@ def euclidean_distances(X, x_sq_norms, centers, n_groups, out):
     """
     n_clusters = centers.shape[0]
     centers_t = transposed(centers, np.float64)
-    norms = _float64_sq_norms(centers)
+    norms = float64_sq_norms(centers)
     for task in prange(n_groups):
         g_start, g_stop = group_bounds(np.int64(task), n_groups, n_rows(X))
         dots = np.empty(n_clusters)

@@ -104,16 +104,19 @@ class Case:
         return self.dataset in ("large", "sparse") or self.k >= 256 or self.task == "cold-start-compile"
 
 
-_SIZES = [("blobs", 4), ("digits", 10), ("china", 16), ("china", 64), ("china", 256), ("large", 32)]
+_SIZES = [
+    ("blobs", 4),
+    ("digits", 10),
+    ("china", 16),
+    ("china", 64),
+    ("china", 256),
+    ("large", 32),
+    ("sparse", 32),
+]
 _IN_PROCESS_TASKS = ("fit-init", "fit", "minibatch", "predict")
-
-# MiniBatchKMeans does not take sparse input yet; k-means++ seeding on it is
-# timed within 'fit'.
-_SPARSE_TASKS = ("fit-init", "fit", "predict")
 
 CASES = tuple(
     [Case(dataset, k, task) for dataset, k in _SIZES for task in _IN_PROCESS_TASKS]
-    + [Case("sparse", 32, task) for task in _SPARSE_TASKS]
     + [Case("digits", 10, task) for task in COLD_START_TASKS]
 )
 
