@@ -310,11 +310,37 @@ def gather_and_label(X, rows, centers, batch, labels, group_inertia):
 
 
 @kernel
-def _csr_gather_and_label(X, batch_rows, centers, batch, labels):
-    """``gather_and_label`` for CSR X: the batch is gathered as CSR rows.
+def _csr_label_rows(batch, centers, centers_t, norms, float64_norms, labels, row_start, row_stop):
+    """Label CSR batch rows ``row_start:row_stop``; their summed squared distance."""
+    dots = np.empty(centers.shape[0], dtype=centers.dtype)
+    total = 0.0
+    for i in range(row_start, row_stop):
+        label = sparse.row_argmin(batch, i, centers_t, norms, dots)
+        labels[i] = label
+        total += sparse.row_sq_distance(batch, i, centers[label], float64_norms[label])
+    return total
+
+
+@parallel_kernel
+def _csr_label_groups(batch, centers, centers_t, norms, float64_norms, labels, group_inertia):
+    """``_csr_label_rows`` over fixed groups of batch rows, in parallel."""
+    n_rows = rows_of.n_rows(batch)
+    n_groups = group_inertia.shape[0]
+    for task in prange(n_groups):
+        g = np.int64(task)
+        g_start, g_stop = group_bounds(g, n_groups, n_rows)
+        group_inertia[g] = _csr_label_rows(
+            batch, centers, centers_t, norms, float64_norms, labels, g_start, g_stop
+        )
+
+
+@kernel
+def _csr_gather_and_label(X, batch_rows, centers, batch, labels, group_inertia):
+    """``gather_and_label`` for CSR X: the batch is gathered as CSR rows, then labelled.
 
     batch : CSR tuple OUT, its data and indices long enough for every row
-        drawn (see ``csr_fit_workspace``); labelled serially, row by row.
+        drawn (see ``csr_fit_workspace``)
+    group_inertia : (n_groups,) float64 scratch; groups fixed by the batch size
     """
     data, indices, indptr, _ = X
     batch_data, batch_indices, batch_indptr, _ = batch
@@ -330,12 +356,10 @@ def _csr_gather_and_label(X, batch_rows, centers, batch, labels):
     centers_t = sparse.transposed(centers, centers.dtype)
     norms = squared_norms(centers, centers.dtype)
     float64_norms = sparse.float64_sq_norms(centers)
-    dots = np.empty(centers.shape[0], dtype=centers.dtype)
+    _csr_label_groups(batch, centers, centers_t, norms, float64_norms, labels, group_inertia)
     total = 0.0
-    for i in range(batch_rows.shape[0]):
-        label = sparse.row_argmin(batch, i, centers_t, norms, dots)
-        labels[i] = label
-        total += sparse.row_sq_distance(batch, i, centers[label], float64_norms[label])
+    for g in range(group_inertia.shape[0]):
+        total += group_inertia[g]
     return total
 
 
@@ -364,7 +388,7 @@ def _gather_and_label_impl(X, batch_rows, centers, batch, labels, group_inertia)
             X, batch_rows, centers, batch, labels, group_inertia
         )
     return lambda X, batch_rows, centers, batch, labels, group_inertia: _csr_gather_and_label(
-        X, batch_rows, centers, batch, labels
+        X, batch_rows, centers, batch, labels, group_inertia
     )
 
 
@@ -507,7 +531,7 @@ def csr_fit_workspace(batch_size, n_clusters, n_features, dtype, max_row_nnz):
         batch,
         np.ones(batch_size, dtype=dtype),
         np.empty(batch_size, dtype=np.int32),
-        np.empty(1),
+        np.empty(_n_row_groups(batch_size)),
         np.empty((n_clusters, n_features), dtype=dtype),
         np.empty(1),
         step_scratch(batch_size, n_clusters, dtype),
