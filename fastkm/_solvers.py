@@ -49,6 +49,21 @@ def csr_parts(X):
     return (X.data, X.indices, X.indptr, X.shape[1])
 
 
+def csr_n_groups(X, n_clusters, n_groups):
+    """Row groups for Lloyd's iteration on CSR X: fewer than ``n_groups`` if it pays.
+
+    Each group clears and hands over centre sums of ``n_clusters x
+    n_features`` values every iteration, however few values its rows store:
+    the largest power of two of groups whose sums are at most a quarter of
+    the values stored (100,000 x 10,000 at 1%, k=32: 4 groups, an iteration
+    48 ms against 65 ms with 13), at least 2. A function of the data's shape
+    alone, as ``n_groups_for``.
+    """
+    per_group = 4 * n_clusters * (X.shape[1] + 2)
+    fits = max(1, X.nnz // per_group)
+    return int(min(n_groups, max(2, 1 << (fits.bit_length() - 1))))
+
+
 def row_squared_norms(X):
     """Squared norms of X's rows: numpy's einsum for arrays, float64 sums for CSR."""
     if not sp.issparse(X):
@@ -423,6 +438,8 @@ def lloyd_single(
     n_rows, n_features = rows.shape
     n_clusters = centers_init.shape[0]
     n_groups = n_groups_for(n_rows, n_clusters, n_features)
+    if sp.issparse(rows):
+        n_groups = csr_n_groups(rows, n_clusters, n_groups)
     centers = np.array(centers_init, dtype=X.dtype, order="C")
     new_centers = np.empty_like(centers)
     labels = np.full(n_rows, -1, dtype=np.int32)

@@ -23,6 +23,16 @@ for dtype in (np.float64, np.float32):
         for a in (model.cluster_centers_, model.labels_, np.float64(model.inertia_),
                   model.transform(X[:500].astype(dtype))):
             h.update(np.ascontiguousarray(a).tobytes())
+    S = datasets.sparse_random(6000, 800, 0.02).astype(dtype)
+    sparse_models = (
+        KMeans(12, random_state=0, n_init=2).fit(S),
+        MiniBatchKMeans(12, random_state=0, batch_size=512).fit(S),
+    )
+    for model in sparse_models:
+        inertia = np.float64(model.inertia_)
+        outputs = (model.cluster_centers_, model.labels_, inertia, model.transform(S[:300]))
+        for a in outputs:
+            h.update(np.ascontiguousarray(a).tobytes())
 print(numba.get_num_threads(), h.hexdigest())
 """
 
