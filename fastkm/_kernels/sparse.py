@@ -196,33 +196,33 @@ def row_sq_distance(X, r, center, center_sq_norm):
 
 
 @kernel
-def inertia(X, sample_weight, centers, labels, group_partials):
-    """Weighted sum of squared distances of CSR rows to their centres.
-
-    As ``lloyd.inertia``: float64 per group, groups reduced in order.
-    """
-    n_groups = group_partials.shape[0]
-    norms = float64_sq_norms(centers)
-    for g in range(n_groups):
-        g_start, g_stop = group_bounds(g, n_groups, n_rows(X))
-        acc = 0.0
-        for i in range(g_start, g_stop):
-            j = labels[i]
-            acc += row_sq_distance(X, i, centers[j], norms[j]) * sample_weight[i]
-        group_partials[g] = acc
-    total = 0.0
-    for g in range(n_groups):
-        total += group_partials[g]
-    return total
-
-
-@kernel
 def label_distances(X, centers, labels, out):
     """Squared distance of every CSR row to the centre of its label (float64 OUT)."""
     norms = float64_sq_norms(centers)
     for i in range(n_rows(X)):
         j = labels[i]
         out[i] = row_sq_distance(X, i, centers[j], norms[j])
+
+
+@kernel
+def inertia(X, sample_weight, centers, labels, group_partials):
+    """Weighted sum of squared distances of CSR rows to their centres.
+
+    As ``lloyd.inertia``: float64 per group, groups reduced in order.
+    """
+    n_groups = group_partials.shape[0]
+    distances = np.empty(n_rows(X))
+    label_distances(X, centers, labels, distances)
+    for g in range(n_groups):
+        g_start, g_stop = group_bounds(g, n_groups, n_rows(X))
+        acc = 0.0
+        for i in range(g_start, g_stop):
+            acc += distances[i] * sample_weight[i]
+        group_partials[g] = acc
+    total = 0.0
+    for g in range(n_groups):
+        total += group_partials[g]
+    return total
 
 
 @parallel_kernel
