@@ -83,7 +83,9 @@ def kmeans_plusplus(
     array([3, 2])
     """
     X_in = X
-    X = check_array(X, accept_sparse="csr", dtype=v.FLOAT_DTYPES, order="C", accept_large_sparse=False)
+    X = check_array(X, accept_sparse="csr", dtype=v.FLOAT_DTYPES, order="C")
+    if sp.issparse(X):
+        X = v.summed_duplicates(X)
     sample_weight = v.check_sample_weight(sample_weight, X)
     v.check_n_samples(X, n_clusters)
     if x_squared_norms is None:

@@ -45,8 +45,8 @@ def _squared_norms(A):
 
 
 def csr_parts(X):
-    """A CSR matrix as the kernels take it: (data, indices, indptr, n_features)."""
-    return (X.data, X.indices, X.indptr, X.shape[1])
+    """A CSR matrix as the kernels take it: (data, indices, starts, stops, n_features)."""
+    return (X.data, X.indices, X.indptr[:-1], X.indptr[1:], X.shape[1])
 
 
 def csr_n_groups(X, n_clusters, n_groups):
@@ -1029,9 +1029,8 @@ def minibatch_fit(
     no_improvement = -1 if max_no_improvement is None else max_no_improvement
     settings = (tol, no_improvement, reassignment_ratio, ewa, counters)
     if sp.issparse(X):
-        max_row_nnz = max(1, int(np.diff(X.indptr).max()))
-        work = minibatch.csr_fit_workspace(batch_size, centers.shape[0], n_features, X.dtype, max_row_nnz)
         X = csr_parts(X)
+        work = minibatch.csr_fit_workspace(X, batch_size, centers.shape[0])
     else:
         work = minibatch.fit_workspace(batch_size, centers.shape[0], n_features, X.dtype)
     rng, state = _mt19937_state(random_state)

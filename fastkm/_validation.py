@@ -76,8 +76,9 @@ def validate_sparse(estimator, X, reset, copy=False):
     """scikit-learn's validation of sparse X: CSR (other formats converted), float, finite.
 
     int32 indices, as scikit-learn's KMeans requires (``accept_large_sparse=False``).
+    Duplicate entries are summed (see ``summed_duplicates``).
     """
-    return validate_data(
+    X = validate_data(
         estimator,
         X,
         reset=reset,
@@ -87,6 +88,23 @@ def validate_sparse(estimator, X, reset, copy=False):
         copy=copy,
         accept_large_sparse=False,
     )
+    return summed_duplicates(X)
+
+
+def summed_duplicates(X):
+    """CSR X with any entries stored twice for one position summed, in a copy.
+
+    A CSR matrix may store one position more than once, meaning the sum.
+    scikit-learn's kernels take each stored value as its own, which counts
+    them wrong in row norms (so k-means++ and the inertia); fastkm works on
+    the matrix they mean, as for dense X. Without duplicates X is kept as
+    it is, its values in their stored order.
+    """
+    if X.has_canonical_format:
+        return X
+    summed = X.copy()
+    summed.sum_duplicates()
+    return summed if summed.nnz < X.nnz else X
 
 
 def _is_plain_float_matrix(A):

@@ -1,5 +1,8 @@
 """KMeans and MiniBatchKMeans on scipy.sparse CSR input: against scikit-learn and dense fits."""
 
+import os
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -192,3 +195,58 @@ def test_minibatch_reassigns_starved_centres_from_sparse_rows():
     theirs = skc.MiniBatchKMeans(30, **params).fit(X)
     assert ours.n_steps_ == theirs.n_steps_
     np.testing.assert_allclose(ours.cluster_centers_, theirs.cluster_centers_, rtol=0, atol=1e-12)
+
+
+def test_duplicate_entries_mean_their_sum():
+    # Row 0 stores column 1 twice (1 + 2): the matrix means [[0, 3], ...].
+    data = np.array([1.0, 2.0, 5.0, 2.0, 0.5])
+    indices = np.array([1, 1, 0, 1, 0], dtype=np.int32)
+    X = sp.csr_matrix((data, indices, np.array([0, 2, 3, 4, 5], dtype=np.int32)), shape=(4, 2))
+    dense = X.toarray()
+    centers, idx = kmeans_plusplus(X, 3, random_state=0)
+    np.testing.assert_array_equal(centers, dense[idx])
+    ours = KMeans(2, random_state=0).fit(X)
+    reference = KMeans(2, random_state=0).fit(dense)
+    np.testing.assert_array_equal(ours.labels_, reference.labels_)
+    assert ours.inertia_ == pytest.approx(reference.inertia_, rel=1e-12)
+    np.testing.assert_allclose(ours.transform(X), reference.transform(dense), atol=1e-12)
+    assert X.nnz == 5  # the caller's matrix is left as it was
+
+
+def test_kmeans_plusplus_takes_int64_indices_as_sklearn():
+    X = _csr(n=300, d=20)
+    wide = sp.csr_matrix((X.data, X.indices.astype(np.int64), X.indptr.astype(np.int64)), shape=X.shape)
+    _, idx = kmeans_plusplus(wide, 5, random_state=0)
+    _, their_idx = skc.kmeans_plusplus(wide, 5, random_state=0)
+    np.testing.assert_array_equal(idx, their_idx)
+
+
+_EXACT_AFTER_A_FIT = """
+import numpy as np, scipy.sparse as sp
+from fastkm import KMeans, _solvers
+from fastkm._kernels import sparse
+# A fit compiles row_dots first, as a callee of fastmath kernels.
+KMeans(3, random_state=0, n_init=1).fit(sp.random(200, 6, density=0.5, format="csr", random_state=1))
+rng = np.random.default_rng(5)
+bad = 0
+for _ in range(200):
+    C, x = rng.normal(size=(8, 6)), rng.normal(size=6)
+    dots = np.empty(8)
+    sparse.row_dots(_solvers.csr_parts(sp.csr_matrix(x[None])), 0, sparse.transposed(C, C.dtype), dots)
+    expected = np.zeros(8)
+    for k in range(6):
+        expected += C[:, k] * x[k]
+    bad += not np.array_equal(dots, expected)
+print(bad)
+"""
+
+
+def test_exact_kernels_stay_exact_when_compiled_as_callees(tmp_path):
+    # With fastmath left unset, numba gave row_dots the FMA and reassociation
+    # of the kernel that compiled it first. A fresh cache makes that order
+    # the one this process compiles in.
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    out = subprocess.run(
+        [sys.executable, "-c", _EXACT_AFTER_A_FIT], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split()[-1] == "0"

@@ -44,8 +44,10 @@ def exact_kernel(fn):
     """Compile ``fn`` without fastmath: every operation rounds as written.
 
     For the few kernels that must reproduce numpy's results bit for bit.
+    ``fastmath=False`` is stated: left unset, numba gives the function the
+    flags of the kernel that first compiles it as a callee.
     """
-    return numba.njit(cache=True, nogil=True, error_model="numpy")(fn)
+    return numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=False)(fn)
 
 
 def parallel_kernel(fn):

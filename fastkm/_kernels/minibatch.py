@@ -336,23 +336,17 @@ def _csr_label_groups(batch, centers, centers_t, norms, float64_norms, labels, g
 
 @kernel
 def _csr_gather_and_label(X, batch_rows, centers, batch, labels, group_inertia):
-    """``gather_and_label`` for CSR X: the batch is gathered as CSR rows, then labelled.
+    """``gather_and_label`` for CSR X: the batch is X's rows ``batch_rows``, then labelled.
 
-    batch : CSR tuple OUT, its data and indices long enough for every row
-        drawn (see ``csr_fit_workspace``)
+    batch : CSR tuple of X's data and indices with its own ``starts`` and
+        ``stops`` (batch_size,), written here: nothing is copied
     group_inertia : (n_groups,) float64 scratch; groups fixed by the batch size
     """
-    data, indices, indptr, _ = X
-    batch_data, batch_indices, batch_indptr, _ = batch
-    q = 0
-    batch_indptr[0] = 0
+    _, _, starts, stops, _ = X
+    _, _, batch_starts, batch_stops, _ = batch
     for i in range(batch_rows.shape[0]):
-        r = batch_rows[i]
-        for p in range(indptr[r], indptr[r + 1]):
-            batch_data[q] = data[p]
-            batch_indices[q] = indices[p]
-            q += 1
-        batch_indptr[i + 1] = q
+        batch_starts[i] = starts[batch_rows[i]]
+        batch_stops[i] = stops[batch_rows[i]]
     centers_t = sparse.transposed(centers, centers.dtype)
     norms = squared_norms(centers, centers.dtype)
     float64_norms = sparse.float64_sq_norms(centers)
@@ -517,24 +511,25 @@ def fit_workspace(batch_size, n_clusters, n_features, dtype):
     )
 
 
-def csr_fit_workspace(batch_size, n_clusters, n_features, dtype, max_row_nnz):
-    """``fit_workspace`` for CSR X: the batch as CSR buffers for any draw of rows."""
-    capacity = batch_size * max_row_nnz
+def csr_fit_workspace(X, batch_size, n_clusters):
+    """``fit_workspace`` for CSR X (a kernels' tuple): the batch as rows of X."""
+    data, indices, starts, _, n_features = X
     batch = (
-        np.empty(capacity, dtype=dtype),
-        np.empty(capacity, dtype=np.int32),
-        np.empty(batch_size + 1, dtype=np.int32),
+        data,
+        indices,
+        np.empty(batch_size, dtype=starts.dtype),
+        np.empty(batch_size, dtype=starts.dtype),
         n_features,
     )
     return (
         np.empty(batch_size, dtype=np.int64),
         batch,
-        np.ones(batch_size, dtype=dtype),
+        np.ones(batch_size, dtype=data.dtype),
         np.empty(batch_size, dtype=np.int32),
         np.empty(_n_row_groups(batch_size)),
-        np.empty((n_clusters, n_features), dtype=dtype),
+        np.empty((n_clusters, n_features), dtype=data.dtype),
         np.empty(1),
-        step_scratch(batch_size, n_clusters, dtype),
+        step_scratch(batch_size, n_clusters, data.dtype),
     )
 
 

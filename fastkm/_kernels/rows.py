@@ -1,7 +1,11 @@
 """Row access that works on dense arrays and on CSR matrices alike.
 
-A CSR matrix reaches the kernels as the tuple ``(data, indices, indptr,
-n_features)``. Kernels that only need a matrix's shape or walk a row's stored
+A CSR matrix reaches the kernels as the tuple ``(data, indices, starts,
+stops, n_features)``: row ``r`` stores ``data[starts[r]:stops[r]]`` at the
+columns ``indices[starts[r]:stops[r]]``. For a whole matrix ``starts`` and
+``stops`` are views of its ``indptr``; a mini-batch of its rows is the same
+``data`` and ``indices`` with the rows' own ``starts`` and ``stops``, nothing
+copied. Kernels that only need a matrix's shape or walk a row's stored
 values call these helpers, and so serve both forms from one source: numba
 picks the implementation by the argument's type when it compiles the caller.
 """
@@ -42,14 +46,14 @@ def copy_row(X, r, out):
 def _n_rows(X):
     if _is_dense(X):
         return lambda X: X.shape[0]
-    return lambda X: X[2].shape[0] - 1
+    return lambda X: X[2].shape[0]
 
 
 @overload(n_cols, jit_options=_OPTIONS)
 def _n_cols(X):
     if _is_dense(X):
         return lambda X: X.shape[1]
-    return lambda X: X[3]
+    return lambda X: X[4]
 
 
 def add_row_exact(X, r, scale, out):
@@ -67,15 +71,16 @@ def _add_row(X, r, scale, out):
         return add_dense
 
     def add_csr(X, r, scale, out):
-        data, indices, indptr, _ = X
-        for p in range(indptr[r], indptr[r + 1]):
+        data, indices, starts, stops, _ = X
+        for p in range(starts[r], stops[r]):
             out[indices[p]] += scale * data[p]
 
     return add_csr
 
 
 overload(add_row, jit_options=_OPTIONS)(_add_row)
-overload(add_row_exact)(_add_row)
+# fastmath stated, not left unset: unset, numba takes the calling kernel's.
+overload(add_row_exact, jit_options={"fastmath": False})(_add_row)
 
 
 @overload(copy_row, jit_options=_OPTIONS)
@@ -89,9 +94,9 @@ def _copy_row(X, r, out):
         return copy_dense
 
     def copy_csr(X, r, out):
-        data, indices, indptr, _ = X
+        data, indices, starts, stops, _ = X
         out[:] = 0
-        for p in range(indptr[r], indptr[r + 1]):
+        for p in range(starts[r], stops[r]):
             out[indices[p]] = data[p]
 
     return copy_csr

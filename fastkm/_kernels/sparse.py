@@ -1,11 +1,12 @@
 """CSR kernels: scoring sparse rows against dense centres.
 
-X arrives as the tuple ``(data, indices, indptr, n_features)`` of a CSR
-matrix (int32 indices, sorted or not; see ``rows``). What does not depend on the storage is shared with
-the dense kernels: the row groups (``lloyd.group_bounds``), the centre-sum
-corrections (``lloyd.accumulate_changes``, through ``rows.add_row``) and the
-end of an iteration (``lloyd.finish_iteration``), so labels give the same
-centres whichever form X came in.
+X arrives as the tuple ``(data, indices, starts, stops, n_features)`` of a
+CSR matrix or of some of its rows (indices sorted or not; see ``rows``). What
+does not depend on the storage is shared with the dense kernels: the row
+groups (``lloyd.group_bounds``), the centre-sum corrections
+(``lloyd.accumulate_changes``, through ``rows.add_row``) and the end of an
+iteration (``lloyd.finish_iteration``), so labels give the same centres
+whichever form X came in.
 
 A row's dot products with all the centres are accumulated over its stored
 values against the centres stored feature-major (``centers_t``, one row of
@@ -59,12 +60,12 @@ def row_dots(X, r, centers_t, dots):
     centers_t : (n_features, n_clusters) IN, see ``transposed``
     dots : (n_clusters,) OUT
     """
-    data, indices, indptr, _ = X
+    data, indices, starts, stops, _ = X
     n_clusters = dots.shape[0]
     last = indices.shape[0] - 1
     for j in range(n_clusters):
         dots[j] = 0
-    for p in range(indptr[r], indptr[r + 1]):
+    for p in range(starts[r], stops[r]):
         # The centres' row for a value a few ahead (10,000 x 32 centres: 10%
         # off the iteration; the rows are gathered from all over).
         ahead = indices[min(p + _PREFETCH_AHEAD, last)]
@@ -145,7 +146,7 @@ def lloyd_iteration(
 ):
     """One Lloyd iteration on CSR rows; as ``lloyd.lloyd_iteration`` in every other respect.
 
-    X : tuple (data, indices, indptr, n_features) IN, a CSR matrix
+    X : tuple (data, indices, starts, stops, n_features) IN, CSR rows
     center_sq_norms : (n_clusters,) IN, in X's dtype
     """
     _assign_groups(
@@ -186,9 +187,9 @@ def row_sq_distance(X, r, center, center_sq_norm):
     ``||c||^2`` plus, over the row's stored values, ``(x - c)^2 - c^2``;
     clipped at zero.
     """
-    data, indices, indptr, _ = X
+    data, indices, starts, stops, _ = X
     s = np.float64(center_sq_norm)
-    for p in range(indptr[r], indptr[r + 1]):
+    for p in range(starts[r], stops[r]):
         c = np.float64(center[indices[p]])
         diff = np.float64(data[p]) - c
         s += diff * diff - c * c
@@ -250,9 +251,9 @@ def euclidean_distances(X, x_sq_norms, centers, n_groups, out):
 @kernel
 def row_sq_norms(X, out):
     """Squared norm of every CSR row, summed in float64 (OUT)."""
-    data, _, indptr, _ = X
+    data, _, starts, stops, _ = X
     for i in range(n_rows(X)):
         s = 0.0
-        for p in range(indptr[i], indptr[i + 1]):
+        for p in range(starts[i], stops[i]):
             s += np.float64(data[p]) * np.float64(data[p])
         out[i] = s
