@@ -5,6 +5,7 @@ dtype). This module allocates buffers and calls kernels; it knows nothing of
 estimators.
 """
 
+import contextlib
 import functools
 import typing
 
@@ -193,12 +194,12 @@ def kmeans_plusplus(X, n_clusters, x_squared_norms, sample_weight, random_state,
 
     k = steps(0, 1)
     if exact:
-        with _serial_blas():
+        with _serial_blas(n_samples * n_features):
             _first_distances_as_sklearn(X, norms, weights, first, (closest, mass, chunk_mass, potential))
     while k < n_clusters:
         k = steps(k, n_clusters)
         if k < n_clusters:
-            with _serial_blas():
+            with _serial_blas(n_samples * n_features * n_local_trials):
                 ranked = _rank_candidates(X, norms, weights, closest, candidates)
             k = steps(k, k + 1, *ranked)
     return centers, indices.astype(int)
@@ -209,14 +210,21 @@ def _blas_controller():
     return threadpoolctl.ThreadpoolController()
 
 
-def _serial_blas():
-    """A context in which numpy's BLAS runs on the calling thread alone.
+# Products of fewer elements than this run on one BLAS thread anyway (and
+# setting the limit costs more than they take: 70 us a seeding on digits).
+_SERIAL_BLAS_FROM = 1 << 17
+
+
+def _serial_blas(size):
+    """A context in which numpy's BLAS runs on the calling thread alone, for a product of ``size`` elements.
 
     BLAS threads spin for a while after a call, and would take the cores from
     the next kernel's threads. A GEMM's entries do not depend on its thread
     count, but a long GEMV's sums can: fastkm follows scikit-learn's GEMV as
     it runs on one thread (as it does on small inputs).
     """
+    if size < _SERIAL_BLAS_FROM:
+        return contextlib.nullcontext()
     return _blas_controller().limit(limits=1, user_api="blas")
 
 
