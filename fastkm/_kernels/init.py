@@ -233,17 +233,11 @@ def _rows_differ(points, a, b):
 
 
 @kernel
-def _first_row(X, candidates, points):
-    """The first candidate's row, copied into ``points[:1]``."""
-    rows.copy_row(X, candidates[0], points[0])
-    return points[:1]
-
-
-@kernel
 def _candidate_rows(X, candidates, points):
-    """Copy the candidate rows of X into ``points`` (float64, zeros included)."""
+    """Copy the candidate rows of X into ``points`` (float64, zeros included); return it."""
     for t in range(candidates.shape[0]):
         rows.copy_row(X, candidates[t], points[t])
+    return points
 
 
 @kernel
@@ -326,7 +320,7 @@ def kmeans_plusplus(
             sample_weight,
             closest,
             mass,
-            _prepared(X, _first_row(X, candidates[:1], points)),
+            _prepared(X, _candidate_rows(X, candidates[:1], points[:1])),
             cand_sq_norms[:1],
             add_center,
             chunk_mass_out,

@@ -571,7 +571,7 @@ def fit_steps(
 
     rng : (625,) uint32 INOUT, MT19937 state
     X : (n_samples, n_features) IN, C-contiguous or CSR (then the batch is
-        gathered as CSR, see ``csr_fit_workspace``)
+        X's rows themselves, see ``csr_fit_workspace``)
     cdf : (n_samples,) float64 IN, see ``sample_rows``
     centers : (n_clusters, n_features) INOUT, updated in place
     counts : (n_clusters,) INOUT
