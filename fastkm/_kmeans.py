@@ -17,8 +17,11 @@ from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import validate_params
 from sklearn.utils.validation import check_is_fitted
 
-from . import _solvers
 from . import _validation as v
+from ._lazy import LazyModule
+
+# Imported on first use: ``import fastkm`` imports no numba.
+_solvers = LazyModule("fastkm._solvers")
 
 
 @validate_params(v.KMEANS_PLUSPLUS_CONSTRAINTS, prefer_skip_nested_validation=True)

@@ -4,9 +4,12 @@ import numpy as np
 from sklearn.base import _fit_context
 from sklearn.utils import check_random_state
 
-from . import _solvers
 from . import _validation as v
 from ._kmeans import _BaseKMeans
+from ._lazy import LazyModule
+
+# Imported on first use: ``import fastkm`` imports no numba.
+_solvers = LazyModule("fastkm._solvers")
 
 
 class MiniBatchKMeans(_BaseKMeans):

@@ -15,8 +15,11 @@ from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, _is_arraylike_not_scalar, validate_data
 
-from ._kernels.checks import all_finite
-from ._kernels.stats import column_sums
+from ._lazy import LazyModule
+
+# Compiled checks, imported on first use (``import fastkm`` imports no numba).
+_checks = LazyModule("fastkm._kernels.checks")
+_stats = LazyModule("fastkm._kernels.stats")
 
 FLOAT_DTYPES = [np.float64, np.float32]
 
@@ -174,15 +177,15 @@ def validate_fit_data(estimator, X, copy, accept_sparse=False):
         # scikit-learn's own path, finiteness check included (it raises before
         # recording n_features_in_, so a failed fit leaves nothing behind).
         validated = validate_data(estimator, X, dtype=FLOAT_DTYPES, order="C", copy=copy)
-        return validated, True, column_sums(validated)
+        return validated, True, _stats.column_sums(validated)
     # validate_data(reset=True) on such an array: no feature names, a C array,
     # the finiteness check, then the width recorded.
     if hasattr(estimator, "feature_names_in_"):
         delattr(estimator, "feature_names_in_")
     validated = np.asarray(X, order="C")
-    sums = column_sums(validated)
+    sums = _stats.column_sums(validated)
     # Finite sums mean finite data; a sum can also overflow, so check X itself.
-    if not np.isfinite(sums).all() and not all_finite(validated):
+    if not np.isfinite(sums).all() and not _checks.all_finite(validated):
         raise_not_finite(estimator, validated)
     estimator.n_features_in_ = validated.shape[1]
     return validated, (not copy or validated is not X), sums
@@ -207,7 +210,7 @@ def validate_test_data(estimator, X, check_finite=True):
         X = np.asarray(X, order="C")
     else:
         X = validate_data(estimator, X, reset=False, dtype=FLOAT_DTYPES, order="C", ensure_all_finite=False)
-    if check_finite and not all_finite(X):
+    if check_finite and not _checks.all_finite(X):
         raise_not_finite(estimator, X)
     return X
 
@@ -301,7 +304,11 @@ def check_init_array(init, X, n_centers):
         # check_array's conversion, then its finiteness check on the result
         # (which it would raise from: so it runs when that fails).
         converted = np.array(init, dtype=X.dtype, order="C", copy=True)
-        init = converted if all_finite(converted) else check_array(init, dtype=X.dtype, copy=True, order="C")
+        init = (
+            converted
+            if _checks.all_finite(converted)
+            else check_array(init, dtype=X.dtype, copy=True, order="C")
+        )
     else:
         init = check_array(init, dtype=X.dtype, copy=True, order="C")
     validate_center_shape(X, init, n_centers)

@@ -5,6 +5,8 @@ from llvmlite import ir
 from numba.core import cgutils, types
 from numba.extending import intrinsic
 
+from ._disk_cache import attach
+
 # Row chunk processed as one unit. Work is partitioned by this fixed size, never
 # by the thread count, so results are identical for any number of threads.
 CHUNK = 256
@@ -20,7 +22,8 @@ FEATURE_BLOCK = 4
 # drop the +inf "best so far" sentinels the argmin loops rely on.
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
-_OPTIONS = {"cache": True, "nogil": True, "fastmath": FASTMATH, "error_model": "numpy"}
+# Caching is attached by ``_disk_cache.attach`` (fastkm's own cache directory).
+_OPTIONS = {"nogil": True, "fastmath": FASTMATH, "error_model": "numpy"}
 
 
 def start_threads():
@@ -37,7 +40,7 @@ def start_threads():
 
 def kernel(fn):
     """Compile ``fn`` as a serial kernel (for helpers and inner routines)."""
-    return numba.njit(**_OPTIONS)(fn)
+    return attach(numba.njit(**_OPTIONS)(fn))
 
 
 def exact_kernel(fn):
@@ -47,12 +50,12 @@ def exact_kernel(fn):
     ``fastmath=False`` is stated: left unset, numba gives the function the
     flags of the kernel that first compiles it as a callee.
     """
-    return numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=False)(fn)
+    return attach(numba.njit(nogil=True, error_model="numpy", fastmath=False)(fn))
 
 
 def parallel_kernel(fn):
     """Compile ``fn`` as a parallel kernel; its ``prange`` loops run on threads."""
-    return numba.njit(parallel=True, **_OPTIONS)(fn)
+    return attach(numba.njit(parallel=True, **_OPTIONS)(fn))
 
 
 @intrinsic

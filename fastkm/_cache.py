@@ -1,0 +1,204 @@
+"""Where fastkm's compiled kernels are kept, and which groups of them are ready.
+
+Pure Python (no numba import), so that ``import fastkm``, ``fastkm compile
+--clear`` and the check "are this call's kernels compiled?" cost nothing.
+
+The cache lives outside the installed package, so that an upgrade or
+``pip uninstall`` cannot leave it in the way, in the first of:
+
+1. ``$NUMBA_CACHE_DIR/fastkm-<version>`` when ``NUMBA_CACHE_DIR`` is set
+   (numba's own setting wins);
+2. ``$FASTKM_CACHE_DIR`` as given;
+3. the user's cache folder: ``$XDG_CACHE_HOME/fastkm/<version>`` (default
+   ``~/.cache/fastkm/<version>``; ``%LOCALAPPDATA%`` on Windows).
+
+A directory that exists but cannot be written (a prebuilt cache in a
+container image, a shared install) is still read. Kernels are keyed by a
+digest of the kernel sources, numba's version and the CPU, so a stale entry
+is never loaded.
+
+A *group* is the set of kernels one kind of public call needs (see
+``_compile.GROUPS``). Compiling a group ends by writing its *ready stamp*; a
+call whose group is stamped runs compiled, one whose group is not is answered
+by scikit-learn while the group compiles in the background (``_tiers``).
+"""
+
+import contextlib
+import functools
+import hashlib
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+from importlib import metadata
+from pathlib import Path
+
+VERSION = "0.1.0"
+
+_KERNELS = Path(__file__).resolve().parent / "_kernels"
+
+
+def cache_root():
+    """The directory fastkm's kernel cache lives in (it may not exist yet)."""
+    numba_dir = os.environ.get("NUMBA_CACHE_DIR")
+    if numba_dir:
+        return Path(numba_dir).expanduser() / f"fastkm-{VERSION}"
+    own = os.environ.get("FASTKM_CACHE_DIR")
+    if own:
+        return Path(own).expanduser()
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "fastkm" / VERSION
+
+
+def readable(root=None):
+    """True when ``root`` exists and its files can be read."""
+    root = cache_root() if root is None else root
+    return root.is_dir() and os.access(root, os.R_OK | os.X_OK)
+
+
+def writable(root=None):
+    """True when ``root`` can be created and written (a file is actually tried)."""
+    root = cache_root() if root is None else root
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=root).close()
+    except OSError:
+        return False
+    return True
+
+
+@functools.cache
+def source_digest():
+    """Digest of every kernel source file: a cached kernel is valid for these sources only.
+
+    numba's own stamp (a file's modification time and size) misses edits to a
+    helper in another module that a cached caller compiled in, and changes
+    when an install rewrites an unchanged file; a content digest does neither.
+    """
+    digest = hashlib.sha256(VERSION.encode())
+    for path in sorted(_KERNELS.glob("*.py")):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:24]
+
+
+@functools.cache
+def _cpu():
+    """A description of this CPU model and its instruction sets (compiled code is specific to it)."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return platform.machine() + " " + platform.processor()
+    wanted = ("model name", "flags", "Features", "CPU part")
+    fields = sorted({line for line in lines if line.split(":")[0].strip() in wanted})
+    return platform.machine() + "\n" + "\n".join(fields)
+
+
+@functools.cache
+def stamp_key():
+    """What a ready stamp must match: kernel sources, numba, llvmlite, Python and the CPU."""
+    versions = []
+    for package in ("numba", "llvmlite", "numpy"):
+        try:
+            versions.append(f"{package}={metadata.version(package)}")
+        except metadata.PackageNotFoundError:
+            versions.append(f"{package}=?")
+    python = ".".join(map(str, sys.version_info[:2]))
+    cpu = hashlib.sha256(_cpu().encode()).hexdigest()[:16]
+    return {"sources": source_digest(), "versions": versions, "python": python, "cpu": cpu}
+
+
+def _stamp_path(group, root=None):
+    root = cache_root() if root is None else root
+    return root / "ready" / f"{group}.json"
+
+
+def is_ready(group, root=None):
+    """True when ``group``'s kernels were compiled into the cache for this machine and these sources."""
+    try:
+        stamp = json.loads(_stamp_path(group, root).read_text())
+    except (OSError, ValueError):
+        return False
+    return stamp.get("key") == stamp_key()
+
+
+def mark_ready(group, seconds, root=None):
+    """Write ``group``'s ready stamp (after its kernels are in the cache)."""
+    path = _stamp_path(group, root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(f".tmp{os.getpid()}")
+    temporary.write_text(json.dumps({"key": stamp_key(), "seconds": round(seconds, 2)}))
+    os.replace(temporary, path)
+
+
+def mark_failed(group, message, root=None):
+    """Record that compiling ``group`` failed (calls then compile in process instead)."""
+    path = _stamp_path(group, root).with_suffix(".failed")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"key": stamp_key(), "error": message}))
+
+
+def has_failed(group, root=None):
+    """True when a background compile of ``group`` failed for these sources on this machine."""
+    try:
+        stamp = json.loads(_stamp_path(group, root).with_suffix(".failed").read_text())
+    except (OSError, ValueError):
+        return False
+    return stamp.get("key") == stamp_key()
+
+
+def worker_pids(root=None):
+    """Process ids of the background compiles running for ``root`` (each records itself)."""
+    root = cache_root() if root is None else root
+    try:
+        names = os.listdir(root / "workers")
+    except OSError:
+        return []
+    return [int(name) for name in names if name.isdigit()]
+
+
+@contextlib.contextmanager
+def locked(name, root=None, blocking=True):
+    """Hold the advisory lock file ``<root>/<name>.lock`` (one holder across processes).
+
+    Yields True while held; False when ``blocking`` is False and another
+    process holds it, or when there is no lock to take (no ``fcntl``, or the
+    directory cannot be written: then nothing can be written to race over).
+    """
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks; saves are still atomic renames.
+        yield False
+        return
+    root = cache_root() if root is None else root
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        handle = open(root / f"{name}.lock", "a")
+    except OSError:
+        yield False
+        return
+    with handle:
+        flags = fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB
+        try:
+            fcntl.flock(handle, flags)
+        except OSError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def clear(root=None):
+    """Remove the kernel cache directory; returns the path removed, or None when there was none."""
+    root = cache_root() if root is None else root
+    if not root.exists():
+        return None
+    shutil.rmtree(root)
+    return root
