@@ -121,9 +121,23 @@ def test_progress_bar_draws_in_place():
     assert "[##......] 1/4" in text and text.endswith("\r")
 
 
-def test_progress_bar_is_silent_off_a_terminal():
+def test_progress_bar_prints_lines_off_a_terminal():
+    # Piped output (a CI log) still says what is running, a line per step.
     stream = io.StringIO()
     bar = ProgressBar(2, stream=stream)
+    bar(bench.CASES[0], bench.LIBRARIES["fastkm"])
+    bar(bench.CASES[0], bench.LIBRARIES["sklearn"])
+    bar(None, None)
+    lines = stream.getvalue().splitlines()
+    assert [line.split("  ")[:3] for line in lines] == [
+        ["1/2", "blobs-k4-fit-init", "fastkm"],
+        ["2/2", "blobs-k4-fit-init", "sklearn"],
+    ]
+
+
+def test_progress_bar_can_be_silenced():
+    stream = io.StringIO()
+    bar = ProgressBar(2, stream=stream, enabled=False)
     bar(bench.CASES[0], bench.LIBRARIES["fastkm"])
     bar(None, None)
     assert stream.getvalue() == ""

@@ -354,7 +354,8 @@ def test_feature_names_and_set_output(blobs):
 
 def test_public_names():
     estimators = ["KMeans", "MiniBatchKMeans", "k_means", "kmeans_plusplus"]
-    assert sorted(fastkm.__all__) == sorted([*estimators, "Quantized", "quantize"])
+    others = ["Quantized", "quantize", "CompileReport", "compile"]
+    assert sorted(fastkm.__all__) == sorted([*estimators, *others])
     # One documented difference: algorithm defaults to "auto" (scikit-learn: "lloyd").
     assert KMeans().get_params() == {**skc.KMeans().get_params(), "algorithm": "auto"}
 

@@ -1,0 +1,158 @@
+"""What compiling a kernel group runs: small calls through the public API that reach every kernel.
+
+A group is the set of kernels one kind of public call needs (``_tiers``
+decides per call from the group's ready stamp):
+
+``predict``    ``predict``, ``transform``, ``score`` on dense data (any estimator)
+``kmeans``     ``KMeans.fit`` on dense data, every algorithm; ``kmeans_plusplus``
+``minibatch``  ``MiniBatchKMeans.fit`` and ``partial_fit`` on dense data
+``sparse``     every call on CSR data
+
+Each group is a list of steps, run for float64 and float32. The data are tiny
+(compiling is the cost, not running), but shaped to take each branch that
+compiles something of its own: every algorithm, both tile widths, weights and
+negative weights, each kind of init, several inits, the duplicate-rows path
+(from 16,384 rows), mixed dtypes between a model and its input. A miss (a
+call that compiles anyway) only costs time; ``tests/test_tiers.py`` checks
+that the public paths load everything from a compiled cache.
+"""
+
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+
+GROUPS = ("predict", "kmeans", "minibatch", "sparse")
+DTYPES = (np.float64, np.float32)
+
+
+def _data(n_samples, n_features, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(scale=6.0, size=(8, n_features))
+    X = centers[rng.integers(0, 8, n_samples)] + rng.normal(size=(n_samples, n_features))
+    return X.astype(dtype)
+
+
+def _colours(dtype):
+    # Colour-like rows with many copies: the duplicate-rows path (>= 16,384 rows).
+    rng = np.random.default_rng(1)
+    return (rng.integers(0, 24, size=(1 << 14, 3)) / 24.0).astype(dtype)
+
+
+def _fitted(cls, centers, **params):
+    # A fitted estimator without fitting (the predict group compiles no fit).
+    estimator = cls(n_clusters=centers.shape[0], **params)
+    estimator.cluster_centers_ = centers
+    estimator.n_features_in_ = centers.shape[1]
+    estimator._n_features_out = centers.shape[0]
+    return estimator
+
+
+def _predict(dtype):
+    from ._kmeans import KMeans
+
+    for n_features in (2, 8, 24):
+        X = _data(600, n_features, dtype)
+        weights = np.ones(len(X), dtype=dtype)
+        for centers_dtype in DTYPES:
+            model = _fitted(KMeans, X[:5].astype(centers_dtype))
+            model.predict(X)
+            model.transform(X)
+            model.score(X)
+            model.score(X, sample_weight=weights)
+        yield f"predict {n_features} features"
+
+
+def _kmeans(dtype):
+    from ._kmeans import KMeans, kmeans_plusplus
+
+    shapes = {
+        "lloyd": (400, 2, 4),
+        "elkan": (400, 8, 8),
+        "hamerly": (1100, 8, 64),
+        "yinyang": (2100, 32, 128),
+    }
+    for algorithm, (n_samples, n_features, k) in shapes.items():
+        X = _data(n_samples, n_features, dtype)
+        KMeans(k, algorithm=algorithm, random_state=0, max_iter=5).fit(X)
+        weights = np.random.default_rng(0).uniform(0.5, 2.0, n_samples)
+        KMeans(k, algorithm=algorithm, random_state=0, max_iter=5).fit(X, sample_weight=weights)
+        yield f"KMeans {algorithm}"
+    for n_features in (3, 16):
+        X = _data(500, n_features, dtype)
+        KMeans(4, init="random", n_init=2, random_state=0, max_iter=5).fit(X)
+        KMeans(4, init=X[:4], random_state=0, copy_x=False).fit(X.copy())
+        KMeans(4, init=lambda X, k, random_state: X[:k], random_state=0).fit(X)
+        weights = np.ones(len(X))
+        weights[0] = -0.5
+        KMeans(4, init=X[:4], algorithm="hamerly", max_iter=5).fit(X, sample_weight=weights)
+        kmeans_plusplus(X, 4, random_state=0)
+        kmeans_plusplus(X, 4, sample_weight=np.ones(len(X)), random_state=0)
+        yield f"KMeans inits {n_features} features"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        X = _colours(dtype)
+        KMeans(8, random_state=0, max_iter=5).fit(X)
+        KMeans(64, random_state=0, max_iter=3).fit(X)
+        # Fewer distinct rows than clusters: empty clusters are relocated.
+        KMeans(5, init=np.repeat(X[:1], 5, axis=0), n_init=1, max_iter=3).fit(X[:200])
+    yield "KMeans duplicate rows"
+
+
+def _minibatch(dtype):
+    from ._minibatch_kmeans import MiniBatchKMeans
+
+    for n_features in (3, 16):
+        X = _data(2000, n_features, dtype)
+        weights = np.random.default_rng(0).uniform(0.5, 2.0, len(X))
+        MiniBatchKMeans(8, batch_size=256, random_state=0, max_iter=3, n_init=1).fit(X)
+        MiniBatchKMeans(8, batch_size=256, random_state=0, max_iter=3, init="random").fit(
+            X, sample_weight=weights
+        )
+        MiniBatchKMeans(8, init=X[:8], n_init=1, random_state=0, compute_labels=False, max_iter=2).fit(X)
+        # Reassignment of low-count centres (a high ratio makes it happen).
+        MiniBatchKMeans(30, batch_size=100, reassignment_ratio=0.5, random_state=0, max_iter=3).fit(X)
+        online = MiniBatchKMeans(8, random_state=0, n_init=1)
+        for start in range(0, 1200, 300):
+            online.partial_fit(X[start : start + 300])
+        online.partial_fit(X[:300].astype(np.float32 if dtype == np.float64 else np.float64))
+        yield f"MiniBatchKMeans {n_features} features"
+
+
+def _sparse(dtype):
+    from ._kmeans import KMeans, kmeans_plusplus
+    from ._minibatch_kmeans import MiniBatchKMeans
+
+    dense = _data(600, 20, dtype)
+    dense[np.abs(dense) < 2.0] = 0
+    X = sp.csr_matrix(dense)
+    for algorithm in ("lloyd", "elkan"):
+        model = KMeans(6, algorithm=algorithm, random_state=0, max_iter=5).fit(X)
+    model.predict(X)
+    model.transform(X)
+    model.score(X)
+    model.score(X, sample_weight=np.ones(X.shape[0]))
+    KMeans(6, init="random", n_init=2, random_state=0, max_iter=5).fit(X, sample_weight=np.ones(X.shape[0]))
+    kmeans_plusplus(X, 6, random_state=0)
+    yield "sparse KMeans"
+    MiniBatchKMeans(6, batch_size=128, random_state=0, max_iter=3).fit(X)
+    MiniBatchKMeans(30, batch_size=64, reassignment_ratio=0.5, random_state=0, max_iter=3).fit(X)
+    online = MiniBatchKMeans(6, random_state=0, n_init=1)
+    for start in range(0, 600, 200):
+        online.partial_fit(X[start : start + 200])
+    yield "sparse MiniBatchKMeans"
+
+
+_STEPS = {"predict": _predict, "kmeans": _kmeans, "minibatch": _minibatch, "sparse": _sparse}
+
+# Steps per group and dtype (for a progress bar's total), and a rough share of
+# the compile time (for spreading groups over processes).
+N_STEPS = {"predict": 3, "kmeans": 7, "minibatch": 2, "sparse": 2}
+WEIGHT = {"predict": 1, "kmeans": 5, "minibatch": 2, "sparse": 2}
+
+
+def run(group):
+    """Run ``group``'s calls for each dtype, yielding a label as each step is done."""
+    for dtype in DTYPES:
+        for label in _STEPS[group](dtype):
+            yield f"{label}, {np.dtype(dtype).name}"
