@@ -17,11 +17,19 @@ from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import validate_params
 from sklearn.utils.validation import check_is_fitted
 
+from . import _tiers
 from . import _validation as v
 from ._lazy import LazyModule
 
 # Imported on first use: ``import fastkm`` imports no numba.
 _solvers = LazyModule("fastkm._solvers")
+# scikit-learn's estimators, answering while kernels compile (see ``_tiers``).
+_fallback = LazyModule("fastkm._fallback")
+
+
+def _group(X, dense_group):
+    """The kernel group a call on ``X`` needs: ``"sparse"`` for sparse X."""
+    return ["sparse"] if sp.issparse(X) else [dense_group]
 
 
 @validate_params(v.KMEANS_PLUSPLUS_CONSTRAINTS, prefer_skip_nested_validation=True)
@@ -85,6 +93,15 @@ def kmeans_plusplus(
     >>> indices
     array([3, 2])
     """
+    if _tiers.choose(_group(X, "kmeans"), "kmeans_plusplus") == _tiers.FALLBACK:
+        return _fallback.kmeans_plusplus(
+            X,
+            n_clusters,
+            sample_weight=sample_weight,
+            x_squared_norms=x_squared_norms,
+            random_state=random_state,
+            n_local_trials=n_local_trials,
+        )
     X_in = X
     X = check_array(X, accept_sparse="csr", dtype=v.FLOAT_DTYPES, order="C")
     if sp.issparse(X):
@@ -250,6 +267,8 @@ class _BaseKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixi
             Index of the cluster each sample belongs to.
         """
         check_is_fitted(self)
+        if _tiers.choose(_group(X, "predict"), f"{type(self).__name__}.predict") == _tiers.FALLBACK:
+            return _fallback.predict(self, X)
         # Finiteness is checked in the labelling pass itself, not before it.
         X = v.validate_test_data(self, X, check_finite=False)
         labels, finite = _solvers.predict_labels(X, self._centers_as(X))
@@ -290,6 +309,8 @@ class _BaseKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixi
             Euclidean distance of each sample to each cluster center.
         """
         check_is_fitted(self)
+        if _tiers.choose(_group(X, "predict"), f"{type(self).__name__}.transform") == _tiers.FALLBACK:
+            return _fallback.transform(self, X)
         X = v.validate_test_data(self, X)
         dtype = np.result_type(X.dtype, self.cluster_centers_.dtype)
         return _solvers.euclidean_distances(X.astype(dtype, copy=False), self.cluster_centers_)
@@ -312,6 +333,8 @@ class _BaseKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixi
             Opposite of the value of X on the K-means objective.
         """
         check_is_fitted(self)
+        if _tiers.choose(_group(X, "predict"), f"{type(self).__name__}.score") == _tiers.FALLBACK:
+            return _fallback.score(self, X, sample_weight)
         X = v.validate_test_data(self, X)
         sample_weight = v.check_sample_weight(sample_weight, X)
         _, inertia = _solvers.labels_inertia(X, sample_weight, self._centers_as(X))
@@ -451,6 +474,8 @@ class KMeans(_BaseKMeans):
         self : object
             Fitted estimator.
         """
+        if _tiers.choose(_group(X, "kmeans"), "KMeans.fit") == _tiers.FALLBACK:
+            return _fallback.fit(self, X, sample_weight)
         X, X_owned, X_sums = v.validate_fit_data(self, X, copy=self.copy_x, accept_sparse=True)
         v.check_n_samples(X, self.n_clusters)
         n_init = v.resolve_n_init(self.n_init, self.init, 10, type(self).__name__)
@@ -510,4 +535,5 @@ class KMeans(_BaseKMeans):
         self.labels_ = labels
         self.inertia_ = inertia
         self.n_iter_ = n_iter
+        self._fastkm_tier = _tiers.COMPILED
         return self

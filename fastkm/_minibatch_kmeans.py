@@ -4,8 +4,9 @@ import numpy as np
 from sklearn.base import _fit_context
 from sklearn.utils import check_random_state
 
+from . import _tiers
 from . import _validation as v
-from ._kmeans import _BaseKMeans
+from ._kmeans import _BaseKMeans, _fallback, _group
 from ._lazy import LazyModule
 
 # Imported on first use: ``import fastkm`` imports no numba.
@@ -174,6 +175,8 @@ class MiniBatchKMeans(_BaseKMeans):
         self : object
             Fitted estimator.
         """
+        if _tiers.choose(_group(X, "minibatch"), "MiniBatchKMeans.fit") == _tiers.FALLBACK:
+            return _fallback.fit(self, X, sample_weight)
         X, _, _ = v.validate_fit_data(self, X, copy=False, accept_sparse=True)
         self._check_params_vs_input(X)
         random_state = check_random_state(self.random_state)
@@ -214,6 +217,7 @@ class MiniBatchKMeans(_BaseKMeans):
         else:
             # scikit-learn's estimate (and its TypeError if there was no estimate yet).
             self.inertia_ = self._ewa_inertia * np.sum(sample_weight)
+        self._fastkm_tier = _tiers.COMPILED
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -235,6 +239,8 @@ class MiniBatchKMeans(_BaseKMeans):
         self : object
             Return updated estimator.
         """
+        if _tiers.choose(_group(X, "minibatch"), "MiniBatchKMeans.partial_fit") == _tiers.FALLBACK:
+            return _fallback.partial_fit(self, X, sample_weight)
         has_centers = hasattr(self, "cluster_centers_")
         if has_centers:
             X = v.validate_test_data(self, X)
@@ -280,4 +286,5 @@ class MiniBatchKMeans(_BaseKMeans):
             self.labels_, self.inertia_ = _solvers.labels_inertia(X, sample_weight, centers)
         self.n_steps_ += 1
         self._n_features_out = self.cluster_centers_.shape[0]
+        self._fastkm_tier = _tiers.COMPILED
         return self

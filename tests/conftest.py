@@ -1,3 +1,10 @@
+import os
+
+# The suite tests the compiled kernels, never scikit-learn answering for them
+# while they compile: kernels compile in process, as a call needs them
+# (tests/test_tiers.py starts its own processes in the default mode).
+os.environ["FASTKM_COMPILE"] = "wait"
+
 import numpy as np
 import pytest
 

@@ -1,0 +1,162 @@
+"""Which tier answers a public call: fastkm's compiled kernels, or scikit-learn's estimator.
+
+A call whose kernels are not compiled yet must not wait for the compiler
+(tens of seconds). Its kernels belong to a *group* (``_compile.GROUPS``); when
+the group's ready stamp is in the cache (``_cache.is_ready``) the call runs
+compiled, loading the kernels it needs. Otherwise scikit-learn's own estimator
+answers it (fastkm's contract is scikit-learn's results), a background
+process compiles the group into the cache, and one ``logging`` record says
+so; a later call, in this process or the next, runs compiled once the stamp
+is written.
+
+``FASTKM_COMPILE=wait`` compiles in process instead (the call waits). So does
+a process that has no cache directory it can write (there is nowhere for a
+background process to put the kernels: they compile in memory, with the
+compile notice of ``_kernels._disk_cache``).
+
+A process forked after its parent started numba's OpenMP threads (joblib and
+multiprocessing workers on Linux) cannot start threads of its own: GNU
+OpenMP aborts the process. Such a child is answered by scikit-learn.
+"""
+
+import logging
+import os
+import subprocess
+import sys
+import threading
+
+from . import _cache
+
+COMPILED = "compiled"
+FALLBACK = "scikit-learn"
+
+logger = logging.getLogger("fastkm")
+
+_DENSE_GROUPS = ("predict", "kmeans", "minibatch")
+
+_lock = threading.Lock()
+_started = set()  # groups whose background compile this process started
+_background = []  # the background compiles' processes
+_ready = set()  # groups known to be ready (a stamp, once seen, stays)
+_writable = {}  # cache root -> whether it can be written
+_noticed = False
+_forked_after_threads = False
+
+
+def mode():
+    """``"wait"`` (compile in process) or ``"background"`` (the default), from ``FASTKM_COMPILE``."""
+    value = os.environ.get("FASTKM_COMPILE", "").strip().lower()
+    return "wait" if value == "wait" else "background"
+
+
+def choose(groups, what):
+    """The tier for a call needing the kernel ``groups``; ``what`` names the call in the notice."""
+    if _forked_after_threads:
+        _notice(
+            "fastkm: %s was answered by scikit-learn: this process was forked after its parent "
+            "started fastkm's OpenMP threads, which cannot be started again in a forked child "
+            "(use joblib's loky or multiprocessing's 'spawn' or 'forkserver' start method).",
+            what,
+        )
+        return FALLBACK
+    if mode() == "wait":
+        return COMPILED
+    missing = [group for group in groups if not _is_ready(group)]
+    if not missing:
+        return COMPILED
+    root = _cache.cache_root()
+    if not _can_write(root) or any(_cache.has_failed(group, root) for group in missing):
+        # Nowhere to compile to, or the background compile failed before: in process.
+        return COMPILED
+    # The groups missing, then the other dense ones (a fit is followed by a predict).
+    queue = missing + [group for group in _DENSE_GROUPS if group not in missing and not _is_ready(group)]
+    _start_background(queue, root)
+    _notice(
+        "fastkm: %s was answered by scikit-learn while fastkm's kernels (%s) compile in a "
+        "background process into %s (about a minute); later calls run compiled. "
+        "Run `fastkm compile` ahead of time, or set FASTKM_COMPILE=wait to wait for the compiler.",
+        what,
+        ", ".join(missing),
+        root,
+    )
+    return FALLBACK
+
+
+def _is_ready(group):
+    if group in _ready:
+        return True
+    if _cache.is_ready(group):
+        _ready.add(group)
+        return True
+    return False
+
+
+def _can_write(root):
+    key = str(root)
+    if key not in _writable:
+        _writable[key] = _cache.writable(root)
+    return _writable[key]
+
+
+def _notice(message, *args):
+    global _noticed
+    with _lock:
+        if _noticed:
+            return
+        _noticed = True
+    logger.warning(message, *args)
+
+
+def _start_background(groups, root):
+    """Start ``fastkm compile --background`` for the ``groups`` not started yet (once per process)."""
+    with _lock:
+        groups = [group for group in groups if group not in _started]
+        _started.update(groups)
+    if not groups:
+        return
+    env = dict(os.environ, FASTKM_COMPILE="wait")
+    command = [sys.executable, "-m", "fastkm", "compile", "--background", "--only", ",".join(groups)]
+    try:
+        log = open(root / "compile.log", "ab")
+    except OSError:
+        log = subprocess.DEVNULL
+    try:
+        # A session of its own: it outlives this process and its Ctrl-C.
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            env=env,
+            start_new_session=True,
+            close_fds=True,
+        )
+        _background.append(process)
+    except OSError as error:
+        logger.debug("fastkm: could not start the background compile: %s", error)
+    finally:
+        if log is not subprocess.DEVNULL:
+            log.close()
+
+
+def background_pids():
+    """Process ids of the background compiles this process started (still running or not)."""
+    return [process.pid for process in _background]
+
+
+def _after_fork_in_child():
+    global _forked_after_threads
+    parallel = sys.modules.get("numba.np.ufunc.parallel")
+    if parallel is None or not getattr(parallel, "_is_initialized", False):
+        return
+    try:
+        layer = parallel.threading_layer()
+    except ValueError:
+        return
+    # GNU OpenMP aborts a forked child that starts threads; TBB and the
+    # workqueue start new ones.
+    _forked_after_threads = layer == "omp"
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
