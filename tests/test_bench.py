@@ -155,7 +155,7 @@ def test_run_skips_tasks_a_library_does_not_have():
 
 def test_cold_start_runs_a_fresh_process():
     X = np.random.default_rng(0).normal(size=(200, 4))
-    times = measure.time_cold_start(bench.LIBRARIES["sklearn"], X, 3, empty_cache=False, repeats=2)
+    times = measure.time_cold_start(bench.LIBRARIES["sklearn"], X, 3, mode="warm", repeats=2)
     assert len(times) == 2 and all(0 < t < 60 for t in times)
 
 
@@ -166,7 +166,7 @@ def test_cold_start_failure_is_reported():
 
     X = np.zeros((10, 2))
     with pytest.raises(RuntimeError, match="cold start of broken failed:\nno such library"):
-        measure.time_cold_start(Broken(), X, 2, empty_cache=True, repeats=1)
+        measure.time_cold_start(Broken(), X, 2, mode="first", repeats=1)
 
 
 def test_missing_peers_are_left_out(monkeypatch):

@@ -59,7 +59,9 @@ class Library:
     module = ""  # imported to run it
     distribution = ""  # its PyPI name, for the version and install hints
     needs_reference = False  # prepare() uses scikit-learn's result of the same case
-    cold_start_code = ""  # import + first fit of X with {k} clusters, in a fresh process
+    cold_start_code = ""  # import + first KMeans fit of X with {k} clusters, in a fresh process
+    cold_start_minibatch_code = None  # the same for MiniBatchKMeans, if the library has one
+    cold_start_setup = ""  # run once before the warm cold start (fills a cache)
     accepts_sparse = False  # takes scipy.sparse CSR input
 
     def available(self):
@@ -131,6 +133,11 @@ class FastKM(_EstimatorLibrary):
     kmeans = "fastkm:KMeans"
     minibatch_kmeans = "fastkm:MiniBatchKMeans"
     cold_start_code = "from fastkm import KMeans\nKMeans({k}, random_state=0).fit(X)"
+    cold_start_minibatch_code = (
+        "from fastkm import MiniBatchKMeans\nMiniBatchKMeans({k}, random_state=0).fit(X)"
+    )
+    # What a warm cache means: the kernels compiled ahead (as `fastkm compile` does).
+    cold_start_setup = "import fastkm\nfastkm.compile(['kmeans'], progress=False)"
 
 
 class ScikitLearn(_EstimatorLibrary):
@@ -141,6 +148,9 @@ class ScikitLearn(_EstimatorLibrary):
     kmeans = "sklearn.cluster:KMeans"
     minibatch_kmeans = "sklearn.cluster:MiniBatchKMeans"
     cold_start_code = "from sklearn.cluster import KMeans\nKMeans({k}, random_state=0).fit(X)"
+    cold_start_minibatch_code = (
+        "from sklearn.cluster import MiniBatchKMeans\nMiniBatchKMeans({k}, random_state=0).fit(X)"
+    )
 
 
 class Intelex(_EstimatorLibrary):

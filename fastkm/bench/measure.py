@@ -1,5 +1,6 @@
 """Timing and scoring: how one library's run of one case becomes numbers."""
 
+import functools
 import gc
 import os
 import statistics
@@ -122,43 +123,82 @@ X = np.load({data_path!r})
 t0 = time.perf_counter()
 {code}
 print(time.perf_counter() - t0)
+import sys
+tiers = sys.modules.get("fastkm._tiers")
+print("background", *(tiers.background_pids() if tiers else []))
 """
 
+# How each cold-start mode runs a process: a compiled cache (filled first),
+# an empty cache compiled in process, an empty cache in the default mode.
+COLD_START_MODES = ("warm", "compile", "first")
 
-def cold_start_seconds(library, k, data_path, *, cache_dir=None):
+
+def cold_start_seconds(library, k, data_path, *, cache_dir=None, mode="warm", minibatch=False):
     """Import + first fit in a new Python process, in seconds.
 
     The process loads X from ``data_path`` (a .npy file) with numpy before the
     clock starts; the library's import, and scikit-learn's under it, are
-    timed. ``cache_dir`` points Numba at another cache directory (an empty
-    one makes fastkm compile everything).
+    timed. ``cache_dir`` points the kernel cache at another directory (an
+    empty one makes fastkm compile, or answer by scikit-learn while a
+    background process compiles, which is stopped once the time is taken).
+    ``mode="compile"`` sets ``FASTKM_COMPILE=wait``.
     """
     env = dict(os.environ)
+    env.pop("FASTKM_COMPILE", None)
+    if mode == "compile":
+        env["FASTKM_COMPILE"] = "wait"
     if cache_dir is not None:
         env["NUMBA_CACHE_DIR"] = cache_dir
-    code = _COLD_START_TEMPLATE.format(data_path=data_path, code=library.cold_start_code.format(k=k))
+    code = library.cold_start_minibatch_code if minibatch else library.cold_start_code
+    code = _COLD_START_TEMPLATE.format(data_path=data_path, code=code.format(k=k))
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     if out.returncode != 0:
         raise RuntimeError(f"cold start of {library.name} failed:\n{out.stderr.strip()}")
-    return float(out.stdout.strip().splitlines()[-1])
+    lines = out.stdout.strip().splitlines()
+    stop_processes([int(pid) for pid in lines[-1].split()[1:]])
+    return float(lines[-2])
 
 
-def time_cold_start(library, X, k, *, empty_cache, repeats):
+def stop_processes(pids, timeout=10.0):
+    """Stop the processes ``pids`` (background compiles a timed process left) and wait until gone."""
+    import signal
+
+    for pid in pids:
+        try:
+            os.killpg(pid, signal.SIGKILL)  # its own session: the compile and any child
+        except OSError:
+            pass
+    deadline = time.monotonic() + timeout
+    while any(os.path.exists(f"/proc/{pid}") for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def time_cold_start(library, X, k, *, mode="warm", repeats=3, minibatch=False):
     """The times of ``repeats`` fresh processes that import ``library`` and fit X.
 
-    With the shared cache, one untimed process fills it first (and warms the
-    OS file cache), so the times are those of a user's second and later runs.
-    With ``empty_cache``, every process gets a new, empty Numba cache.
+    ``mode="warm"``: the library's own setup fills its cache first (fastkm:
+    ``fastkm.compile``) and one untimed process warms the OS file cache, so
+    the times are those of a user's runs after that. ``"compile"`` and
+    ``"first"``: every process gets a new, empty cache.
     """
+    if mode not in COLD_START_MODES:
+        raise ValueError(f"mode must be one of {COLD_START_MODES}, got {mode!r}")
     with tempfile.TemporaryDirectory() as scratch:
         data_path = os.path.join(scratch, "X.npy")
         np.save(data_path, X)
-        if not empty_cache:
-            cold_start_seconds(library, k, data_path)
-            return [cold_start_seconds(library, k, data_path) for _ in range(repeats)]
+        run = functools.partial(cold_start_seconds, library, k, data_path, mode=mode, minibatch=minibatch)
+        if mode == "warm":
+            if library.cold_start_setup:
+                setup = subprocess.run(
+                    [sys.executable, "-c", library.cold_start_setup], capture_output=True, text=True
+                )
+                if setup.returncode != 0:
+                    raise RuntimeError(f"cold start setup of {library.name} failed:\n{setup.stderr.strip()}")
+            run()
+            return [run() for _ in range(repeats)]
         times = []
         for n in range(repeats):
-            fresh = os.path.join(scratch, f"numba-cache-{n}")
+            fresh = os.path.join(scratch, f"cache-{n}")
             os.mkdir(fresh)
-            times.append(cold_start_seconds(library, k, data_path, cache_dir=fresh))
+            times.append(run(cache_dir=fresh))
         return times

@@ -120,8 +120,12 @@ class _Session:
 
 def _cold_start(case, library, session, budget):
     X, _ = session.dataset(case.dataset)
+    minibatch = case.task == "cold-start-first-minibatch"
+    if minibatch and library.cold_start_minibatch_code is None:
+        return None
+    mode = {"cold-start": "warm", "cold-start-compile": "compile"}.get(case.task, "first")
     times = measure.time_cold_start(
-        library, X, case.k, empty_cache=case.task == "cold-start-compile", repeats=budget.cold_start_repeats
+        library, X, case.k, mode=mode, repeats=budget.cold_start_repeats, minibatch=minibatch
     )
     return measure.Measurement(times=times)
 
