@@ -6,6 +6,7 @@ from numba.core import cgutils, types
 from numba.extending import intrinsic
 
 from ._disk_cache import attach
+from ._linking import Kernel, KernelForTypes
 
 # Row chunk processed as one unit. Work is partitioned by this fixed size, never
 # by the thread count, so results are identical for any number of threads.
@@ -40,7 +41,7 @@ def start_threads():
 
 def kernel(fn):
     """Compile ``fn`` as a serial kernel (for helpers and inner routines)."""
-    return attach(numba.njit(**_OPTIONS)(fn))
+    return attach(Kernel(fn, _OPTIONS))
 
 
 def exact_kernel(fn):
@@ -50,12 +51,22 @@ def exact_kernel(fn):
     ``fastmath=False`` is stated: left unset, numba gives the function the
     flags of the kernel that first compiles it as a callee.
     """
-    return attach(numba.njit(nogil=True, error_model="numpy", fastmath=False)(fn))
+    return attach(Kernel(fn, {"nogil": True, "error_model": "numpy", "fastmath": False}))
+
+
+def kernel_for_types(choose, fastmath=FASTMATH):
+    """A serial kernel whose code depends on its arguments' types (kernels only).
+
+    ``choose`` takes the argument types and returns the function to compile
+    for them (dense arrays and CSR tuples, say). ``fastmath=False`` for code
+    whose every operation must round as written.
+    """
+    return KernelForTypes(choose, {**_OPTIONS, "fastmath": fastmath})
 
 
 def parallel_kernel(fn):
     """Compile ``fn`` as a parallel kernel; its ``prange`` loops run on threads."""
-    return attach(numba.njit(parallel=True, **_OPTIONS)(fn))
+    return attach(Kernel(fn, {"parallel": True, **_OPTIONS}))
 
 
 @intrinsic

@@ -39,7 +39,7 @@ import numpy as np
 from numba import prange
 
 from ._jit import CHUNK, kernel, parallel_kernel
-from .lloyd import accumulate_changes, finish_iteration, group_bounds, tiles_per_group
+from .lloyd import accumulate_changes, finish_iteration, group_bounds, store_partials, tiles_per_group
 from .tiles import chunk_tile, new_scores, new_tile, padded_centers, tile_top2
 
 # Globals are compile-time constants in kernels.
@@ -284,7 +284,7 @@ def _hamerly_rows(
             changed += old_labels[q] != new_labels[q]
             labels[r] = new_labels[q]
         accumulate_changes(X, start, rows, n_left, old_labels, new_labels, sample_weight, acc)
-    out[:, :] = acc
+    store_partials(acc, out)
     return changed
 
 

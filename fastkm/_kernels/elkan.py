@@ -31,7 +31,7 @@ from .bounds import (
     rows_behind,
     tighten_rows,
 )
-from .lloyd import accumulate_changes, finish_iteration, group_bounds, tiles_per_group
+from .lloyd import accumulate_changes, finish_iteration, group_bounds, store_partials, tiles_per_group
 from .tiles import chunk_tile, new_tile, padded_centers, tile_center_scores
 
 _EPS = float(np.finfo(np.float64).eps)
@@ -232,7 +232,7 @@ def _elkan_rows(
             changed += old_labels[q] != new_labels[q]
             labels[r] = new_labels[q]
         accumulate_changes(X, start, rows, n_left, old_labels, new_labels, sample_weight, acc)
-    out[:, :] = acc
+    store_partials(acc, out)
     return changed
 
 

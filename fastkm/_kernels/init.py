@@ -14,10 +14,9 @@ with scikit-learn's own arithmetic (see ``_solvers.kmeans_plusplus``).
 
 import numpy as np
 from numba import prange, types
-from numba.extending import overload
 
 from . import rows, sparse
-from ._jit import CHUNK, FASTMATH, FEATURE_BLOCK, fma, kernel, parallel_kernel
+from ._jit import CHUNK, FEATURE_BLOCK, fma, kernel, kernel_for_types, parallel_kernel
 from .tiles import (
     chunk_tile,
     new_scores,
@@ -26,8 +25,6 @@ from .tiles import (
     tile_center_scores,
     wide_dots4,
 )
-
-_OVERLOAD_OPTIONS = {"fastmath": FASTMATH}
 
 
 @kernel
@@ -52,6 +49,7 @@ def _find_cumulative(mass, chunk_mass, target):
     return n - 1
 
 
+@kernel_for_types
 def _chunk_scores(X, tiles, fill, c, cand, cand_sq_norms, n_cand, scratch, dots, scores):
     """Scores ``||cand||^2 - 2 x.cand`` of CHUNK ``c``'s rows (kernels only).
 
@@ -63,21 +61,6 @@ def _chunk_scores(X, tiles, fill, c, cand, cand_sq_norms, n_cand, scratch, dots,
     Returns the number of rows in the chunk. With ``fill`` (dense only), the
     chunk's tile is stored in ``tiles`` on the way.
     """
-    raise NotImplementedError("compiled kernels only")
-
-
-def _prepared(X, points):
-    """Candidate rows (float64, one per row) in the form ``_chunk_scores`` reads for X."""
-    raise NotImplementedError("compiled kernels only")
-
-
-def _scratch(X, tiles):
-    """A scratch tile for ``_chunk_scores``: X's width when X is dense and not kept in tiles."""
-    raise NotImplementedError("compiled kernels only")
-
-
-@overload(_chunk_scores, jit_options=_OVERLOAD_OPTIONS)
-def _chunk_scores_impl(X, tiles, fill, c, cand, cand_sq_norms, n_cand, scratch, dots, scores):
     if not isinstance(X, types.Array):
 
         def csr_scores(X, tiles, fill, c, cand, cand_sq_norms, n_cand, scratch, dots, scores):
@@ -113,15 +96,17 @@ def _chunk_scores_impl(X, tiles, fill, c, cand, cand_sq_norms, n_cand, scratch, 
     return tile_scores
 
 
-@overload(_prepared, jit_options=_OVERLOAD_OPTIONS)
-def _prepared_impl(X, points):
+@kernel_for_types
+def _prepared(X, points):
+    """Candidate rows (float64, one per row) in the form ``_chunk_scores`` reads for X."""
     if isinstance(X, types.Array):
         return lambda X, points: padded_centers(points, points.dtype)
     return lambda X, points: sparse.transposed(points, points.dtype)
 
 
-@overload(_scratch, jit_options=_OVERLOAD_OPTIONS)
-def _scratch_impl(X, tiles):
+@kernel_for_types
+def _scratch(X, tiles):
+    """A scratch tile for ``_chunk_scores``: X's width when X is dense and not kept in tiles."""
     if isinstance(X, types.Array):
         return lambda X, tiles: new_tile(X.shape[1] if tiles.shape[0] == 0 else 0, tiles.dtype)
     return lambda X, tiles: new_tile(0, tiles.dtype)
@@ -311,7 +296,8 @@ def kmeans_plusplus(
         first = indices[0]
         candidates[0] = first
         cand_sq_norms[0] = x_sq_norms[first]
-        closest[:] = np.inf
+        for i in range(n_samples):
+            closest[i] = np.inf
         _seeding_pass(
             X,
             tiles,

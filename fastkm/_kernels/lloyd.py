@@ -104,8 +104,20 @@ def _assign_rows(
             labels[start + i] = chunk_labels[i]
         if update_centers:
             accumulate_changes(X, start, every_row, n_rows, old_labels, chunk_labels, sample_weight, acc)
-    out[:, :] = acc
+    store_partials(acc, out)
     return changed, probe
+
+
+@kernel
+def store_partials(acc, out):
+    """Copy a task's private centre-sum corrections into its slot ``out`` (same shape).
+
+    A loop, not ``out[:, :] = acc``: numba's slice assignment checks the
+    shapes and formats the error, which compiles its string library.
+    """
+    for j in range(acc.shape[0]):
+        for f in range(acc.shape[1]):
+            out[j, f] = acc[j, f]
 
 
 @kernel

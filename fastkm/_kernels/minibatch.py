@@ -11,11 +11,10 @@ ties break differently.
 
 import numpy as np
 from numba import prange, types
-from numba.extending import overload
 
 from . import rows as rows_of
 from . import sparse
-from ._jit import CHUNK, FASTMATH, MAX_GROUPS, exact_kernel, kernel, parallel_kernel
+from ._jit import CHUNK, MAX_GROUPS, exact_kernel, kernel, kernel_for_types, parallel_kernel
 from .lloyd import assign_labels, group_bounds, inertia
 from .mt19937 import next_double, permutation
 from .tiles import load_tile, new_scores, new_tile, padded_centers, squared_norms, tile_argmin
@@ -357,26 +356,9 @@ def _csr_gather_and_label(X, batch_rows, centers, batch, labels, group_inertia):
     return total
 
 
+@kernel_for_types
 def _gather_and_label(X, batch_rows, centers, batch, labels, group_inertia):
     """``gather_and_label`` for dense X, ``_csr_gather_and_label`` for CSR (kernels only)."""
-    raise NotImplementedError("compiled kernels only")
-
-
-def _assign_all(X, centers, labels):
-    """``assign_batch`` for dense X, ``sparse.assign_labels`` for CSR (kernels only)."""
-    raise NotImplementedError("compiled kernels only")
-
-
-def _inertia(X, sample_weight, centers, labels, group_partials):
-    """``lloyd.inertia`` for dense X, ``sparse.inertia`` for CSR (kernels only)."""
-    raise NotImplementedError("compiled kernels only")
-
-
-_OVERLOAD_OPTIONS = {"fastmath": FASTMATH}
-
-
-@overload(_gather_and_label, jit_options=_OVERLOAD_OPTIONS)
-def _gather_and_label_impl(X, batch_rows, centers, batch, labels, group_inertia):
     if isinstance(X, types.Array):
         return lambda X, batch_rows, centers, batch, labels, group_inertia: gather_and_label(
             X, batch_rows, centers, batch, labels, group_inertia
@@ -386,8 +368,9 @@ def _gather_and_label_impl(X, batch_rows, centers, batch, labels, group_inertia)
     )
 
 
-@overload(_assign_all, jit_options=_OVERLOAD_OPTIONS)
-def _assign_all_impl(X, centers, labels):
+@kernel_for_types
+def _assign_all(X, centers, labels):
+    """``assign_batch`` for dense X, ``sparse.assign_labels`` for CSR (kernels only)."""
     if isinstance(X, types.Array):
         return lambda X, centers, labels: assign_batch(X, centers, labels)
 
@@ -399,8 +382,9 @@ def _assign_all_impl(X, centers, labels):
     return assign_csr
 
 
-@overload(_inertia, jit_options=_OVERLOAD_OPTIONS)
-def _inertia_impl(X, sample_weight, centers, labels, group_partials):
+@kernel_for_types
+def _inertia(X, sample_weight, centers, labels, group_partials):
+    """``lloyd.inertia`` for dense X, ``sparse.inertia`` for CSR (kernels only)."""
     if isinstance(X, types.Array):
         return lambda X, sample_weight, centers, labels, group_partials: inertia(
             X, sample_weight, centers, labels, group_partials

@@ -23,7 +23,7 @@ import numpy as np
 from numba import prange
 
 from ._jit import CHUNK, kernel, parallel_kernel
-from .lloyd import accumulate_changes, finish_iteration, group_bounds, tiles_per_group
+from .lloyd import accumulate_changes, finish_iteration, group_bounds, store_partials, tiles_per_group
 from .tiles import chunk_tile, new_scores, new_tile, padded_centers, tile_argmin, tile_top2
 
 _U32 = float(np.finfo(np.float32).eps) / 2
@@ -127,7 +127,7 @@ def _mixed_rows(
             changed += old_labels[i] != chunk_labels[i]
             labels[start + i] = chunk_labels[i]
         accumulate_changes(X, start, every_row, n_rows, old_labels, chunk_labels, sample_weight, acc)
-    out[:, :] = acc
+    store_partials(acc, out)
     return changed
 
 

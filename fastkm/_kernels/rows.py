@@ -11,54 +11,28 @@ picks the implementation by the argument's type when it compiles the caller.
 """
 
 from numba import types
-from numba.extending import overload
 
-from ._jit import FASTMATH
-
-_OPTIONS = {"fastmath": FASTMATH}
+from ._jit import kernel_for_types
 
 
 def _is_dense(X):
     return isinstance(X, types.Array)
 
 
+@kernel_for_types
 def n_rows(X):
     """Number of rows of X, dense or CSR (kernels only)."""
-    raise NotImplementedError("compiled kernels only")
-
-
-def n_cols(X):
-    """Number of columns of X, dense or CSR (kernels only)."""
-    raise NotImplementedError("compiled kernels only")
-
-
-def add_row(X, r, scale, out):
-    """``out[f] += scale * X[r, f]`` over row ``r``'s stored values (kernels only)."""
-    raise NotImplementedError("compiled kernels only")
-
-
-def copy_row(X, r, out):
-    """``out[:] = X[r]``, zeros included (kernels only)."""
-    raise NotImplementedError("compiled kernels only")
-
-
-@overload(n_rows, jit_options=_OPTIONS)
-def _n_rows(X):
     if _is_dense(X):
         return lambda X: X.shape[0]
     return lambda X: X[2].shape[0]
 
 
-@overload(n_cols, jit_options=_OPTIONS)
-def _n_cols(X):
+@kernel_for_types
+def n_cols(X):
+    """Number of columns of X, dense or CSR (kernels only)."""
     if _is_dense(X):
         return lambda X: X.shape[1]
     return lambda X: X[4]
-
-
-def add_row_exact(X, r, scale, out):
-    """``add_row`` with every product and sum rounded as written (no FMA; kernels only)."""
-    raise NotImplementedError("compiled kernels only")
 
 
 def _add_row(X, r, scale, out):
@@ -78,13 +52,15 @@ def _add_row(X, r, scale, out):
     return add_csr
 
 
-overload(add_row, jit_options=_OPTIONS)(_add_row)
-# fastmath stated, not left unset: unset, numba takes the calling kernel's.
-overload(add_row_exact, jit_options={"fastmath": False})(_add_row)
+#: ``out[f] += scale * X[r, f]`` over row ``r``'s stored values (kernels only).
+add_row = kernel_for_types(_add_row)
+#: ``add_row`` with every product and sum rounded as written (no FMA; kernels only).
+add_row_exact = kernel_for_types(_add_row, fastmath=False)
 
 
-@overload(copy_row, jit_options=_OPTIONS)
-def _copy_row(X, r, out):
+@kernel_for_types
+def copy_row(X, r, out):
+    """``out[:] = X[r]``, zeros included (kernels only)."""
     if _is_dense(X):
 
         def copy_dense(X, r, out):
@@ -95,7 +71,8 @@ def _copy_row(X, r, out):
 
     def copy_csr(X, r, out):
         data, indices, starts, stops, _ = X
-        out[:] = 0
+        for f in range(out.shape[0]):
+            out[f] = 0
         for p in range(starts[r], stops[r]):
             out[indices[p]] = data[p]
 

@@ -104,7 +104,9 @@ def _assign_rows(X, sample_weight, centers_t, center_sq_norms, labels, row_start
     old_labels = np.empty(CHUNK, dtype=np.int32)
     chunk_labels = np.empty(CHUNK, dtype=np.int32)
     every_row = np.arange(CHUNK)
-    out[:, :] = 0.0
+    for j in range(out.shape[0]):
+        for f in range(out.shape[1]):
+            out[j, f] = 0.0
     changed = 0
     for start in range(row_start, row_stop, CHUNK):
         n_rows = min(CHUNK, row_stop - start)

@@ -38,7 +38,7 @@ from .bounds import (
     row_key,
     rows_to_test,
 )
-from .lloyd import accumulate_changes, finish_iteration, group_bounds, tiles_per_group
+from .lloyd import accumulate_changes, finish_iteration, group_bounds, store_partials, tiles_per_group
 from .tiles import chunk_tile, new_scores, new_tile, padded_centers, tile_top2
 
 _EPS = float(np.finfo(np.float64).eps)
@@ -320,7 +320,7 @@ def _yinyang_rows(
             changed += old_labels[q] != new_labels[q]
             labels[r] = new_labels[q]
         accumulate_changes(X, start, rows, n_left, old_labels, new_labels, sample_weight, acc)
-    out[:, :] = acc
+    store_partials(acc, out)
     return changed
 
 

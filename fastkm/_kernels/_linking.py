@@ -1,0 +1,186 @@
+"""How fastkm's kernels are compiled: machine code only for the kernels Python calls.
+
+numba turns every compiled function into machine code of its own, and links
+the code of its callees into each caller, which it optimises and turns into
+machine code again. A helper under a parallel kernel was so optimised and
+emitted once on its own and once more per level above it (the helpers
+between, the parallel kernel, numba's three wrappers of its loop, the serial
+kernel calling it): the code under Lloyd's float32-first loop six times over,
+and a first dense ``KMeans.fit`` took 37 s to compile.
+
+Two changes, for fastkm's kernels only:
+
+- A kernel typed as the callee of another is compiled to LLVM IR alone
+  (``Kernel``): no machine code of its own, nothing to call it from Python,
+  linked into its caller. Its argument types are taken without literal
+  values, so that a constant argument (``new_tile(0, ...)``) does not compile
+  a second specialisation.
+- Every code library made while a fastkm kernel compiles (its own, the
+  libraries of its loops' wrappers, those of numba's helpers) is finalised by
+  linking alone (``LinkedLibrary``). It is optimised and turned into machine
+  code only when something runs it (a kernel called from Python, a numba
+  helper, the disk cache saving it), from the IR of all its callees at once.
+
+A kernel called from Python compiles as before, one optimisation and one
+machine code for it and everything it calls. Callees are always linked as
+IR compiled for callers, never as a version compiled for a Python call, so
+a kernel's code does not depend on the order in which things were compiled.
+"""
+
+import contextlib
+
+from numba.core import codegen, compiler, sigutils, types, typing
+from numba.core import event as ev
+from numba.core.compiler_lock import global_compiler_lock, require_global_compiler_lock
+from numba.core.registry import CPUDispatcher
+
+
+class LinkedLibrary(codegen.JITCodeLibrary):
+    """A code library finalised by linking alone; optimised and emitted when run."""
+
+    _pending = False
+
+    def finalize(self):
+        require_global_compiler_lock()
+        self._raise_if_finalized()
+        seen = set()
+        for library in self._linking_libraries:
+            if library not in seen:
+                seen.add(library)
+                self._reload_init.update(library._reload_init)
+                self._final_module.link_in(library._get_module_for_linking(), preserve=True)
+        self._finalize_dynamic_globals()
+        self._finalized = True
+        self._pending = True
+
+    def _materialize(self):
+        """Optimise the linked module and turn it into machine code (once)."""
+        self._ensure_finalized()
+        if not self._pending:
+            return
+        with global_compiler_lock:
+            if self._pending:
+                self._pending = False
+                self._dynamic_globals = []  # scanned again below
+                self._optimize_final_module()
+                self._final_module.verify()
+                self._finalize_final_module()
+
+    def get_pointer_to_function(self, name):
+        self._materialize()
+        return super().get_pointer_to_function(name)
+
+    def serialize_using_object_code(self):
+        self._materialize()
+        return super().serialize_using_object_code()
+
+    def get_llvm_str(self):
+        self._materialize()
+        return super().get_llvm_str()
+
+    def get_asm_str(self):
+        self._materialize()
+        return super().get_asm_str()
+
+
+@contextlib.contextmanager
+def _linked_libraries(target_context):
+    """Code libraries made inside are ``LinkedLibrary`` (the compiler lock is held)."""
+    generator = target_context.codegen()
+    with global_compiler_lock:
+        previous = generator._library_class
+        generator._library_class = LinkedLibrary
+        try:
+            yield
+        finally:
+            generator._library_class = previous
+
+
+class _LinkedKey:
+    """Stands for a callee's IR in the target's table of user functions."""
+
+    __slots__ = ("args", "name")
+
+    def __init__(self, name, args):
+        self.name = name
+        self.args = args
+
+    def __repr__(self):
+        return f"<linked {self.name}{self.args}>"
+
+
+class Kernel(CPUDispatcher):
+    """A numba dispatcher whose callers link its IR (see the module docstring)."""
+
+    def __init__(self, py_func, targetoptions):
+        super().__init__(py_func=py_func, locals={}, targetoptions=dict(targetoptions))
+        self._linked = {}
+
+    def compile(self, sig):
+        with _linked_libraries(self.targetdescr.target_context):
+            return super().compile(sig)
+
+    def get_call_template(self, args, kws):
+        pysig, args = self._compiler.fold_argument_types(args, kws)
+        args = tuple(types.unliteral(a) for a in args)
+        if self._can_compile:
+            self._compile_linked(args)
+        signatures = [compiled.signature for _, compiled in self._linked.values()]
+        name = self.py_func.__name__
+        template = typing.make_concrete_template(f"CallTemplate({name})", key=name, signatures=signatures)
+        return template, pysig, args, {}
+
+    def get_overload(self, sig):
+        args, _ = sigutils.normalize_signature(sig)
+        linked = self._linked.get(tuple(args))
+        if linked is not None:
+            return linked[0]
+        return super().get_overload(sig)
+
+    def _implementation(self, args):
+        """The Python function compiled for the argument types ``args``."""
+        return self.py_func
+
+    def _compile_linked(self, args):
+        """Compile for ``args`` as a callee: IR only, registered for callers to link."""
+        with global_compiler_lock:
+            if args in self._linked:
+                return
+            target = self.targetdescr.target_context
+            details = {"dispatcher": self, "args": args, "return_type": None}
+            with ev.trigger_event("numba:compile", data=details), _linked_libraries(target):
+                flags = compiler.Flags()
+                self.targetdescr.options.parse_as_flags(flags, self.targetoptions)
+                flags.no_compile = True
+                flags.no_cpython_wrapper = True
+                flags.no_cfunc_wrapper = True
+                library = LinkedLibrary(target.codegen(), self.py_func.__qualname__)
+                compiled = compiler.compile_extra(
+                    self.targetdescr.typing_context,
+                    target,
+                    self._implementation(args),
+                    args=args,
+                    return_type=None,
+                    flags=flags,
+                    locals=self.locals,
+                    library=library,
+                )
+            key = _LinkedKey(self.py_func.__qualname__, args)
+            target.insert_user_function(key, compiled.fndesc, [compiled.library])
+            self._linked[args] = (key, compiled)
+
+
+class KernelForTypes(Kernel):
+    """A callee whose code depends on its argument types (dense or CSR rows, say).
+
+    ``py_func`` takes the argument *types* and returns the function to
+    compile for them, as a numba ``overload`` does; unlike an overload's, the
+    function chosen is compiled as a callee (IR only). Kernels only: it
+    cannot be called from Python.
+    """
+
+    def _implementation(self, args):
+        return self.py_func(*args)
+
+    def compile(self, sig):
+        raise TypeError(f"{self.py_func.__name__} is called from compiled kernels only")
