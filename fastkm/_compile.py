@@ -1,12 +1,13 @@
 """``fastkm compile`` and ``fastkm.compile()``: every kernel compiled into the cache, ahead of use.
 
-The groups (``_workloads.GROUPS``) are spread over processes so that both
-cores compile: this process runs one share and child processes
-(``fastkm compile --lane``) the others, each reporting its steps on stdout
-for the progress bar. A group already stamped ready is skipped, so a second
-run is a no-op. The background compile a first call starts (``_tiers``) is
-``fastkm compile --background``: one process, low priority, one at a time per
-cache directory.
+The groups (``_workloads.GROUPS``) are compiled for float64 and float32 in
+units (``"kmeans:float64"``) spread over processes so that every core
+compiles: this process runs one share and child processes (``fastkm compile
+--lane``) the others, each reporting its steps on stdout for the progress
+bar; the groups are stamped ready when all their units are done. A group
+already stamped ready is skipped, so a second run is a no-op. The
+background compile a first call starts (``_tiers``) is ``fastkm compile
+--background``: one process, low priority, one at a time per cache directory.
 """
 
 import os
@@ -42,7 +43,7 @@ class CompileReport(typing.NamedTuple):
     seconds: float
 
 
-def compile(groups=None, *, processes=2, progress=True):
+def compile(groups=None, *, processes=None, progress=True):
     """Compile and cache every fastkm kernel, for float32 and float64 data.
 
     Run it once where fastkm is installed (a Dockerfile's ``RUN`` line, a CI
@@ -56,8 +57,9 @@ def compile(groups=None, *, processes=2, progress=True):
     groups : list of str, default=None
         Some of ``"predict"``, ``"kmeans"``, ``"minibatch"``, ``"sparse"``;
         None means all.
-    processes : int, default=2
-        Processes to spread the groups over (compiling is single-threaded).
+    processes : int, default=None
+        Processes to compile in (compiling is single-threaded); None means
+        one per CPU, at most 4. float64 and float32 go to different processes.
     progress : bool, default=True
         Show progress on stderr: a bar on a terminal, a line per step
         otherwise.
@@ -72,56 +74,78 @@ def compile(groups=None, *, processes=2, progress=True):
     unknown = sorted(set(groups) - set(_workloads.GROUPS))
     if unknown:
         raise ValueError(f"unknown kernel groups {unknown}; choose from {list(_workloads.GROUPS)}")
+    if processes is None:
+        processes = min(os.cpu_count() or 1, 4)
     root = _cache.cache_root()
     already = [group for group in groups if _cache.is_ready(group, root)]
     todo = [group for group in groups if group not in already]
     compiled = {}
     if todo:
-        bar = ProgressBar(sum(2 * _workloads.N_STEPS[g] for g in todo), enabled=None if progress else False)
-        lanes = _lanes(todo, max(1, processes))
+        units = [unit for group in todo for unit in _workloads.units_of(group)]
+        bar = ProgressBar(
+            sum(_workloads.N_STEPS[_group(u)] for u in units), enabled=None if progress else False
+        )
+        lanes = _lanes(units, max(1, processes))
         children = [_start_lane(lane) for lane in lanes[1:]]
-        readers = [threading.Thread(target=_follow, args=(child, bar, compiled)) for child in children]
+        seconds = {}
+        readers = [threading.Thread(target=_follow, args=(child, bar, seconds)) for child in children]
         for reader in readers:
             reader.start()
-        compiled.update(_run_groups(lanes[0], step=bar))
-        for child, reader in zip(children, readers, strict=True):
-            reader.join()
-            if child.wait() != 0:
-                raise RuntimeError(f"compiling {', '.join(child.lane)} failed:\n{child.error.strip()}")
+        try:
+            seconds.update(_run_units(lanes[0], step=bar))
+        finally:
+            for child, reader in zip(children, readers, strict=True):
+                reader.join()
+                if child.wait() != 0:
+                    raise RuntimeError(f"compiling {', '.join(child.lane)} failed:\n{child.error.strip()}")
         bar.finish()
+        for group in todo:
+            compiled[group] = sum(seconds[unit] for unit in _workloads.units_of(group))
+            _cache.mark_ready(group, compiled[group], root)
     return CompileReport(root, compiled, already, time.perf_counter() - start)
 
 
-def _lanes(groups, processes):
-    """Groups spread over at most ``processes`` lanes, heaviest first onto the lightest lane."""
-    lanes = [[] for _ in range(min(processes, len(groups)))]
-    loads = [0] * len(lanes)
-    for group in sorted(groups, key=lambda g: -_workloads.WEIGHT[g]):
-        lightest = loads.index(min(loads))
-        lanes[lightest].append(group)
-        loads[lightest] += _workloads.WEIGHT[group]
-    return lanes
+def _group(unit):
+    return unit.partition(":")[0]
 
 
-def _run_groups(groups, step=None):
-    """Compile ``groups`` in this process; returns the seconds each took."""
+def _lanes(units, processes):
+    """Units spread over at most ``processes`` lanes, heaviest first onto the lightest lane.
+
+    A dtype's units keep to their own lanes where there are enough: the
+    kernels they share (k-means++, the labelling) then compile once per lane.
+    """
+    n_lanes = min(processes, len(units))
+    dtypes = sorted({unit.partition(":")[2] for unit in units})
+    lanes = [[] for _ in range(n_lanes)]
+    loads = [0] * n_lanes
+    for unit in sorted(units, key=lambda u: -_workloads.WEIGHT[_group(u)]):
+        kind = dtypes.index(unit.partition(":")[2])
+        allowed = [i for i in range(n_lanes) if n_lanes < len(dtypes) or i % len(dtypes) == kind]
+        lane = min(allowed, key=loads.__getitem__)
+        lanes[lane].append(unit)
+        loads[lane] += _workloads.WEIGHT[_group(unit)]
+    return [lane for lane in lanes if lane]
+
+
+def _run_units(units, step=None):
+    """Compile ``units`` in this process; returns the seconds each took."""
     from ._kernels import _disk_cache
 
     os.environ["FASTKM_COMPILE"] = "wait"
     seconds = {}
     with _disk_cache.quiet():
-        for group in groups:
+        for unit in units:
             start = time.perf_counter()
-            for label in _workloads.run(group):
+            for label in _workloads.run(unit):
                 if step is not None:
-                    step(f"{group}: {label}")
-            seconds[group] = time.perf_counter() - start
-            _cache.mark_ready(group, seconds[group])
+                    step(f"{_group(unit)}: {label}")
+            seconds[unit] = time.perf_counter() - start
     return seconds
 
 
-def _start_lane(groups):
-    command = [sys.executable, "-m", "fastkm", "compile", "--lane", "--only", ",".join(groups)]
+def _start_lane(units):
+    command = [sys.executable, "-m", "fastkm", "compile", "--lane", "--only", ",".join(units)]
     child = subprocess.Popen(
         command,
         stdin=subprocess.DEVNULL,
@@ -130,13 +154,13 @@ def _start_lane(groups):
         text=True,
         env=dict(os.environ, FASTKM_COMPILE="wait"),
     )
-    child.lane = groups
+    child.lane = units
     child.error = ""
     return child
 
 
-def _follow(child, bar, compiled):
-    """Advance ``bar`` for each step a lane reports; collect its groups' seconds and errors."""
+def _follow(child, bar, seconds):
+    """Advance ``bar`` for each step a lane reports; collect its units' seconds and errors."""
 
     def read_errors():
         child.error = child.stderr.read()
@@ -148,22 +172,20 @@ def _follow(child, bar, compiled):
         if kind == "step":
             bar(rest)
         elif kind == "done":
-            group, _, seconds = rest.partition(" ")
-            compiled[group] = float(seconds)
+            unit, _, unit_seconds = rest.partition(" ")
+            seconds[unit] = float(unit_seconds)
     errors.join()
 
 
-def run_lane(groups):
-    """``fastkm compile --lane``: compile ``groups``, one ``step``/``done`` line each on stdout."""
+def run_lane(units):
+    """``fastkm compile --lane``: compile ``units``, ``step``/``done`` lines on stdout."""
 
     def report(label):
         print("step", label, flush=True)
 
-    for group in groups:
-        if _cache.is_ready(group):
-            continue
-        seconds = _run_groups([group], step=report)
-        print("done", group, f"{seconds[group]:.3f}", flush=True)
+    for unit in units:
+        seconds = _run_units([unit], step=report)
+        print("done", unit, f"{seconds[unit]:.3f}", flush=True)
     return 0
 
 
@@ -187,13 +209,12 @@ def run_background(groups):
                     time.strftime("%Y-%m-%d %H:%M:%S"), f"compiling {group} (pid {os.getpid()})", flush=True
                 )
                 try:
-                    seconds = _run_groups([group])
+                    seconds = sum(_run_units(_workloads.units_of(group)).values())
                 except Exception:
                     _cache.mark_failed(group, traceback.format_exc(), root)
                     raise
-                print(
-                    time.strftime("%Y-%m-%d %H:%M:%S"), f"{group} done in {seconds[group]:.1f} s", flush=True
-                )
+                _cache.mark_ready(group, seconds, root)
+                print(time.strftime("%Y-%m-%d %H:%M:%S"), f"{group} done in {seconds:.1f} s", flush=True)
         finally:
             marker.unlink(missing_ok=True)
     return 0

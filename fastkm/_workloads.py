@@ -145,14 +145,22 @@ def _sparse(dtype):
 
 _STEPS = {"predict": _predict, "kmeans": _kmeans, "minibatch": _minibatch, "sparse": _sparse}
 
-# Steps per group and dtype (for a progress bar's total), and a rough share of
-# the compile time (for spreading groups over processes).
+#: A unit of compiling: one group's calls for one dtype, ``"kmeans:float64"``.
+UNITS = tuple(f"{group}:{np.dtype(dtype).name}" for group in GROUPS for dtype in DTYPES)
+
+# Steps per unit (for a progress bar's total), and a rough share of the
+# compile time (for spreading units over processes).
 N_STEPS = {"predict": 3, "kmeans": 7, "minibatch": 2, "sparse": 2}
 WEIGHT = {"predict": 1, "kmeans": 5, "minibatch": 2, "sparse": 2}
 
 
-def run(group):
-    """Run ``group``'s calls for each dtype, yielding a label as each step is done."""
-    for dtype in DTYPES:
-        for label in _STEPS[group](dtype):
-            yield f"{label}, {np.dtype(dtype).name}"
+def units_of(group):
+    """The units of ``group``, one per dtype."""
+    return [unit for unit in UNITS if unit.partition(":")[0] == group]
+
+
+def run(unit):
+    """Run a unit's calls (``"group:dtype"``), yielding a label as each step is done."""
+    group, _, dtype = unit.partition(":")
+    for label in _STEPS[group](np.dtype(dtype).type):
+        yield f"{label}, {dtype}"

@@ -87,7 +87,7 @@ def build_parser():
     compile_.add_argument("--clear", action="store_true", help="remove the cache directory instead")
     compile_.add_argument("--only", action="append", metavar="GROUPS", help=argparse.SUPPRESS)
     compile_.add_argument(
-        "--processes", type=int, default=2, metavar="N", help="processes to use (default 2)"
+        "--processes", type=int, metavar="N", help="processes to use (default: one per CPU, at most 4)"
     )
     compile_.add_argument("--no-progress", action="store_true", help="no progress output")
     # What fastkm starts itself: a lane of a parallel compile, a first call's background compile.
@@ -156,12 +156,15 @@ def _compile(parser, args):
     from . import _cache, _compile, _workloads
 
     groups = _split(args.only)
+    if args.lane:
+        unknown = sorted(set(groups) - set(_workloads.UNITS))
+        if unknown:
+            parser.error(f"unknown unit {unknown[0]!r}; choose from {', '.join(_workloads.UNITS)}")
+        return _compile.run_lane(groups)
     if groups is not None:
         unknown = sorted(set(groups) - set(_workloads.GROUPS))
         if unknown:
             parser.error(f"unknown kernel group {unknown[0]!r}; choose from {', '.join(_workloads.GROUPS)}")
-    if args.lane:
-        return _compile.run_lane(groups)
     if args.background:
         return _compile.run_background(groups)
     root = _cache.cache_root()
@@ -169,7 +172,7 @@ def _compile(parser, args):
         removed = _cache.clear(root)
         print(f"fastkm compile: removed {removed}" if removed else f"fastkm compile: no cache at {root}")
         return 0
-    if args.processes < 1:
+    if args.processes is not None and args.processes < 1:
         parser.error("--processes must be at least 1")
     print(f"fastkm compile: kernels for float32 and float64, into {root}", flush=True)
     report = _compile.compile(groups, processes=args.processes, progress=not args.no_progress)

@@ -414,7 +414,8 @@ def yinyang_iteration(
     grouped = np.empty_like(padded)
     grouped_norms = np.empty_like(center_sq_norms)
     for p in range(order.shape[0]):
-        grouped[p] = padded[order[p]]
+        for f in range(padded.shape[1]):
+            grouped[p, f] = padded[order[p], f]
         grouped_norms[p] = center_sq_norms[order[p]]
     _yinyang_groups(
         X,
