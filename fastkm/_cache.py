@@ -17,10 +17,11 @@ container image, a shared install) is still read. Kernels are keyed by a
 digest of the kernel sources, numba's version and the CPU, so a stale entry
 is never loaded.
 
-A *group* is the set of kernels one kind of public call needs (see
-``_compile.GROUPS``). Compiling a group ends by writing its *ready stamp*; a
-call whose group is stamped runs compiled, one whose group is not is answered
-by scikit-learn while the group compiles in the background (``_tiers``).
+A *group* is the set of kernels one kind of public call needs, and a *unit*
+a group's kernels for one dtype, ``"kmeans:float64"`` (see ``_workloads``).
+Compiling a unit ends by writing its *ready stamp*; a call whose unit is
+stamped runs compiled, one whose unit is not is answered by scikit-learn
+while the unit compiles in the background (``_tiers``).
 """
 
 import contextlib
@@ -113,40 +114,40 @@ def stamp_key():
     return {"sources": source_digest(), "versions": versions, "python": python, "cpu": cpu}
 
 
-def _stamp_path(group, root=None):
+def _stamp_path(name, root=None):
     root = cache_root() if root is None else root
-    return root / "ready" / f"{group}.json"
+    return root / "ready" / f"{name.replace(':', '-')}.json"
 
 
-def is_ready(group, root=None):
-    """True when ``group``'s kernels were compiled into the cache for this machine and these sources."""
+def is_ready(unit, root=None):
+    """True when ``unit``'s kernels were compiled into the cache for this machine and these sources."""
     try:
-        stamp = json.loads(_stamp_path(group, root).read_text())
+        stamp = json.loads(_stamp_path(unit, root).read_text())
     except (OSError, ValueError):
         return False
     return stamp.get("key") == stamp_key()
 
 
-def mark_ready(group, seconds, root=None):
-    """Write ``group``'s ready stamp (after its kernels are in the cache)."""
-    path = _stamp_path(group, root)
+def mark_ready(unit, seconds, root=None):
+    """Write ``unit``'s ready stamp (after its kernels are in the cache)."""
+    path = _stamp_path(unit, root)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(f".tmp{os.getpid()}")
     temporary.write_text(json.dumps({"key": stamp_key(), "seconds": round(seconds, 2)}))
     os.replace(temporary, path)
 
 
-def mark_failed(group, message, root=None):
-    """Record that compiling ``group`` failed (calls then compile in process instead)."""
-    path = _stamp_path(group, root).with_suffix(".failed")
+def mark_failed(unit, message, root=None):
+    """Record that compiling ``unit`` failed (calls then compile in process instead)."""
+    path = _stamp_path(unit, root).with_suffix(".failed")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"key": stamp_key(), "error": message}))
 
 
-def has_failed(group, root=None):
-    """True when a background compile of ``group`` failed for these sources on this machine."""
+def has_failed(unit, root=None):
+    """True when a background compile of ``unit`` failed for these sources on this machine."""
     try:
-        stamp = json.loads(_stamp_path(group, root).with_suffix(".failed").read_text())
+        stamp = json.loads(_stamp_path(unit, root).with_suffix(".failed").read_text())
     except (OSError, ValueError):
         return False
     return stamp.get("key") == stamp_key()

@@ -27,11 +27,6 @@ _solvers = LazyModule("fastkm._solvers")
 _fallback = LazyModule("fastkm._fallback")
 
 
-def _group(X, dense_group):
-    """The kernel group a call on ``X`` needs: ``"sparse"`` for sparse X."""
-    return ["sparse"] if sp.issparse(X) else [dense_group]
-
-
 @validate_params(v.KMEANS_PLUSPLUS_CONSTRAINTS, prefer_skip_nested_validation=True)
 def kmeans_plusplus(
     X,
@@ -93,7 +88,7 @@ def kmeans_plusplus(
     >>> indices
     array([3, 2])
     """
-    if _tiers.choose(_group(X, "kmeans"), "kmeans_plusplus") == _tiers.FALLBACK:
+    if _tiers.choose(_tiers.units_for(X, "kmeans"), "kmeans_plusplus") == _tiers.FALLBACK:
         return _fallback.kmeans_plusplus(
             X,
             n_clusters,
@@ -253,6 +248,11 @@ class _BaseKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixi
         """
         return self.fit(X, sample_weight=sample_weight).labels_
 
+    def _by_scikit_learn(self, X, group, method, units=None):
+        """Whether scikit-learn answers this call: its kernels are not compiled yet (``_tiers``)."""
+        units = _tiers.units_for(X, group) if units is None else units
+        return _tiers.choose(units, f"{type(self).__name__}.{method}") == _tiers.FALLBACK
+
     def predict(self, X):
         """Predict the closest cluster each sample in X belongs to.
 
@@ -267,7 +267,7 @@ class _BaseKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixi
             Index of the cluster each sample belongs to.
         """
         check_is_fitted(self)
-        if _tiers.choose(_group(X, "predict"), f"{type(self).__name__}.predict") == _tiers.FALLBACK:
+        if self._by_scikit_learn(X, "predict", "predict"):
             return _fallback.predict(self, X)
         # Finiteness is checked in the labelling pass itself, not before it.
         X = v.validate_test_data(self, X, check_finite=False)
@@ -309,7 +309,11 @@ class _BaseKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixi
             Euclidean distance of each sample to each cluster center.
         """
         check_is_fitted(self)
-        if _tiers.choose(_group(X, "predict"), f"{type(self).__name__}.transform") == _tiers.FALLBACK:
+        units = _tiers.units_for(X, "predict")
+        if self.cluster_centers_.dtype != np.float32:
+            # Distances in the wider of X's dtype and the centres'.
+            units = [unit.replace("float32", "float64") for unit in units]
+        if self._by_scikit_learn(X, "predict", "transform", units):
             return _fallback.transform(self, X)
         X = v.validate_test_data(self, X)
         dtype = np.result_type(X.dtype, self.cluster_centers_.dtype)
@@ -333,7 +337,7 @@ class _BaseKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixi
             Opposite of the value of X on the K-means objective.
         """
         check_is_fitted(self)
-        if _tiers.choose(_group(X, "predict"), f"{type(self).__name__}.score") == _tiers.FALLBACK:
+        if self._by_scikit_learn(X, "predict", "score"):
             return _fallback.score(self, X, sample_weight)
         X = v.validate_test_data(self, X)
         sample_weight = v.check_sample_weight(sample_weight, X)
@@ -474,7 +478,7 @@ class KMeans(_BaseKMeans):
         self : object
             Fitted estimator.
         """
-        if _tiers.choose(_group(X, "kmeans"), "KMeans.fit") == _tiers.FALLBACK:
+        if self._by_scikit_learn(X, "kmeans", "fit"):
             return _fallback.fit(self, X, sample_weight)
         X, X_owned, X_sums = v.validate_fit_data(self, X, copy=self.copy_x, accept_sparse=True)
         v.check_n_samples(X, self.n_clusters)

@@ -6,7 +6,7 @@ from sklearn.utils import check_random_state
 
 from . import _tiers
 from . import _validation as v
-from ._kmeans import _BaseKMeans, _fallback, _group
+from ._kmeans import _BaseKMeans, _fallback
 from ._lazy import LazyModule
 
 # Imported on first use: ``import fastkm`` imports no numba.
@@ -175,7 +175,7 @@ class MiniBatchKMeans(_BaseKMeans):
         self : object
             Fitted estimator.
         """
-        if _tiers.choose(_group(X, "minibatch"), "MiniBatchKMeans.fit") == _tiers.FALLBACK:
+        if self._by_scikit_learn(X, "minibatch", "fit"):
             return _fallback.fit(self, X, sample_weight)
         X, _, _ = v.validate_fit_data(self, X, copy=False, accept_sparse=True)
         self._check_params_vs_input(X)
@@ -239,7 +239,7 @@ class MiniBatchKMeans(_BaseKMeans):
         self : object
             Return updated estimator.
         """
-        if _tiers.choose(_group(X, "minibatch"), "MiniBatchKMeans.partial_fit") == _tiers.FALLBACK:
+        if self._by_scikit_learn(X, "minibatch", "partial_fit"):
             return _fallback.partial_fit(self, X, sample_weight)
         has_centers = hasattr(self, "cluster_centers_")
         if has_centers:

@@ -1,13 +1,15 @@
 """Which tier answers a public call: fastkm's compiled kernels, or scikit-learn's estimator.
 
 A call whose kernels are not compiled yet must not wait for the compiler
-(tens of seconds). Its kernels belong to a *group* (``_compile.GROUPS``); when
-the group's ready stamp is in the cache (``_cache.is_ready``) the call runs
-compiled, loading the kernels it needs. Otherwise scikit-learn's own estimator
-answers it (fastkm's contract is scikit-learn's results), a background
-process compiles the group into the cache, and one ``logging`` record says
-so; a later call, in this process or the next, runs compiled once the stamp
-is written.
+(tens of seconds). Its kernels are a *unit*: a group of calls (``predict``,
+``kmeans``, ``minibatch``, ``sparse``) for one float dtype, see
+``_workloads``. When the unit's ready stamp is in the cache
+(``_cache.is_ready``) the call runs compiled, loading the kernels it needs.
+Otherwise scikit-learn's own estimator answers it (fastkm's contract is
+scikit-learn's results), a background process compiles the unit into the
+cache, then the other dense ones, and one ``logging`` record says so; a
+later call, in this process or the next, runs compiled once the stamp is
+written.
 
 ``FASTKM_COMPILE=wait`` compiles in process instead (the call waits). So does
 a process that has no cache directory it can write (there is nowhere for a
@@ -25,6 +27,9 @@ import subprocess
 import sys
 import threading
 
+import numpy as np
+import scipy.sparse as sp
+
 from . import _cache
 
 COMPILED = "compiled"
@@ -33,11 +38,12 @@ FALLBACK = "scikit-learn"
 logger = logging.getLogger("fastkm")
 
 _DENSE_GROUPS = ("predict", "kmeans", "minibatch")
+_DTYPES = ("float64", "float32")
 
 _lock = threading.Lock()
-_started = set()  # groups whose background compile this process started
+_started = set()  # units whose background compile this process started
 _background = []  # the background compiles' processes
-_ready = set()  # groups known to be ready (a stamp, once seen, stays)
+_ready = set()  # units known to be ready (a stamp, once seen, stays)
 _writable = {}  # cache root -> whether it can be written
 _noticed = False
 _forked_after_threads = False
@@ -49,8 +55,22 @@ def mode():
     return "wait" if value == "wait" else "background"
 
 
-def choose(groups, what):
-    """The tier for a call needing the kernel ``groups``; ``what`` names the call in the notice."""
+def units_for(X, group):
+    """The units a call on ``X`` needs: ``group`` (``"sparse"`` for sparse X) for X's dtype.
+
+    float32 data runs float32 kernels, anything else float64 ones. Input
+    without a dtype (a list, a DataFrame) needs both until validated.
+    """
+    kind = "sparse" if sp.issparse(X) else group
+    try:
+        dtype = np.dtype(X.dtype)
+    except (AttributeError, TypeError):
+        return [f"{kind}:{name}" for name in _DTYPES]
+    return [f"{kind}:{'float32' if dtype == np.float32 else 'float64'}"]
+
+
+def choose(units, what):
+    """The tier for a call needing the kernel ``units``; ``what`` names the call in the notice."""
     if _forked_after_threads:
         _notice(
             "fastkm: %s was answered by scikit-learn: this process was forked after its parent "
@@ -61,19 +81,17 @@ def choose(groups, what):
         return FALLBACK
     if mode() == "wait":
         return COMPILED
-    missing = [group for group in groups if not _is_ready(group)]
+    missing = [unit for unit in units if not _is_ready(unit)]
     if not missing:
         return COMPILED
     root = _cache.cache_root()
-    if not _can_write(root) or any(_cache.has_failed(group, root) for group in missing):
+    if not _can_write(root) or any(_cache.has_failed(unit, root) for unit in missing):
         # Nowhere to compile to, or the background compile failed before: in process.
         return COMPILED
-    # The groups missing, then the other dense ones (a fit is followed by a predict).
-    queue = missing + [group for group in _DENSE_GROUPS if group not in missing and not _is_ready(group)]
-    _start_background(queue, root)
+    _start_background(missing + _then(missing), root)
     _notice(
         "fastkm: %s was answered by scikit-learn while fastkm's kernels (%s) compile in a "
-        "background process into %s (about a minute); later calls run compiled. "
+        "background process into %s (about half a minute); later calls run compiled. "
         "Run `fastkm compile` ahead of time, or set FASTKM_COMPILE=wait to wait for the compiler.",
         what,
         ", ".join(missing),
@@ -82,11 +100,19 @@ def choose(groups, what):
     return FALLBACK
 
 
-def _is_ready(group):
-    if group in _ready:
+def _then(missing):
+    """What the background compile does after ``missing``: the dense units, in its dtype first."""
+    first = missing[0].partition(":")[2]
+    dtypes = [first] + [name for name in _DTYPES if name != first]
+    queue = [f"{group}:{name}" for name in dtypes for group in _DENSE_GROUPS]
+    return [unit for unit in queue if unit not in missing and not _is_ready(unit)]
+
+
+def _is_ready(unit):
+    if unit in _ready:
         return True
-    if _cache.is_ready(group):
-        _ready.add(group)
+    if _cache.is_ready(unit):
+        _ready.add(unit)
         return True
     return False
 
@@ -107,15 +133,15 @@ def _notice(message, *args):
     logger.warning(message, *args)
 
 
-def _start_background(groups, root):
-    """Start ``fastkm compile --background`` for the ``groups`` not started yet (once per process)."""
+def _start_background(units, root):
+    """Start ``fastkm compile --background`` for the ``units`` not started yet (once per process)."""
     with _lock:
-        groups = [group for group in groups if group not in _started]
-        _started.update(groups)
-    if not groups:
+        units = [unit for unit in units if unit not in _started]
+        _started.update(units)
+    if not units:
         return
     env = dict(os.environ, FASTKM_COMPILE="wait")
-    command = [sys.executable, "-m", "fastkm", "compile", "--background", "--only", ",".join(groups)]
+    command = [sys.executable, "-m", "fastkm", "compile", "--background", "--only", ",".join(units)]
     try:
         log = open(root / "compile.log", "ab")
     except OSError:

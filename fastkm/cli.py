@@ -156,17 +156,16 @@ def _compile(parser, args):
     from . import _cache, _compile, _workloads
 
     groups = _split(args.only)
-    if args.lane:
+    if args.lane or args.background:
+        # Units, "kmeans:float64": what fastkm starts itself.
         unknown = sorted(set(groups) - set(_workloads.UNITS))
         if unknown:
             parser.error(f"unknown unit {unknown[0]!r}; choose from {', '.join(_workloads.UNITS)}")
-        return _compile.run_lane(groups)
+        return (_compile.run_lane if args.lane else _compile.run_background)(groups)
     if groups is not None:
         unknown = sorted(set(groups) - set(_workloads.GROUPS))
         if unknown:
             parser.error(f"unknown kernel group {unknown[0]!r}; choose from {', '.join(_workloads.GROUPS)}")
-    if args.background:
-        return _compile.run_background(groups)
     root = _cache.cache_root()
     if args.clear:
         removed = _cache.clear(root)

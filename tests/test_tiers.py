@@ -28,6 +28,7 @@ import fastkm
 from fastkm import KMeans, MiniBatchKMeans, _cache, _fallback, _tiers, datasets
 
 VERSION_DIR = f"fastkm-{fastkm.__version__}"
+DTYPES = ("float64", "float32")
 
 
 def _env(cache_dir=None, **extra):
@@ -98,14 +99,15 @@ def _stop_background(pids):
         time.sleep(0.05)
 
 
-def _wait_for_stamp(root, group, timeout=600):
+def _wait_for_stamp(root, unit, timeout=600):
+    stamp = root / "ready" / unit.replace(":", "-")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if (root / "ready" / f"{group}.json").exists() or (root / "ready" / f"{group}.failed").exists():
+        if stamp.with_suffix(".json").exists() or stamp.with_suffix(".failed").exists():
             break
         time.sleep(0.5)
-    assert not (root / "ready" / f"{group}.failed").exists(), (root / "ready" / f"{group}.failed").read_text()
-    assert _cache.is_ready(group, root), f"{group} was not compiled within {timeout} s"
+    assert not stamp.with_suffix(".failed").exists(), stamp.with_suffix(".failed").read_text()
+    assert _cache.is_ready(unit, root), f"{unit} was not compiled within {timeout} s"
 
 
 def _shared_tmp():
@@ -136,13 +138,13 @@ def _sklearn_blobs():
 @pytest.fixture
 def fallback(monkeypatch):
     """Every call of this test answered by scikit-learn (as when its kernels are not compiled)."""
-    monkeypatch.setattr(_tiers, "choose", lambda groups, what: _tiers.FALLBACK)
+    monkeypatch.setattr(_tiers, "choose", lambda units, what: _tiers.FALLBACK)
 
 
 def _fitted_both_ways(monkeypatch, make, fit):
     compiled = fit(make())
     with monkeypatch.context() as patch:
-        patch.setattr(_tiers, "choose", lambda groups, what: _tiers.FALLBACK)
+        patch.setattr(_tiers, "choose", lambda units, what: _tiers.FALLBACK)
         answered = fit(make())
     return compiled, answered
 
@@ -200,7 +202,7 @@ def test_fallback_methods_match_the_compiled_ones(monkeypatch):
         model.score(Xs),
     ]
     with monkeypatch.context() as patch:
-        patch.setattr(_tiers, "choose", lambda groups, what: _tiers.FALLBACK)
+        patch.setattr(_tiers, "choose", lambda units, what: _tiers.FALLBACK)
         answered = [
             model.predict(X32),
             model.transform(X32),
@@ -307,8 +309,8 @@ def test_first_fit_is_answered_then_the_next_process_runs_compiled():
         assert len(notices) == 1 and "answered by scikit-learn" in notices[0] and str(root) in notices[0]
         assert len(first["background"]) == 1
 
-        # The background compile does the fit's group first.
-        _wait_for_stamp(root, "kmeans")
+        # The background compile does the fit's unit first: its group for its dtype.
+        _wait_for_stamp(root, "kmeans:float64")
         second, stderr = _run(_FIT_BLOBS + "\n    print(json.dumps(out))\n", _env(cache))
         _stop_background(first["background"] + second["background"])
         assert second["tier"] == "compiled" and second["background"] == []
@@ -433,7 +435,8 @@ def test_fastkm_compile_fills_the_cache_every_public_path_loads(compiled_cache):
     assert "compiled " in result.stdout and all(g in result.stdout for g in ("kmeans", "minibatch", "sparse"))
     # Piped, the progress is a line per step.
     assert sum("float64" in line for line in result.stderr.splitlines()) >= 4
-    assert all(_cache.is_ready(group, root) for group in ("predict", "kmeans", "minibatch", "sparse"))
+    units = [f"{group}:{dtype}" for group in ("predict", "kmeans", "minibatch", "sparse") for dtype in DTYPES]
+    assert all(_cache.is_ready(unit, root) for unit in units)
     out, _ = _run(_EVERY_PATH, _env(cache))
     assert out["tiers"] == ["compiled"] and out["background"] == []
     assert out["misses"] == [], "kernels `fastkm compile` left out"
@@ -498,7 +501,7 @@ def test_nothing_writable_imports_and_compiles_in_memory(tmp_path):
 
 def test_compile_clear_removes_the_cache(tmp_path):
     root = tmp_path / VERSION_DIR
-    _cache.mark_ready("predict", 1.0, root)
+    _cache.mark_ready("predict:float64", 1.0, root)
     env = _env(tmp_path)
     out = subprocess.run(
         [sys.executable, "-m", "fastkm", "compile", "--clear"], env=env, capture_output=True, text=True
@@ -524,14 +527,15 @@ def test_cache_location(monkeypatch, tmp_path):
 
 
 def test_stamps_are_keyed_by_sources_and_machine(tmp_path):
-    assert not _cache.is_ready("kmeans", tmp_path)
-    _cache.mark_ready("kmeans", 3.0, tmp_path)
-    assert _cache.is_ready("kmeans", tmp_path)
-    stamp = tmp_path / "ready" / "kmeans.json"
+    assert not _cache.is_ready("kmeans:float64", tmp_path)
+    _cache.mark_ready("kmeans:float64", 3.0, tmp_path)
+    assert _cache.is_ready("kmeans:float64", tmp_path)
+    assert not _cache.is_ready("kmeans:float32", tmp_path)
+    stamp = tmp_path / "ready" / "kmeans-float64.json"
     data = json.loads(stamp.read_text())
     data["key"]["sources"] = "edited"
     stamp.write_text(json.dumps(data))
-    assert not _cache.is_ready("kmeans", tmp_path)
+    assert not _cache.is_ready("kmeans:float64", tmp_path)
 
 
 def test_unknown_group_is_an_error():
@@ -546,3 +550,30 @@ def test_unknown_group_is_an_error():
 def test_fallback_twin_maps_fastkm_only_algorithms():
     twin = _fallback._sklearn_twin(KMeans(3, algorithm="yinyang"))
     assert isinstance(twin, sklearn.cluster.KMeans) and twin.algorithm == "lloyd"
+
+
+def test_units_follow_the_data():
+    X = datasets.blobs()
+    assert _tiers.units_for(X, "kmeans") == ["kmeans:float64"]
+    assert _tiers.units_for(X.astype(np.float32), "predict") == ["predict:float32"]
+    assert _tiers.units_for(X.astype(np.int64), "kmeans") == ["kmeans:float64"]
+    assert _tiers.units_for(sp.csr_matrix(X.astype(np.float32)), "minibatch") == ["sparse:float32"]
+    # No dtype until validated: either may be needed.
+    assert _tiers.units_for(X.tolist(), "kmeans") == ["kmeans:float64", "kmeans:float32"]
+
+
+def test_a_compiled_dtype_runs_compiled_while_the_other_is_answered(monkeypatch):
+    ready = {"kmeans:float32", "predict:float32"}
+    started = []
+    monkeypatch.setattr(_tiers, "mode", lambda: "background")
+    monkeypatch.setattr(_tiers, "_is_ready", lambda unit: unit in ready)
+    monkeypatch.setattr(_tiers, "_can_write", lambda root: True)
+    monkeypatch.setattr(_tiers, "_start_background", lambda units, root: started.append(units))
+    monkeypatch.setattr(_tiers, "_noticed", False)
+    X = datasets.blobs()
+    model = KMeans(4, random_state=0).fit(X.astype(np.float32))
+    assert model._fastkm_tier == "compiled"
+    assert model.predict(X.astype(np.float32)).dtype == np.int32
+    assert KMeans(4, random_state=0).fit(X)._fastkm_tier == "scikit-learn"
+    # The call's unit first, then the other dense units, its dtype first.
+    assert started == [["kmeans:float64", "predict:float64", "minibatch:float64", "minibatch:float32"]]

@@ -64,6 +64,15 @@ class _Impl(caching.CompileResultCacheImpl):
         module = py_func.__module__.rsplit(".", 1)[-1]
         self._filename_base = self.get_filename_base(f"{module}.{py_func.__qualname__}", "")
 
+    def reduce(self, cres):
+        # numba saves the environment of every function linked into the
+        # kernel, and loading one imports its module: numba.np.arrayobj for
+        # np.empty's, 0.1 s of a warm first fit. An environment holds the
+        # Python objects a function uses; a callee holding none is left out
+        # (callees compiled as IR, ``_linking``, never get theirs set).
+        *data, referenced = super().reduce(cres)
+        return (*data, tuple(env for env in referenced if len(env.consts) > 0))
+
 
 def _start_runtime(target_context):
     """Start numba's runtime (memory management) that loaded code calls, once per process."""

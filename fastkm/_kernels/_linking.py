@@ -34,6 +34,9 @@ from numba.core import event as ev
 from numba.core.compiler_lock import global_compiler_lock, require_global_compiler_lock
 from numba.core.registry import CPUDispatcher
 
+# The disk cache's form of a kernel's library: machine code and the symbols it defines.
+_MACHINE_CODE = "fastkm-machine-code"
+
 
 class LinkedLibrary(codegen.JITCodeLibrary):
     """A code library finalised by linking alone; optimised and emitted when run."""
@@ -71,8 +74,30 @@ class LinkedLibrary(codegen.JITCodeLibrary):
         return super().get_pointer_to_function(name)
 
     def serialize_using_object_code(self):
+        """The machine code and the names it defines (numba adds the bitcode, for linking).
+
+        A kernel's callers link the IR of its callees, never a library loaded
+        from the disk cache, so the bitcode numba stores beside the machine
+        code would only be parsed for nothing on every load.
+        """
         self._materialize()
-        return super().serialize_using_object_code()
+        module = self._final_module
+        defined = {value.name for value in module.functions if not value.is_declaration}
+        defined |= {value.name for value in module.global_variables if not value.is_declaration}
+        return (self.name, _MACHINE_CODE, (self._get_compiled_object(), tuple(sorted(defined))))
+
+    @classmethod
+    def _unserialize(cls, codegen, state):
+        name, kind, data = state
+        if kind != _MACHINE_CODE:
+            return super()._unserialize(codegen, state)
+        machine_code, defined = data
+        self = codegen.create_library(name)
+        self.enable_object_caching()
+        self._set_compiled_object(machine_code)
+        self._finalize_final_module()
+        codegen._engine._defined_symbols.update(defined)
+        return self
 
     def get_llvm_str(self):
         self._materialize()

@@ -145,6 +145,9 @@ def cold_start_seconds(library, k, data_path, *, cache_dir=None, mode="warm", mi
     """
     env = dict(os.environ)
     env.pop("FASTKM_COMPILE", None)
+    # An installed package has its bytecode compiled; without it every new
+    # process compiles fastkm's sources again (an editable install's, here).
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     if mode == "compile":
         env["FASTKM_COMPILE"] = "wait"
     if cache_dir is not None:
