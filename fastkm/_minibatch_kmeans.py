@@ -270,7 +270,11 @@ class MiniBatchKMeans(_BaseKMeans):
         )
         # A chunk of another float dtype carries the model over to its dtype.
         centers = self._centers_as(X)
-        self._counts = self._counts.astype(X.dtype, copy=False)
+        counts = self._counts.astype(X.dtype, copy=False)
+        if not (centers.flags.writeable and counts.flags.writeable):
+            # A model loaded read-only (a memory map): the step updates copies.
+            centers, counts = centers.copy(), counts.copy()
+        self._counts = counts
         _solvers.minibatch_partial_step(
             X,
             sample_weight,

@@ -1035,7 +1035,8 @@ def minibatch_fit(
     ewa = np.full(3, np.nan)
     counters = np.zeros(3, dtype=np.int64)
     no_improvement = -1 if max_no_improvement is None else max_no_improvement
-    settings = (tol, no_improvement, reassignment_ratio, ewa, counters)
+    # Scalars of one type each (an int tol or ratio would compile another version).
+    settings = (float(tol), int(no_improvement), float(reassignment_ratio), ewa, counters)
     if sp.issparse(X):
         X = csr_parts(X)
         work = minibatch.csr_fit_workspace(X, batch_size, centers.shape[0])
@@ -1080,7 +1081,7 @@ def minibatch_partial_step(X, sample_weight, centers, counts, random_state, rand
             centers,
             counts,
             random_reassign,
-            ratio,
+            float(ratio),
             np.empty(n_rows, dtype=np.int32),
             scratch,
         )

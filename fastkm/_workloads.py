@@ -12,9 +12,11 @@ Each group is a list of steps, run for float64 and float32. The data are tiny
 (compiling is the cost, not running), but shaped to take each branch that
 compiles something of its own: every algorithm, both tile widths, weights and
 negative weights, each kind of init, several inits, the duplicate-rows path
-(from 16,384 rows), mixed dtypes between a model and its input. A miss (a
-call that compiles anyway) only costs time; ``tests/test_tiers.py`` checks
-that the public paths load everything from a compiled cache.
+(from 16,384 rows), centres of the other dtype than the data's. A call runs
+the kernels of its data's dtype (a model given data of the other dtype is
+carried over to it), so each unit compiles its own dtype's kernels only. A
+miss (a call that compiles anyway) only costs time; ``tests/test_tiers.py``
+checks that the public paths load everything from a compiled cache.
 """
 
 import warnings
@@ -64,6 +66,7 @@ def _predict(dtype):
 
 
 def _kmeans(dtype):
+    from . import _solvers
     from ._kmeans import KMeans, kmeans_plusplus
 
     shapes = {
@@ -89,13 +92,24 @@ def _kmeans(dtype):
         kmeans_plusplus(X, 4, random_state=0)
         kmeans_plusplus(X, 4, sample_weight=np.ones(len(X)), random_state=0)
         yield f"KMeans inits {n_features} features"
+    # Data whose float32 copy would pass _solvers' budget: Lloyd scored in X's dtype.
+    budget = _solvers._TILED_COPY_BUDGET
+    _solvers._TILED_COPY_BUDGET = 0
+    try:
+        KMeans(4, algorithm="lloyd", random_state=0, max_iter=5).fit(_data(400, 8, dtype))
+    finally:
+        _solvers._TILED_COPY_BUDGET = budget
+    yield "KMeans lloyd, large data"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         X = _colours(dtype)
         KMeans(8, random_state=0, max_iter=5).fit(X)
         KMeans(64, random_state=0, max_iter=3).fit(X)
-        # Fewer distinct rows than clusters: empty clusters are relocated.
-        KMeans(5, init=np.repeat(X[:1], 5, axis=0), n_init=1, max_iter=3).fit(X[:200])
+        # Copies of one centre: empty clusters are relocated, and each
+        # algorithm's bounds brought up to date after it.
+        for algorithm in ("lloyd", "elkan", "hamerly", "yinyang"):
+            init = np.repeat(X[:1], 5, axis=0)
+            KMeans(5, init=init, n_init=1, max_iter=3, algorithm=algorithm).fit(X[:200])
     yield "KMeans duplicate rows"
 
 
@@ -115,8 +129,17 @@ def _minibatch(dtype):
         online = MiniBatchKMeans(8, random_state=0, n_init=1)
         for start in range(0, 1200, 300):
             online.partial_fit(X[start : start + 300])
-        online.partial_fit(X[:300].astype(np.float32 if dtype == np.float64 else np.float64))
+        _capped_reassignment(MiniBatchKMeans, X)
         yield f"MiniBatchKMeans {n_features} features"
+
+
+def _capped_reassignment(cls, X):
+    # More starved centres than half a batch: numpy's argsort picks those
+    # that stay, between two kernel calls (fit and partial_fit).
+    cls(40, batch_size=20, random_state=0, max_iter=2).fit(X)
+    online = cls(40, batch_size=20, random_state=0)
+    for start in range(0, 400, 50):
+        online.partial_fit(X[start : start + 50])
 
 
 def _sparse(dtype):
@@ -134,12 +157,16 @@ def _sparse(dtype):
     model.score(X, sample_weight=np.ones(X.shape[0]))
     KMeans(6, init="random", n_init=2, random_state=0, max_iter=5).fit(X, sample_weight=np.ones(X.shape[0]))
     kmeans_plusplus(X, 6, random_state=0)
+    # A centre nobody is nearest to: an empty cluster, relocated.
+    far = np.vstack([dense[:2], np.full((1, dense.shape[1]), 1e3, dtype=dtype)])
+    KMeans(3, init=far, n_init=1, max_iter=3).fit(X)
     yield "sparse KMeans"
     MiniBatchKMeans(6, batch_size=128, random_state=0, max_iter=3).fit(X)
     MiniBatchKMeans(30, batch_size=64, reassignment_ratio=0.5, random_state=0, max_iter=3).fit(X)
     online = MiniBatchKMeans(6, random_state=0, n_init=1)
     for start in range(0, 600, 200):
         online.partial_fit(X[start : start + 200])
+    _capped_reassignment(MiniBatchKMeans, X)
     yield "sparse MiniBatchKMeans"
 
 
@@ -150,7 +177,7 @@ UNITS = tuple(f"{group}:{np.dtype(dtype).name}" for group in GROUPS for dtype in
 
 # Steps per unit (for a progress bar's total), and a rough share of the
 # compile time (for spreading units over processes).
-N_STEPS = {"predict": 3, "kmeans": 7, "minibatch": 2, "sparse": 2}
+N_STEPS = {"predict": 3, "kmeans": 8, "minibatch": 2, "sparse": 2}
 WEIGHT = {"predict": 1, "kmeans": 5, "minibatch": 2, "sparse": 2}
 
 

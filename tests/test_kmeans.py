@@ -485,3 +485,60 @@ def test_kmeans_plusplus_errors_match_sklearn():
         assert theirs[0] is not None
         assert ours[0] is theirs[0]
         assert ours[1].replace("fastkm._kmeans.", "") == theirs[1].replace("sklearn.cluster._kmeans.", "")
+
+
+# --- read-only data: the compiled kernels of writable data -------------------
+
+
+def _n_compiled():
+    import sys
+
+    from fastkm._kernels._linking import Kernel
+
+    kernels = {
+        id(obj): obj
+        for name, module in list(sys.modules.items())
+        if name.startswith("fastkm._kernels.")
+        for obj in vars(module).values()
+        if isinstance(obj, Kernel)
+    }
+    return sum(len(kernel.signatures) for kernel in kernels.values())
+
+
+def test_read_only_data_runs_the_kernels_compiled_for_writable_data(tmp_path):
+    from fastkm import MiniBatchKMeans, datasets
+
+    X = datasets.digits()
+    expected = KMeans(10, random_state=0).fit(X)
+    expected_mb = MiniBatchKMeans(10, random_state=0).fit(X)
+    for model in (expected, expected_mb):
+        model.predict(X), model.transform(X), model.score(X)
+    compiled = _n_compiled()
+    np.save(tmp_path / "X.npy", X)
+    frozen = X.copy()
+    frozen.flags.writeable = False
+    # A read-only memory map, as joblib hands large arrays to its workers.
+    for data in (np.load(tmp_path / "X.npy", mmap_mode="r"), frozen):
+        model = KMeans(10, random_state=0).fit(data)
+        np.testing.assert_array_equal(model.labels_, expected.labels_)
+        np.testing.assert_array_equal(model.cluster_centers_, expected.cluster_centers_)
+        np.testing.assert_array_equal(model.predict(data), expected.labels_)
+        np.testing.assert_array_equal(model.transform(data), expected.transform(X))
+        mb = MiniBatchKMeans(10, random_state=0).fit(data)
+        np.testing.assert_array_equal(mb.cluster_centers_, expected_mb.cluster_centers_)
+    assert _n_compiled() == compiled
+    np.testing.assert_array_equal(X, np.load(tmp_path / "X.npy"))
+
+
+def test_partial_fit_on_a_read_only_model_updates_copies():
+    from fastkm import MiniBatchKMeans, datasets
+
+    X = datasets.digits()
+    frozen, model = (MiniBatchKMeans(10, random_state=0).partial_fit(X[:600]) for _ in range(2))
+    centers = frozen.cluster_centers_.copy()
+    for array in (frozen.cluster_centers_, frozen._counts):
+        array.flags.writeable = False
+    frozen.partial_fit(X[600:1200])
+    model.partial_fit(X[600:1200])
+    np.testing.assert_array_equal(frozen.cluster_centers_, model.cluster_centers_)
+    assert not np.array_equal(frozen.cluster_centers_, centers)

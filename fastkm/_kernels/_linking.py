@@ -134,12 +134,33 @@ class _LinkedKey:
         return f"<linked {self.name}{self.args}>"
 
 
+def _as_writable(numba_type):
+    """``numba_type`` with every read-only array in it (tuples included) writable."""
+    if isinstance(numba_type, types.Array) and not numba_type.mutable:
+        return numba_type.copy(readonly=False)
+    if isinstance(numba_type, types.UniTuple):
+        return types.UniTuple(_as_writable(numba_type.dtype), numba_type.count)
+    if isinstance(numba_type, types.Tuple):
+        return types.Tuple([_as_writable(item) for item in numba_type.types])
+    return numba_type
+
+
 class Kernel(CPUDispatcher):
-    """A numba dispatcher whose callers link its IR (see the module docstring)."""
+    """A numba dispatcher whose callers link its IR (see the module docstring).
+
+    Arrays Python passes are typed writable even when they are read-only (a
+    memory map, an array joblib hands a worker process): one compiled version
+    serves both, and ``fastkm compile`` covers both. Kernels write only the
+    buffers fastkm allocates (their OUT and INOUT arguments), never an array
+    a user passed.
+    """
 
     def __init__(self, py_func, targetoptions):
         super().__init__(py_func=py_func, locals={}, targetoptions=dict(targetoptions))
         self._linked = {}
+
+    def typeof_pyval(self, val):
+        return _as_writable(super().typeof_pyval(val))
 
     def compile(self, sig):
         with _linked_libraries(self.targetdescr.target_context):
