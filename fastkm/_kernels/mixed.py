@@ -6,8 +6,9 @@ Each row is scored in float32 against every centre (best and second best);
 where the gap between the two is wider than the float32 scores' rounding
 could close, the float32 winner is provably the float64 kernel's winner too,
 and the row takes it. The other rows (near-ties) are scored again in float64
-by ``tiles.tile_argmin``: every label is the one the float64 Lloyd kernel
-gives, bit for bit, and the centre sums still add the float64 rows.
+row by row with the float64 kernel's arithmetic (``_rescored_label``): every
+label is the one the float64 Lloyd kernel gives, bit for bit, and the centre
+sums still add the float64 rows.
 
 The rounding bound. With ``u`` float32's unit roundoff, rounding x and c to
 float32, the FMA chain over ``d`` features and the final ``||c||^2 - 2 x.c``
@@ -22,9 +23,9 @@ for float32 underflow. Rows large enough that a float32 score could overflow
 import numpy as np
 from numba import prange
 
-from ._jit import CHUNK, kernel, parallel_kernel
+from ._jit import CHUNK, fma, kernel, parallel_kernel
 from .lloyd import accumulate_changes, finish_iteration, group_bounds, store_partials, tiles_per_group
-from .tiles import chunk_tile, new_scores, new_tile, padded_centers, tile_argmin, tile_top2
+from .tiles import chunk_tile, new_scores, new_tile, padded_centers, tile_top2
 
 _U32 = float(np.finfo(np.float32).eps) / 2
 _U64 = float(np.finfo(np.float64).eps) / 2
@@ -55,6 +56,30 @@ def mixed_error_scale(center_sq_norms, n_features):
 
 
 @kernel
+def _rescored_label(X, r, centers, center_sq_norms):
+    """Row ``r``'s nearest centre scored in X's dtype: ``tiles.tile_argmin``'s label, bit for bit.
+
+    The dot product is the same sequential FMA chain over the features (the
+    tile's zero padding adds exact zeros), the score ``||c||^2 - 2 x.c`` the
+    same single rounding, and ties go to the first centre. A plain loop:
+    near-ties are rare, and scoring them through a tile compiled a second,
+    float64 tile kernel into every first fit (about 1 s).
+    """
+    minus2 = X.dtype.type(-2.0)
+    best = np.inf
+    label = np.int32(0)
+    for j in range(centers.shape[0]):
+        dot = centers[j, 0] * X[r, 0]
+        for f in range(1, X.shape[1]):
+            dot = fma(centers[j, f], X[r, f], dot)
+        score = fma(minus2, dot, center_sq_norms[j])
+        if score < best:
+            best = score
+            label = np.int32(j)
+    return label
+
+
+@kernel
 def _mixed_rows(
     X,
     tiles,
@@ -76,7 +101,7 @@ def _mixed_rows(
 
     As ``lloyd._assign_rows``, with ``tiles`` a float32 copy of X (filled on
     the first call) and the centres given twice: padded float32 copies and
-    their norms for the first scoring, padded float64 ones for the rows
+    their norms for the first scoring, the float64 ones for the rows
     rescored. ``row_norms`` holds each row's ``||x||`` (float64), written
     when the tiles are filled; ``error_scale`` comes from ``mixed_error_scale``.
     """
@@ -85,9 +110,6 @@ def _mixed_rows(
     scores32 = new_scores(np.float32)
     best32 = np.empty(CHUNK, dtype=np.float32)
     second32 = np.empty(CHUNK, dtype=np.float32)
-    scores = new_scores(X.dtype)
-    best = np.empty(CHUNK, dtype=X.dtype)
-    exact_labels = np.empty(CHUNK, dtype=np.int32)
     recheck = np.empty(CHUNK, dtype=np.int64)
     old_labels = np.empty(CHUNK, dtype=np.int32)
     chunk_labels = np.empty(CHUNK, dtype=np.int32)
@@ -112,16 +134,8 @@ def _mixed_rows(
             gap = np.float64(second32[i]) - np.float64(best32[i])
             norm = row_norms[start + i]
             n_recheck += not (gap > a + b * norm and norm < x_limit)
-        if n_recheck:
-            # Allocated only here: a wide tile costs more to allocate than
-            # the rare recheck costs to run.
-            exact = new_tile(n_features, X.dtype)
-            for f in range(n_features):
-                for q in range(n_recheck):
-                    exact[f, q] = X[start + recheck[q], f]
-            tile_argmin(exact, n_recheck, n_features, centers, center_sq_norms, scores, best, exact_labels)
-            for q in range(n_recheck):
-                chunk_labels[recheck[q]] = exact_labels[q]
+        for q in range(n_recheck):
+            chunk_labels[recheck[q]] = _rescored_label(X, start + recheck[q], centers, center_sq_norms)
         for i in range(n_rows):
             old_labels[i] = labels[start + i]
             changed += old_labels[i] != chunk_labels[i]
@@ -199,7 +213,6 @@ def mixed_iteration(
         with the tiles (``fill_tiles``) and read after
     """
     n_features = X.shape[1]
-    padded = padded_centers(centers, X.dtype)
     padded32 = padded_centers(centers, np.float32)
     norms32 = np.empty(center_sq_norms.shape[0], dtype=np.float32)
     for j in range(norms32.shape[0]):
@@ -212,7 +225,7 @@ def mixed_iteration(
         sample_weight,
         padded32,
         norms32,
-        padded,
+        centers,
         center_sq_norms,
         row_norms,
         error_scale,
