@@ -89,6 +89,22 @@ def source_digest():
 
 
 @functools.cache
+def package_digest():
+    """Digest of the package's Python sources, kernels and the code that calls them.
+
+    A ready stamp stands for the signatures the calls compile, which the
+    solvers and the estimators choose too (an argument passed as a float
+    rather than an int is another signature): editing them makes the stamps
+    stale, not the compiled kernels.
+    """
+    digest = hashlib.sha256(VERSION.encode())
+    for path in sorted([*_KERNELS.parent.glob("*.py"), *_KERNELS.glob("*.py")]):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:24]
+
+
+@functools.cache
 def _cpu():
     """A description of this CPU model and its instruction sets (compiled code is specific to it)."""
     try:
@@ -102,7 +118,7 @@ def _cpu():
 
 @functools.cache
 def stamp_key():
-    """What a ready stamp must match: kernel sources, numba, llvmlite, Python and the CPU."""
+    """What a ready stamp must match: the package's sources, numba, llvmlite, numpy, Python and the CPU."""
     versions = []
     for package in ("numba", "llvmlite", "numpy"):
         try:
@@ -111,7 +127,7 @@ def stamp_key():
             versions.append(f"{package}=?")
     python = ".".join(map(str, sys.version_info[:2]))
     cpu = hashlib.sha256(_cpu().encode()).hexdigest()[:16]
-    return {"sources": source_digest(), "versions": versions, "python": python, "cpu": cpu}
+    return {"sources": package_digest(), "versions": versions, "python": python, "cpu": cpu}
 
 
 def _stamp_path(name, root=None):

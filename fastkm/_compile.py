@@ -10,6 +10,7 @@ background compile a first call starts (``_tiers``) is ``fastkm compile
 --background``: one process, low priority, one at a time per cache directory.
 """
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -131,9 +132,8 @@ def _run_units(units, step=None, root=None):
     """Compile ``units`` in this process, stamping each when done; returns the seconds each took."""
     from ._kernels import _disk_cache
 
-    os.environ["FASTKM_COMPILE"] = "wait"
     seconds = {}
-    with _disk_cache.quiet():
+    with _disk_cache.quiet(), _compiling_in_process():
         for unit in units:
             start = time.perf_counter()
             for label in _workloads.run(unit):
@@ -142,6 +142,20 @@ def _run_units(units, step=None, root=None):
             seconds[unit] = time.perf_counter() - start
             _cache.mark_ready(unit, seconds[unit], root)
     return seconds
+
+
+@contextlib.contextmanager
+def _compiling_in_process():
+    """``FASTKM_COMPILE=wait`` inside (the workloads' calls compile), as it was after."""
+    previous = os.environ.get("FASTKM_COMPILE")
+    os.environ["FASTKM_COMPILE"] = "wait"
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["FASTKM_COMPILE"]
+        else:
+            os.environ["FASTKM_COMPILE"] = previous
 
 
 def _start_lane(units):

@@ -6,9 +6,15 @@ fastkm estimator receives exactly the attributes the compiled tier would
 have set, and ``_fastkm_tier`` says which tier fitted it.
 """
 
+import contextlib
+import functools
+import os
+
 import numpy as np
 import sklearn.cluster
 from sklearn.utils import check_array
+
+from . import _tiers
 
 # Attributes of a fitted estimator beyond the public ones (names ending in "_").
 _KMEANS_PRIVATE = ("_n_features_out",)
@@ -65,12 +71,39 @@ def _copy_fitted(source, target, names):
         del target.feature_names_in_
 
 
+@functools.cache
+def _thread_controller():
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+@contextlib.contextmanager
+def _sharing_cores():
+    """scikit-learn's OpenMP threads on all cores but one while the background compile runs.
+
+    Beside a compiling process, scikit-learn's threads, which wait for each
+    other many times a fit, lose most of their time: a first
+    MiniBatchKMeans(16) fit on china.jpg took 12 s on two threads and 0.7 s
+    on one (0.8 s with nothing else running). Its results can then differ
+    in the last bits, as they do between scikit-learn runs with other
+    thread counts.
+    """
+    if not _tiers.compiling():
+        yield
+        return
+    threads = max(1, (os.cpu_count() or 1) - 1)
+    with _thread_controller().limit(limits=threads, user_api="openmp"):
+        yield
+
+
 def fit(estimator, X, sample_weight):
     """Fit ``estimator`` with scikit-learn's estimator; returns ``estimator``."""
     twin = _sklearn_twin(estimator)
-    twin.fit(X, sample_weight=sample_weight)
+    with _sharing_cores():
+        twin.fit(X, sample_weight=sample_weight)
     _copy_fitted(twin, estimator, _fitted_names(estimator, twin))
-    estimator._fastkm_tier = "scikit-learn"
+    estimator._fastkm_tier = _tiers.FALLBACK
     return estimator
 
 
@@ -85,11 +118,16 @@ def partial_fit(estimator, X, sample_weight):
         if dtype is not None:
             twin.cluster_centers_ = np.ascontiguousarray(twin.cluster_centers_, dtype=dtype)
             twin._counts = twin._counts.astype(dtype, copy=False)
-        # scikit-learn sets its thread count on the first step only.
-        twin._n_threads = _n_threads()
-    twin.partial_fit(X, sample_weight=sample_weight)
+        if not (twin.cluster_centers_.flags.writeable and twin._counts.flags.writeable):
+            # A model loaded read-only (a memory map): the step updates copies.
+            twin.cluster_centers_, twin._counts = twin.cluster_centers_.copy(), twin._counts.copy()
+    with _sharing_cores():
+        if hasattr(twin, "cluster_centers_"):
+            # scikit-learn sets its thread count on the first step only.
+            twin._n_threads = _n_threads()
+        twin.partial_fit(X, sample_weight=sample_weight)
     _copy_fitted(twin, estimator, _fitted_names(estimator, twin, partial=True))
-    estimator._fastkm_tier = "scikit-learn"
+    estimator._fastkm_tier = _tiers.FALLBACK
     return estimator
 
 

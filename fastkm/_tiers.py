@@ -42,7 +42,7 @@ _DTYPES = ("float64", "float32")
 
 _lock = threading.Lock()
 _started = set()  # units whose background compile this process started
-_background = []  # the background compiles' processes
+_background = []  # the background compiles' processes, with their units
 _ready = set()  # units known to be ready (a stamp, once seen, stays)
 _writable = {}  # cache root -> whether it can be written
 _noticed = False
@@ -85,10 +85,17 @@ def choose(units, what):
     if not missing:
         return COMPILED
     root = _cache.cache_root()
-    if not _can_write(root) or any(_cache.has_failed(unit, root) for unit in missing):
-        # Nowhere to compile to, or the background compile failed before: in process.
+    if (
+        not _can_write(root)
+        or getattr(sys, "frozen", False)
+        or any(_cache.has_failed(unit, root) for unit in missing)
+        or any(_ended(unit) for unit in missing)
+        or not _start_background(missing + _then(missing), root)
+    ):
+        # Nowhere to compile to, no Python to run a background compile (a
+        # frozen application), a background compile that failed or ended
+        # without this unit, or none could be started: in process.
         return COMPILED
-    _start_background(missing + _then(missing), root)
     _notice(
         "fastkm: %s was answered by scikit-learn while fastkm's kernels (%s) compile in a "
         "background process into %s (about half a minute); later calls run compiled. "
@@ -105,7 +112,9 @@ def _then(missing):
     first = missing[0].partition(":")[2]
     dtypes = [first] + [name for name in _DTYPES if name != first]
     queue = [f"{group}:{name}" for name in dtypes for group in _DENSE_GROUPS]
-    return [unit for unit in queue if unit not in missing and not _is_ready(unit)]
+    return [
+        unit for unit in queue if unit not in missing and not _is_ready(unit) and not _cache.has_failed(unit)
+    ]
 
 
 def _is_ready(unit):
@@ -133,14 +142,24 @@ def _notice(message, *args):
     logger.warning(message, *args)
 
 
+def _ended(unit):
+    """Whether the background compile this process started for ``unit`` has ended."""
+    return any(unit in units and process.poll() is not None for process, units in _background)
+
+
 def _start_background(units, root):
-    """Start ``fastkm compile --background`` for the ``units`` not started yet (once per process)."""
+    """Start ``fastkm compile --background`` for the ``units`` not started yet (once per process).
+
+    Returns False if it could not be started.
+    """
     with _lock:
         units = [unit for unit in units if unit not in _started]
         _started.update(units)
     if not units:
-        return
-    env = dict(os.environ, FASTKM_COMPILE="wait")
+        return True
+    # The child imports this fastkm, wherever this process found it.
+    path = os.pathsep.join(entry for entry in sys.path if entry)
+    env = dict(os.environ, FASTKM_COMPILE="wait", PYTHONPATH=path)
     command = [sys.executable, "-m", "fastkm", "compile", "--background", "--only", ",".join(units)]
     try:
         log = open(root / "compile.log", "ab")
@@ -157,17 +176,24 @@ def _start_background(units, root):
             start_new_session=True,
             close_fds=True,
         )
-        _background.append(process)
+        _background.append((process, units))
     except OSError as error:
         logger.debug("fastkm: could not start the background compile: %s", error)
+        return False
     finally:
         if log is not subprocess.DEVNULL:
             log.close()
+    return True
 
 
 def background_pids():
     """Process ids of the background compiles this process started (still running or not)."""
-    return [process.pid for process in _background]
+    return [process.pid for process, _ in _background]
+
+
+def compiling():
+    """Whether a background compile this process started is still running."""
+    return any(process.poll() is None for process, _ in _background)
 
 
 def _after_fork_in_child():

@@ -528,6 +528,15 @@ def test_read_only_data_runs_the_kernels_compiled_for_writable_data(tmp_path):
         np.testing.assert_array_equal(mb.cluster_centers_, expected_mb.cluster_centers_)
     assert _n_compiled() == compiled
     np.testing.assert_array_equal(X, np.load(tmp_path / "X.npy"))
+    # Other numba code still sees read-only arrays as read-only.
+    import numba
+
+    @numba.njit
+    def write(a):
+        a[0, 0] = 1.0
+
+    with pytest.raises(numba.core.errors.TypingError, match="readonly"):
+        write(frozen)
 
 
 def test_partial_fit_on_a_read_only_model_updates_copies():

@@ -10,7 +10,6 @@ import json
 import os
 import pickle
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,7 @@ import sklearn.cluster
 
 import fastkm
 from fastkm import KMeans, MiniBatchKMeans, _cache, _fallback, _tiers, datasets
+from fastkm.bench import measure
 
 VERSION_DIR = f"fastkm-{fastkm.__version__}"
 DTYPES = ("float64", "float32")
@@ -89,14 +89,7 @@ def _notices(stderr):
 
 
 def _stop_background(pids):
-    for pid in pids:
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except OSError:
-            pass
-    deadline = time.monotonic() + 10
-    while any(Path(f"/proc/{pid}").exists() for pid in pids) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    measure.stop_processes(pids)
 
 
 def _wait_for_stamp(root, unit, timeout=600):
@@ -230,11 +223,13 @@ def test_fallback_kmeans_plusplus_and_errors_are_scikit_learns(fallback):
         model.predict(np.zeros((2, 3)))
 
 
-def test_fork_after_threads_is_answered_by_scikit_learn():
+def test_fork_after_threads_is_answered_by_scikit_learn(tmp_path):
     # The parent runs compiled (its OpenMP threads start); a forked worker
-    # cannot start them again, so scikit-learn answers there.
+    # cannot start them again, so scikit-learn answers there. TBB and numba's
+    # own workqueue start new threads in a child: it runs compiled.
     code = """
         import json, multiprocessing
+        import numba
         import numpy as np
         from fastkm import KMeans, datasets
 
@@ -246,10 +241,12 @@ def test_fork_after_threads_is_answered_by_scikit_learn():
         with multiprocessing.get_context("fork").Pool(2) as pool:
             results = pool.map(child, range(2))
         print(json.dumps({"parent": parent._fastkm_tier, "children": [r[0] for r in results],
+                          "layer": numba.threading_layer(),
                           "same": all(r[1] == parent.labels_.tolist() for r in results)}))
     """
-    out, _ = _run(code, _env(FASTKM_COMPILE="wait"), timeout=300)
-    assert out == {"parent": "compiled", "children": ["scikit-learn", "scikit-learn"], "same": True}
+    out, _ = _run(code, _env(tmp_path, FASTKM_COMPILE="wait"), timeout=300)
+    child_tier = "scikit-learn" if out["layer"] == "omp" else "compiled"
+    assert out["parent"] == "compiled" and out["children"] == [child_tier] * 2 and out["same"]
 
 
 def test_threads_making_first_calls_at_once(tmp_path):
@@ -303,7 +300,9 @@ def test_first_fit_is_answered_then_the_next_process_runs_compiled():
         reference = _sklearn_blobs()
         assert first["tier"] == "scikit-learn" and first["minibatch"] == "scikit-learn"
         np.testing.assert_array_equal(first["labels"], reference.labels_)
-        np.testing.assert_array_equal(first["centers"], reference.cluster_centers_)
+        # scikit-learn runs on one thread less while the compile runs: its
+        # centres can differ in the last bits, as with its thread count.
+        np.testing.assert_allclose(first["centers"], reference.cluster_centers_, rtol=1e-12)
         np.testing.assert_array_equal(first["predicted"], reference.labels_)
         notices = _notices(stderr)
         assert len(notices) == 1 and "answered by scikit-learn" in notices[0] and str(root) in notices[0]
@@ -572,7 +571,7 @@ def test_a_compiled_dtype_runs_compiled_while_the_other_is_answered(monkeypatch)
     monkeypatch.setattr(_tiers, "mode", lambda: "background")
     monkeypatch.setattr(_tiers, "_is_ready", lambda unit: unit in ready)
     monkeypatch.setattr(_tiers, "_can_write", lambda root: True)
-    monkeypatch.setattr(_tiers, "_start_background", lambda units, root: started.append(units))
+    monkeypatch.setattr(_tiers, "_start_background", lambda units, root: started.append(units) or True)
     monkeypatch.setattr(_tiers, "_noticed", False)
     X = datasets.blobs()
     model = KMeans(4, random_state=0).fit(X.astype(np.float32))
@@ -581,3 +580,32 @@ def test_a_compiled_dtype_runs_compiled_while_the_other_is_answered(monkeypatch)
     assert KMeans(4, random_state=0).fit(X)._fastkm_tier == "scikit-learn"
     # The call's unit first, then the other dense units, its dtype first.
     assert started == [["kmeans:float64", "predict:float64", "minibatch:float64", "minibatch:float32"]]
+
+
+def test_partial_fit_carries_its_state_across_tiers(monkeypatch):
+    X = datasets.digits()
+    chunks = np.array_split(X, 4)
+    compiled = MiniBatchKMeans(8, random_state=0)
+    for chunk in chunks:
+        compiled.partial_fit(chunk)
+    mixed = MiniBatchKMeans(8, random_state=0)
+    for i, chunk in enumerate(chunks):
+        with monkeypatch.context() as patch:
+            if i % 2 == 0:
+                patch.setattr(_tiers, "choose", lambda units, what: _tiers.FALLBACK)
+            mixed.partial_fit(chunk)
+        assert mixed._fastkm_tier == ("scikit-learn" if i % 2 == 0 else "compiled")
+    assert mixed.n_steps_ == compiled.n_steps_ == 4
+    assert mixed._n_since_last_reassign == compiled._n_since_last_reassign
+    np.testing.assert_allclose(mixed.cluster_centers_, compiled.cluster_centers_, rtol=1e-10)
+    np.testing.assert_allclose(mixed._counts, compiled._counts, rtol=1e-12)
+    np.testing.assert_array_equal(mixed.labels_, compiled.labels_)
+
+
+def test_fallback_partial_fit_on_a_read_only_model(fallback):
+    X = datasets.digits()
+    model = MiniBatchKMeans(10, random_state=0).partial_fit(X[:600])
+    for array in (model.cluster_centers_, model._counts):
+        array.flags.writeable = False
+    model.partial_fit(X[600:1200])
+    assert model._fastkm_tier == "scikit-learn"

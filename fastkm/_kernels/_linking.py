@@ -63,11 +63,12 @@ class LinkedLibrary(codegen.JITCodeLibrary):
             return
         with global_compiler_lock:
             if self._pending:
-                self._pending = False
                 self._dynamic_globals = []  # scanned again below
                 self._optimize_final_module()
                 self._final_module.verify()
                 self._finalize_final_module()
+                # Only now: an interrupted attempt leaves it to be made again.
+                self._pending = False
 
     def get_pointer_to_function(self, name):
         self._materialize()
@@ -148,21 +149,26 @@ def _as_writable(numba_type):
 class Kernel(CPUDispatcher):
     """A numba dispatcher whose callers link its IR (see the module docstring).
 
-    Arrays Python passes are typed writable even when they are read-only (a
-    memory map, an array joblib hands a worker process): one compiled version
-    serves both, and ``fastkm compile`` covers both. Kernels write only the
-    buffers fastkm allocates (their OUT and INOUT arguments), never an array
-    a user passed.
+    A call from Python with read-only arrays (a memory map, an array joblib
+    hands a worker process) runs the version compiled for writable ones, so
+    that one compiled version serves both and ``fastkm compile`` covers
+    both: kernels write only the buffers fastkm allocates (their OUT and
+    INOUT arguments), never an array a user passed. Such a call is not
+    registered under its own types (numba's table of argument types is
+    shared by every dispatcher in the process), so it goes through
+    ``compile`` each time, a few microseconds.
     """
 
     def __init__(self, py_func, targetoptions):
-        super().__init__(py_func=py_func, locals={}, targetoptions=dict(targetoptions))
+        options = {"nopython": True, **targetoptions}
+        super().__init__(py_func=py_func, locals={}, targetoptions=options)
         self._linked = {}
 
-    def typeof_pyval(self, val):
-        return _as_writable(super().typeof_pyval(val))
-
     def compile(self, sig):
+        args, return_type = sigutils.normalize_signature(sig)
+        writable = tuple(_as_writable(arg) for arg in args)
+        if writable != tuple(args):
+            return self.compile(writable if return_type is None else return_type(*writable))
         with _linked_libraries(self.targetdescr.target_context):
             return super().compile(sig)
 

@@ -172,8 +172,17 @@ def stop_processes(pids, timeout=10.0):
         except OSError:
             pass
     deadline = time.monotonic() + timeout
-    while any(os.path.exists(f"/proc/{pid}") for pid in pids) and time.monotonic() < deadline:
+    while any(_running(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.05)
+
+
+def _running(pid):
+    """Whether process ``pid`` exists and is not a zombie waiting to be reaped."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def time_cold_start(library, X, k, *, mode="warm", repeats=3, minibatch=False):
