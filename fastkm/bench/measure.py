@@ -24,7 +24,7 @@ class Budget:
     seconds: float = 2.0
     min_repeats: int = 3
     max_repeats: int = 200
-    cold_start_repeats: int = 3
+    cold_start_repeats: int = 5
 
 
 FULL = Budget()
