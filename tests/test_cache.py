@@ -3,7 +3,9 @@
 numba records, per cached function, that loading it must start the threading
 layer first; a serial kernel calling a parallel one can be cached without that
 record when the parallel one came from the cache. This replays such a history
-in a private cache directory: fastkm must start the threads itself.
+in a private cache directory: fastkm must start the threads itself. And
+numba's own implementations (``np.empty``, ``max``) that fastkm compiles as IR
+only, inside its kernels, still serve a user's numba code afterwards.
 """
 
 import os
@@ -27,3 +29,68 @@ def test_cached_kernels_load_in_any_order(tmp_path):
     for code in _STEPS:
         result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
         assert result.returncode == 0, result.stderr[-2000:]
+
+
+_IMPLEMENTATIONS = """
+import sys
+import numba, numpy as np
+import numba.core.event as event
+from fastkm import KMeans
+from fastkm._kernels._linking import LinkedLibrary
+
+met = []
+
+class Compiles(event.Listener):
+    def on_start(self, ev):
+        met.append(ev.data["dispatcher"])
+
+    def on_end(self, ev):
+        pass
+
+event.register("numba:compile", Compiles())
+X = np.random.default_rng(0).normal(size=(300, 2))
+KMeans(4, random_state=0).fit(X)
+event.unregister("numba:compile", event._registered["numba:compile"][-1])
+numba_own = [d for d in met if d.py_func.__module__.startswith("numba.")]
+if sys.argv[1] == "compiling":
+    assert numba_own, "the fit met no numba implementation"
+    # Linked into the kernels as IR: none made machine code of its own.
+    assert all(not d.overloads and d._linked for d in numba_own), numba_own
+    assert all(c.library.__class__ is LinkedLibrary for d in numba_own for _, c in d._linked.values())
+else:
+    assert not met, met
+from user_code import fill
+print(fill(5), fill(3.5))
+"""
+
+_USER_CODE = """
+import numba, numpy as np
+
+@numba.njit(cache=True)
+def fill(n):
+    a = np.empty(int(n), dtype=np.float64)
+    a[:] = 2.0
+    return a.sum() + max(n, 3)
+"""
+
+
+def test_numba_implementations_in_kernels_are_linked_and_user_code_still_compiles(tmp_path):
+    # np.empty, max...: a kernel's compile makes their IR only; a user's own
+    # numba function needing the same ones afterwards compiles, runs and caches.
+    (tmp_path / "user_code.py").write_text(_USER_CODE)
+    env = dict(
+        os.environ,
+        NUMBA_CACHE_DIR=str(tmp_path / "cache"),
+        FASTKM_COMPILE="wait",
+        PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
+    )
+    for state in ("compiling", "cached"):  # the second process loads everything
+        result = subprocess.run(
+            [sys.executable, "-c", _IMPLEMENTATIONS, state],
+            env=env,
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert result.stdout.split() == ["15.0", "9.5"]

@@ -15,6 +15,11 @@ Two changes, for fastkm's kernels only:
   linked into its caller. Its argument types are taken without literal
   values, so that a constant argument (``new_tile(0, ...)``) does not compile
   a second specialisation.
+- numba's implementations of numpy and builtins (``np.empty``, ``max``:
+  numba's ``@overload`` functions) met while a fastkm kernel compiles are
+  compiled the same way (``_LinkedImplementation``): numba makes machine code
+  for each, one per argument types, though only their IR is ever linked (a
+  first ``KMeans.fit`` met 35 versions of ``np.empty``).
 - Every code library made while a fastkm kernel compiles (its own, the
   libraries of its loops' wrappers, those of numba's helpers) is finalised by
   linking alone (``LinkedLibrary``). It is optimised and turned into machine
@@ -33,6 +38,7 @@ from numba.core import codegen, compiler, sigutils, types, typing
 from numba.core import event as ev
 from numba.core.compiler_lock import global_compiler_lock, require_global_compiler_lock
 from numba.core.registry import CPUDispatcher
+from numba.core.typing import templates
 
 # The disk cache's form of a kernel's library: machine code and the symbols it defines.
 _MACHINE_CODE = "fastkm-machine-code"
@@ -174,13 +180,16 @@ class Kernel(CPUDispatcher):
 
     def get_call_template(self, args, kws):
         pysig, args = self._compiler.fold_argument_types(args, kws)
-        args = tuple(types.unliteral(a) for a in args)
+        args = self._callee_types(args)
         if self._can_compile:
             self._compile_linked(args)
         signatures = [compiled.signature for _, compiled in self._linked.values()]
         name = self.py_func.__name__
         template = typing.make_concrete_template(f"CallTemplate({name})", key=name, signatures=signatures)
         return template, pysig, args, {}
+
+    def _callee_types(self, args):
+        return tuple(types.unliteral(a) for a in args)
 
     def get_overload(self, sig):
         args, _ = sigutils.normalize_signature(sig)
@@ -220,6 +229,59 @@ class Kernel(CPUDispatcher):
             key = _LinkedKey(self.py_func.__qualname__, args)
             target.insert_user_function(key, compiled.fndesc, [compiled.library])
             self._linked[args] = (key, compiled)
+
+
+class _LinkedImplementation(Kernel):
+    """numba's implementation of a numpy or builtin function, as a callee of fastkm's kernels.
+
+    Typed with the argument types as given, literal values included: an
+    implementation may have been chosen for them.
+    """
+
+    def _callee_types(self, args):
+        return tuple(args)
+
+    def _compile_linked(self, args):
+        with global_compiler_lock:
+            if args in self._linked:
+                return
+            super()._compile_linked(args)
+            # Optimised before it is linked, as numba's own compile leaves it,
+            # so that its callers' inlining sees the same small function
+            # (cheap: no machine code).
+            self._linked[args][1].library._optimize_final_module()
+
+
+def _compiling_kernel():
+    """Whether a fastkm kernel is being compiled (``_linked_libraries`` is in effect)."""
+    from numba.core.registry import cpu_target
+
+    return cpu_target.target_context.codegen()._library_class is LinkedLibrary
+
+
+_numba_jit_decorator = templates._OverloadFunctionTemplate._get_jit_decorator
+
+
+def _get_jit_decorator(template):
+    """numba's decorator for an ``@overload``'s implementation; callee-only inside a kernel's compile."""
+    jitter = _numba_jit_decorator(template)
+
+    def decorator(**options):
+        decorate = jitter(**options)
+
+        def compile_as_callee(pyfunc):
+            dispatcher = decorate(pyfunc)
+            if type(dispatcher) is CPUDispatcher and _compiling_kernel():
+                dispatcher.__class__ = _LinkedImplementation
+                dispatcher._linked = {}
+            return dispatcher
+
+        return compile_as_callee
+
+    return decorator
+
+
+templates._OverloadFunctionTemplate._get_jit_decorator = _get_jit_decorator
 
 
 class KernelForTypes(Kernel):
