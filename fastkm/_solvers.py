@@ -14,7 +14,7 @@ import scipy.sparse as sp
 import threadpoolctl
 from sklearn.utils.sparsefuncs import mean_variance_axis
 
-from ._kernels import bounds, elkan, lloyd, minibatch, mixed, sparse, stats, unique, yinyang
+from ._kernels import bounds, elkan, lloyd, minibatch, mixed, sparse, stats, tiles, unique, yinyang
 from ._kernels import init as init_kernels
 from ._kernels._jit import CHUNK, MAX_GROUPS, start_threads
 from ._kernels.tiles import tile_stack
@@ -1067,31 +1067,37 @@ def minibatch_fit(
 
 
 def minibatch_partial_step(X, sample_weight, centers, counts, random_state, random_reassign, ratio, verbose):
-    """One mini-batch step on all of X (partial_fit); centres and counts in place."""
+    """One mini-batch step on all of X (partial_fit); centres and counts in place.
+
+    The pieces of ``_mini_batch_step`` in turn: the labelling kernel that
+    predict runs, the centre update and the reassignment kernels the fit's
+    loop is built from (a partial_fit after a fit or a predict compiles only
+    these small ones). The batch inertia is not taken: partial_fit drops it.
+    """
     start_threads()
-    rng, state = _mt19937_state(random_state)
-    scratch = minibatch.step_scratch(X.shape[0], centers.shape[0], X.dtype)
     n_rows = X.shape[0]
-    X = csr_parts(X) if sp.issparse(X) else X
-    try:
-        _, n_reassigned, capped = minibatch.step(
-            rng,
-            X,
-            sample_weight,
-            centers,
-            counts,
-            random_reassign,
-            float(ratio),
-            np.empty(n_rows, dtype=np.int32),
-            scratch,
-        )
-        if capped:
-            # numpy's argsort picks the centres that stay, as in scikit-learn.
-            _, to_reassign, perm, _ = scratch
-            minibatch.cap_starved(to_reassign, np.argsort(counts), n_rows)
+    weight_sums, to_reassign, perm = minibatch.step_scratch(n_rows, centers.shape[0], X.dtype)
+    labels = np.empty(n_rows, dtype=np.int32)
+    changed = np.empty(minibatch.n_row_groups(n_rows), dtype=np.int64)
+    # The norms the fit's loop labels with (a kernel's sum, not numpy's).
+    norms = tiles.squared_norms(centers, centers.dtype)
+    if sp.issparse(X):
+        X = csr_parts(X)
+        sparse.assign_labels(X, centers, norms, labels, changed)
+    else:
+        lloyd.assign_labels(X, _no_tiles(X), centers, norms, labels, changed)
+    minibatch.update_centers(X, sample_weight, labels, centers, centers, counts, weight_sums)
+    n_reassigned = 0
+    if random_reassign and ratio > 0:
+        rng, state = _mt19937_state(random_state)
+        try:
+            _, capped = minibatch.starved_centres(counts, float(ratio), n_rows, to_reassign)
+            if capped:
+                # numpy's argsort picks the centres that stay, as in scikit-learn.
+                minibatch.cap_starved(to_reassign, np.argsort(counts), n_rows)
             n_reassigned = minibatch.reassign_rows(rng, X, centers, counts, to_reassign, perm)
-    finally:
-        _store_mt19937_state(random_state, rng, state)
+        finally:
+            _store_mt19937_state(random_state, rng, state)
     if n_reassigned < 0:
         _raise_all_reassigned(-n_reassigned, verbose)
     if verbose and n_reassigned:

@@ -1,4 +1,8 @@
-"""Mini-batch k-means: one step, and the whole fitting loop, in compiled code.
+"""Mini-batch k-means: the whole fitting loop in compiled code, and the pieces of a step.
+
+``fit_steps`` runs MiniBatchKMeans.fit's loop; partial_fit's step calls the
+pieces in turn from Python (``_solvers.minibatch_partial_step``), with the
+labelling kernel predict uses, so that it compiles no loop of its own.
 
 Each routine follows scikit-learn's MiniBatchKMeans (``_mini_batch_step``,
 ``_minibatch_update_dense``, ``_random_reassign``, ``_mini_batch_convergence``)
@@ -15,7 +19,7 @@ from numba import prange, types
 from . import rows as rows_of
 from . import sparse
 from ._jit import CHUNK, MAX_GROUPS, exact_kernel, kernel, kernel_for_types, parallel_kernel
-from .lloyd import assign_labels, group_bounds, inertia
+from .lloyd import group_bounds
 from .mt19937 import next_double, permutation
 from .tiles import load_tile, new_scores, new_tile, padded_centers, squared_norms, tile_argmin
 
@@ -195,55 +199,9 @@ def reassign_rows(rng, X, centers, counts, to_reassign, perm):
 
 
 @kernel
-def _n_row_groups(n_rows):
+def n_row_groups(n_rows):
     """Row groups for a batch: one per CHUNK of rows, fixed by its size alone."""
     return min(-(-n_rows // CHUNK), MAX_GROUPS)
-
-
-@kernel
-def assign_batch(X, centers, labels):
-    """Nearest-centre labels of the batch rows (first centre on ties).
-
-    In parallel over fixed groups of rows, whatever the batch's size: even a
-    small batch pays no more than the thread start, and the labels do not
-    depend on the grouping.
-
-    X : (n, n_features) IN, C-contiguous
-    centers : (n_clusters, n_features) IN
-    labels : (n,) int32 OUT
-    """
-    n_groups = _n_row_groups(X.shape[0])
-    no_tiles = np.empty((0, 0, 0), dtype=X.dtype)
-    norms = squared_norms(centers, X.dtype)
-    assign_labels(X, no_tiles, centers, norms, labels, np.empty(n_groups, dtype=np.int64))
-
-
-@kernel
-def step(rng, X, sample_weight, centers, counts, random_reassign, ratio, labels, scratch):
-    """One ``_mini_batch_step`` on all of X (partial_fit): label, update, reassign.
-
-    X : (n, n_features) IN, the batch, C-contiguous or CSR
-    sample_weight : (n,) IN
-    centers : (n_clusters, n_features) INOUT, updated in place
-    counts : (n_clusters,) INOUT
-    random_reassign : bool, whether starved centres are restarted this step
-    labels : (n,) int32 scratch
-    scratch : tuple from ``step_scratch``
-    Returns the batch inertia (before the update), the number of centres
-    reassigned (see ``reassign_rows``), and whether the step stopped short of
-    a capped reassignment: then ``scratch[1]`` marks the starved centres and
-    the caller finishes with ``cap_starved`` and ``reassign_rows``.
-    """
-    weight_sums, to_reassign, perm, group_partials = scratch
-    _assign_all(X, centers, labels)
-    batch_inertia = _inertia(X, sample_weight, centers, labels, group_partials)
-    update_centers(X, sample_weight, labels, centers, centers, counts, weight_sums)
-    if random_reassign and ratio > 0:
-        _, capped = starved_centres(counts, ratio, rows_of.n_rows(X), to_reassign)
-        if capped:
-            return batch_inertia, 0, True
-        return batch_inertia, reassign_rows(rng, X, centers, counts, to_reassign, perm), False
-    return batch_inertia, 0, False
 
 
 @kernel
@@ -368,43 +326,16 @@ def _gather_and_label(X, batch_rows, centers, batch, labels, group_inertia):
     )
 
 
-@kernel_for_types
-def _assign_all(X, centers, labels):
-    """``assign_batch`` for dense X, ``sparse.assign_labels`` for CSR (kernels only)."""
-    if isinstance(X, types.Array):
-        return lambda X, centers, labels: assign_batch(X, centers, labels)
-
-    def assign_csr(X, centers, labels):
-        n_groups = _n_row_groups(rows_of.n_rows(X))
-        norms = squared_norms(centers, centers.dtype)
-        sparse.assign_labels(X, centers, norms, labels, np.empty(n_groups, dtype=np.int64))
-
-    return assign_csr
-
-
-@kernel_for_types
-def _inertia(X, sample_weight, centers, labels, group_partials):
-    """``lloyd.inertia`` for dense X, ``sparse.inertia`` for CSR (kernels only)."""
-    if isinstance(X, types.Array):
-        return lambda X, sample_weight, centers, labels, group_partials: inertia(
-            X, sample_weight, centers, labels, group_partials
-        )
-    return lambda X, sample_weight, centers, labels, group_partials: sparse.inertia(
-        X, sample_weight, centers, labels, group_partials
-    )
-
-
 @kernel
 def step_scratch(n_rows, n_clusters, dtype):
     """Scratch buffers for a step on batches of up to ``n_rows`` rows.
 
-    (weight sums, starved-centre marks, a row permutation, a float64 slot)
+    (weight sums, starved-centre marks, a row permutation)
     """
     return (
         np.empty(n_clusters, dtype=dtype),
         np.empty(n_clusters, dtype=np.bool_),
         np.empty(n_rows, dtype=np.int64),
-        np.empty(1, dtype=np.float64),
     )
 
 
@@ -488,7 +419,7 @@ def fit_workspace(batch_size, n_clusters, n_features, dtype):
         np.empty((batch_size, n_features), dtype=dtype),  # the batch
         np.ones(batch_size, dtype=dtype),  # unit weights
         np.empty(batch_size, dtype=np.int32),  # labels
-        np.empty(_n_row_groups(batch_size)),  # per-group inertia
+        np.empty(n_row_groups(batch_size)),  # per-group inertia
         np.empty((n_clusters, n_features), dtype=dtype),  # centres before the step
         np.empty(1),  # the batch inertia of a step left for finish_capped_step
         step_scratch(batch_size, n_clusters, dtype),
@@ -510,7 +441,7 @@ def csr_fit_workspace(X, batch_size, n_clusters):
         batch,
         np.ones(batch_size, dtype=data.dtype),
         np.empty(batch_size, dtype=np.int32),
-        np.empty(_n_row_groups(batch_size)),
+        np.empty(n_row_groups(batch_size)),
         np.empty((n_clusters, n_features), dtype=data.dtype),
         np.empty(1),
         step_scratch(batch_size, n_clusters, data.dtype),
@@ -573,7 +504,7 @@ def fit_steps(
         or NEEDS_ORDER
     """
     batch_rows, batch, unit_weight, labels, group_inertia, old, pending, scratch = work
-    weight_sums, to_reassign, perm, _ = scratch
+    weight_sums, to_reassign, perm = scratch
     n_samples = rows_of.n_rows(X)
     n_clusters = centers.shape[0]
     batch_size = batch_rows.shape[0]
@@ -615,7 +546,7 @@ def finish_capped_step(
     """
     batch_rows, batch, _, _, _, old, pending, scratch = work
     batch_size = batch_rows.shape[0]
-    _, to_reassign, perm, _ = scratch
+    _, to_reassign, perm = scratch
     starved_centres(counts, ratio, batch_size, to_reassign)
     cap_starved(to_reassign, order, batch_size)
     counters[2] = reassign_rows(rng, batch, centers, counts, to_reassign, perm)
