@@ -996,6 +996,24 @@ def _print_step(step, n_steps, ewa, counters, status):
         print(f"Converged (lack of improvement in inertia) at step {step}/{n_steps}")
 
 
+def _finish_capped_step(rng, centers, counts, step, n_samples, settings, work):
+    """Finish a step ``fit_steps`` left at a capped reassignment; its status, as ``fit_steps`` gives.
+
+    numpy's argsort picks the centres that stay (its choice among equal
+    counts is numpy's own), then the step ends as in the loop.
+    """
+    tol, max_no_improvement, _, ewa, counters = settings
+    batch_rows, batch, _, _, _, old, pending, (_, to_reassign, perm) = work
+    batch_size = batch_rows.shape[0]
+    minibatch.cap_starved(to_reassign, np.argsort(counts), batch_size)
+    counters[2] = minibatch.reassign_rows(rng, batch, centers, counts, to_reassign, perm)
+    if counters[2] < 0:
+        return minibatch.ALL_REASSIGNED
+    return minibatch.end_step(
+        step, n_samples, batch_size, centers, old, pending[0], tol, max_no_improvement, ewa, counters
+    )
+
+
 def minibatch_fit(
     X,
     sample_weight,
@@ -1049,10 +1067,7 @@ def minibatch_fit(
             stop = first + 1 if verbose else n_steps
             last, status = minibatch.fit_steps(rng, X, cdf, centers, counts, first, stop, *settings, work)
             if status == minibatch.NEEDS_ORDER:
-                order = np.argsort(counts)
-                status = minibatch.finish_capped_step(
-                    rng, centers, counts, order, last, n_samples, *settings, work
-                )
+                status = _finish_capped_step(rng, centers, counts, last, n_samples, settings, work)
             if status == minibatch.ALL_REASSIGNED:
                 _raise_all_reassigned(-counters[2], verbose)
             if verbose:

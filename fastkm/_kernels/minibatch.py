@@ -133,6 +133,25 @@ def update_centers(X, sample_weight, labels, centers, centers_new, counts, weigh
 
 
 @kernel
+def _largest(values):
+    """``np.max`` of a non-empty array without NaNs (numba's compiles numpy's n-d machinery)."""
+    largest = values[0]
+    for j in range(1, values.shape[0]):
+        if values[j] > largest:
+            largest = values[j]
+    return largest
+
+
+@kernel
+def _ones(n, dtype):
+    """``np.ones(n, dtype)`` (numba's ``np.ones`` costs more to compile than this)."""
+    out = np.empty(n, dtype=dtype)
+    for i in range(n):
+        out[i] = 1
+    return out
+
+
+@kernel
 def starved_centres(counts, ratio, n_rows, to_reassign):
     """Mark the centres whose count is below ``ratio`` times the largest.
 
@@ -142,7 +161,7 @@ def starved_centres(counts, ratio, n_rows, to_reassign):
     of the counts, so the caller sorts and calls ``cap_starved``.
     """
     # In the data type, as numpy multiplies a float32 array's max by a Python float.
-    threshold = counts.dtype.type(ratio) * np.max(counts)
+    threshold = counts.dtype.type(ratio) * _largest(counts)
     n_starved = 0
     for j in range(counts.shape[0]):
         to_reassign[j] = counts[j] < threshold
@@ -417,11 +436,11 @@ def fit_workspace(batch_size, n_clusters, n_features, dtype):
     return (
         np.empty(batch_size, dtype=np.int64),  # the batch's rows of X
         np.empty((batch_size, n_features), dtype=dtype),  # the batch
-        np.ones(batch_size, dtype=dtype),  # unit weights
+        _ones(batch_size, dtype),  # unit weights
         np.empty(batch_size, dtype=np.int32),  # labels
         np.empty(n_row_groups(batch_size)),  # per-group inertia
         np.empty((n_clusters, n_features), dtype=dtype),  # centres before the step
-        np.empty(1),  # the batch inertia of a step left for finish_capped_step
+        np.empty(1),  # the batch inertia of a step left for the caller to finish
         step_scratch(batch_size, n_clusters, dtype),
     )
 
@@ -449,7 +468,7 @@ def csr_fit_workspace(X, batch_size, n_clusters):
 
 
 @kernel
-def _end_step(
+def end_step(
     step_index, n_samples, batch_size, centers, old, batch_inertia, tol, max_no_improvement, ewa, counters
 ):
     """The shift and convergence bookkeeping that close a fit step."""
@@ -481,8 +500,10 @@ def fit_steps(
     weights in the step), labels it, moves the centres, restarts starved
     centres and checks convergence, all without leaving compiled code. Called
     once for the whole fit, or one step at a time when the caller prints
-    progress. A step whose reassignment is capped stops with NEEDS_ORDER: the
-    caller sorts the counts with numpy and calls ``finish_capped_step``.
+    progress. A step whose reassignment is capped stops with NEEDS_ORDER,
+    the starved centres marked in ``work``: the caller sorts the counts with
+    numpy, caps the marks (``cap_starved``), reassigns (``reassign_rows``) and
+    closes the step (``end_step``).
 
     rng : (625,) uint32 INOUT, MT19937 state
     X : (n_samples, n_features) IN, C-contiguous or CSR (then the batch is
@@ -527,31 +548,9 @@ def fit_steps(
             counters[2] = reassign_rows(rng, batch, centers, counts, to_reassign, perm)
             if counters[2] < 0:
                 return last, ALL_REASSIGNED
-        status = _end_step(
+        status = end_step(
             i, n_samples, batch_size, centers, old, batch_inertia, tol, max_no_improvement, ewa, counters
         )
         if status != RUNNING:
             break
     return last, status
-
-
-@kernel
-def finish_capped_step(
-    rng, centers, counts, order, step_index, n_samples, tol, max_no_improvement, ratio, ewa, counters, work
-):
-    """Finish a fit step that ``fit_steps`` left at a capped reassignment.
-
-    order : (n_clusters,) int64 IN, ``np.argsort(counts)``
-    Returns the step's status, as ``fit_steps`` would have.
-    """
-    batch_rows, batch, _, _, _, old, pending, scratch = work
-    batch_size = batch_rows.shape[0]
-    _, to_reassign, perm = scratch
-    starved_centres(counts, ratio, batch_size, to_reassign)
-    cap_starved(to_reassign, order, batch_size)
-    counters[2] = reassign_rows(rng, batch, centers, counts, to_reassign, perm)
-    if counters[2] < 0:
-        return ALL_REASSIGNED
-    return _end_step(
-        step_index, n_samples, batch_size, centers, old, pending[0], tol, max_no_improvement, ewa, counters
-    )
