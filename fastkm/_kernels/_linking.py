@@ -249,7 +249,9 @@ class _LinkedImplementation(Kernel):
             # Optimised before it is linked, as numba's own compile leaves it,
             # so that its callers' inlining sees the same small function
             # (cheap: no machine code).
-            self._linked[args][1].library._optimize_final_module()
+            library = self._linked[args][1].library
+            library._ensure_finalized()  # its own callees linked in first
+            library._optimize_final_module()
 
 
 def _compiling_kernel():
