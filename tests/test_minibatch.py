@@ -63,6 +63,21 @@ def test_step_matches_numpy_reference(rng, reassign, dtype):
     assert state.randint(1 << 30) == reference_state.randint(1 << 30)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_starved_centres_match_numpy(rng, dtype):
+    from fastkm._kernels import minibatch
+
+    for counts in (rng.uniform(0, 50, 40), np.r_[7.0], np.r_[3.0, 9.0, 9.0, 0.0], rng.normal(size=12)):
+        counts = counts.astype(dtype)
+        for ratio in (0.01, 0.5, 0.9):
+            marks = np.empty(len(counts), dtype=bool)
+            n_starved, capped = minibatch.starved_centres(counts, ratio, 10, marks)
+            expected = counts < ratio * counts.max()  # scikit-learn's _mini_batch_step
+            np.testing.assert_array_equal(marks, expected)
+            assert (n_starved, capped) == (expected.sum(), expected.sum() > 5)
+    np.testing.assert_array_equal(minibatch._ones(5, np.dtype(dtype)), np.ones(5, dtype=dtype))
+
+
 def test_sampling_follows_numpy_choice(rng):
     from fastkm._kernels.minibatch import sample_rows
 
