@@ -81,11 +81,7 @@ def source_digest():
     helper in another module that a cached caller compiled in, and changes
     when an install rewrites an unchanged file; a content digest does neither.
     """
-    digest = hashlib.sha256(VERSION.encode())
-    for path in sorted(_KERNELS.glob("*.py")):
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:24]
+    return _digest(_KERNELS.glob("*.py"))
 
 
 @functools.cache
@@ -97,8 +93,13 @@ def package_digest():
     rather than an int is another signature): editing them makes the stamps
     stale, not the compiled kernels.
     """
+    return _digest([*_KERNELS.parent.glob("*.py"), *_KERNELS.glob("*.py")])
+
+
+def _digest(paths):
+    """Digest of fastkm's version and the files at ``paths`` (names and contents)."""
     digest = hashlib.sha256(VERSION.encode())
-    for path in sorted([*_KERNELS.parent.glob("*.py"), *_KERNELS.glob("*.py")]):
+    for path in sorted(paths):
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:24]
