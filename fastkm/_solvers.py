@@ -377,18 +377,20 @@ def _no_tiles(X):
     return np.empty((0, 0, 0), dtype=X.dtype)
 
 
-def _assign(X, centers, labels, n_groups, tiles=None):
+def _assign(X, centers, labels, n_groups, tiles=None, norms=None):
     """Nearest-centre labels, in place.
 
-    Returns how many labels changed and, when X is read directly (no
+    ``norms`` are the centres' squared norms, numpy's (scikit-learn's) if
+    None. Returns how many labels changed and, when X is read directly (no
     ``tiles``), whether all of X is finite.
     """
     changed = np.empty(n_groups, dtype=np.int64)
+    norms = _squared_norms(centers) if norms is None else norms
     if sp.issparse(X):
-        n_changed = sparse.assign_labels(csr_parts(X), centers, _squared_norms(centers), labels, changed)
+        n_changed = sparse.assign_labels(csr_parts(X), centers, norms, labels, changed)
         return int(n_changed), True
     tiles = _no_tiles(X) if tiles is None else tiles
-    n_changed, finite = lloyd.assign_labels(X, tiles, centers, _squared_norms(centers), labels, changed)
+    n_changed, finite = lloyd.assign_labels(X, tiles, centers, norms, labels, changed)
     return int(n_changed), bool(finite)
 
 
@@ -1093,14 +1095,10 @@ def minibatch_partial_step(X, sample_weight, centers, counts, random_state, rand
     n_rows = X.shape[0]
     weight_sums, to_reassign, perm = minibatch.step_scratch(n_rows, centers.shape[0], X.dtype)
     labels = np.empty(n_rows, dtype=np.int32)
-    changed = np.empty(minibatch.n_row_groups(n_rows), dtype=np.int64)
     # The norms the fit's loop labels with (a kernel's sum, not numpy's).
     norms = tiles.squared_norms(centers, centers.dtype)
-    if sp.issparse(X):
-        X = csr_parts(X)
-        sparse.assign_labels(X, centers, norms, labels, changed)
-    else:
-        lloyd.assign_labels(X, _no_tiles(X), centers, norms, labels, changed)
+    _assign(X, centers, labels, minibatch.n_row_groups(n_rows), norms=norms)
+    X = csr_parts(X) if sp.issparse(X) else X
     minibatch.update_centers(X, sample_weight, labels, centers, centers, counts, weight_sums)
     n_reassigned = 0
     if random_reassign and ratio > 0:
