@@ -5,7 +5,8 @@ layer first; a serial kernel calling a parallel one can be cached without that
 record when the parallel one came from the cache. This replays such a history
 in a private cache directory: fastkm must start the threads itself. And
 numba's own implementations (``np.empty``, ``max``) that fastkm compiles as IR
-only, inside its kernels, still serve a user's numba code afterwards.
+only, inside its kernels, still serve a user's numba code afterwards. Python's
+garbage collector is off while a kernel compiles, and as it was after.
 """
 
 import os
@@ -94,3 +95,43 @@ def test_numba_implementations_in_kernels_are_linked_and_user_code_still_compile
         )
         assert result.returncode == 0, result.stderr[-3000:]
         assert result.stdout.split() == ["15.0", "9.5"]
+
+
+_COLLECTOR = """
+import gc, sys
+import numpy as np
+import numba.core.event as event
+from fastkm._kernels import tiles
+
+compiling = []
+during = []
+
+class Compiles(event.Listener):
+    def on_start(self, ev):
+        compiling.append(1)
+
+    def on_end(self, ev):
+        compiling.pop()
+
+event.register("numba:compile", Compiles())
+gc.callbacks.append(lambda phase, info: phase == "start" and compiling and during.append(info))
+if sys.argv[1] == "disabled":
+    gc.disable()
+centers = np.arange(15.0).reshape(5, 3)
+norms = tiles.squared_norms(centers, np.float64)
+assert np.array_equal(norms, (centers**2).sum(axis=1))
+print(len(during), gc.isenabled())
+"""
+
+
+def test_the_collector_is_off_while_a_kernel_compiles_and_as_it_was_after(tmp_path):
+    # A compile makes objects by the hundred thousand: every collection then
+    # walked them all. The user's setting is left as it was.
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), FASTKM_COMPILE="wait")
+    for state, enabled_after in (("enabled", "True"), ("disabled", "False")):
+        result = subprocess.run(
+            [sys.executable, "-c", _COLLECTOR, state], env=env, capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert result.stdout.split() == ["0", enabled_after]
+        env["NUMBA_CACHE_DIR"] = str(tmp_path / "again")  # compile again in the second process

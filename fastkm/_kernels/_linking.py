@@ -33,6 +33,7 @@ a kernel's code does not depend on the order in which things were compiled.
 """
 
 import contextlib
+import gc
 
 from numba.core import codegen, compiler, sigutils, types, typing
 from numba.core import event as ev
@@ -128,6 +129,26 @@ def _linked_libraries(target_context):
             generator._library_class = previous
 
 
+@contextlib.contextmanager
+def _collector_paused():
+    """Python's cyclic garbage collector off inside, under the compiler lock.
+
+    A compile makes hundreds of thousands of objects that live until it ends;
+    each full collection the collector ran meanwhile walked them all, and
+    everything else the process holds (a tenth of the compile time). What is
+    garbage is collected after, by the collections that come. The lock keeps
+    two threads' compiles from undoing each other's setting.
+    """
+    with global_compiler_lock:
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            yield
+        finally:
+            if enabled:
+                gc.enable()
+
+
 class _LinkedKey:
     """Stands for a callee's IR in the target's table of user functions."""
 
@@ -175,7 +196,7 @@ class Kernel(CPUDispatcher):
         writable = tuple(_as_writable(arg) for arg in args)
         if writable != tuple(args):
             return self.compile(writable if return_type is None else return_type(*writable))
-        with _linked_libraries(self.targetdescr.target_context):
+        with _linked_libraries(self.targetdescr.target_context), _collector_paused():
             return super().compile(sig)
 
     def get_call_template(self, args, kws):
