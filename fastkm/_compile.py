@@ -1,16 +1,16 @@
 """``fastkm compile`` and ``fastkm.compile()``: every kernel compiled into the cache, ahead of use.
 
 The groups (``_workloads.GROUPS``) are compiled for float64 and float32 in
-units (``"kmeans:float64"``) spread over processes so that every core
-compiles: this process runs one share and child processes (``fastkm compile
---lane``) the others, each reporting its steps on stdout for the progress
-bar; each unit is stamped ready when done. A unit already stamped ready is
-skipped, so a second run is a no-op. The
+units (``"kmeans:float64"``) spread over child processes (``fastkm compile
+--lane``) so that every core compiles, each reporting its steps on stdout for
+the progress bar; each unit is stamped ready when done. A unit already
+stamped ready is skipped, so a second run is a no-op. The
 background compile a first call starts (``_tiers``) is ``fastkm compile
 --background``: one process, low priority, one at a time per cache directory.
 """
 
 import contextlib
+import gc
 import os
 import subprocess
 import sys
@@ -87,14 +87,19 @@ def compile(groups=None, *, processes=None, progress=True):
         n_steps = sum(_workloads.N_STEPS[_group(unit)] for unit in units)
         bar = ProgressBar(n_steps, enabled=None if progress else False)
         lanes = _lanes(units, max(1, processes))
-        children = [_start_lane(lane) for lane in lanes[1:]]
         seconds = {}
-        readers = [threading.Thread(target=_follow, args=(child, bar, seconds)) for child in children]
-        for reader in readers:
-            reader.start()
-        try:
-            seconds.update(_run_units(lanes[0], step=bar))
-        finally:
+        if getattr(sys, "frozen", False):
+            # No Python to start a lane with (a frozen application): here, in turn.
+            for lane in lanes:
+                seconds.update(_run_units(lane, step=bar))
+        else:
+            # Every lane a child, this one included: a lane leaves its
+            # garbage to its exit (run_lane), which this process, perhaps a
+            # notebook, must not do.
+            children = [_start_lane(lane) for lane in lanes]
+            readers = [threading.Thread(target=_follow, args=(child, bar, seconds)) for child in children]
+            for reader in readers:
+                reader.start()
             for child, reader in zip(children, readers, strict=True):
                 reader.join()
                 if child.wait() != 0:
@@ -197,11 +202,19 @@ def run_lane(units):
     def report(label):
         print("step", label, flush=True)
 
-    for unit in units:
-        if _cache.is_ready(unit):
-            continue
-        seconds = _run_units([unit], step=report)
-        print("done", unit, f"{seconds[unit]:.3f}", flush=True)
+    # A process that ends when its units are compiled: the collector is off
+    # (the compiles' garbage, a few hundred MB, is left to the exit; freeing
+    # it as it came took a tenth of the time) and is not walked at the exit
+    # either (frozen).
+    gc.disable()
+    try:
+        for unit in units:
+            if _cache.is_ready(unit):
+                continue
+            seconds = _run_units([unit], step=report)
+            print("done", unit, f"{seconds[unit]:.3f}", flush=True)
+    finally:
+        gc.freeze()
     return 0
 
 

@@ -502,6 +502,33 @@ def test_nothing_writable_imports_and_compiles_in_memory(tmp_path):
     assert not (locked / "cache").exists()
 
 
+_FROZEN = """
+    import gc, json, subprocess, sys
+    import fastkm
+    from fastkm import _cache
+
+    # As a frozen application (PyInstaller) sets it: sys.executable is the
+    # application, no Python to start compile processes with.
+    sys.frozen = True
+
+    def no_process(*args, **kwargs):
+        raise AssertionError(f"started {args}")
+
+    subprocess.Popen = no_process
+    report = fastkm.compile(["predict"], processes=2, progress=False)
+    units = [f"predict:{dtype}" for dtype in ("float64", "float32")]
+    print(json.dumps({"compiled": sorted(report.compiled), "ready": [_cache.is_ready(u) for u in units],
+                      "collector": [gc.isenabled(), gc.get_freeze_count()]}))
+"""
+
+
+@pytest.mark.slow
+def test_compile_in_a_frozen_application_compiles_in_process(tmp_path):
+    # The caller's process compiles every unit in turn, its collector as it was.
+    out, _ = _run(_FROZEN, _env(tmp_path))
+    assert out == {"compiled": ["predict"], "ready": [True, True], "collector": [True, 0]}
+
+
 def test_compile_clear_removes_the_cache(tmp_path):
     root = tmp_path / VERSION_DIR
     _cache.mark_ready("predict:float64", 1.0, root)
