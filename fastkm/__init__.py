@@ -4,11 +4,22 @@ A drop-in replacement: change ``from sklearn.cluster import KMeans`` to
 ``from fastkm import KMeans`` (or ``MiniBatchKMeans``).
 """
 
+import importlib
+
 from ._cache import VERSION
-from ._compile import CompileReport, compile
-from ._kmeans import KMeans, k_means, kmeans_plusplus
-from ._minibatch_kmeans import MiniBatchKMeans
 from .quantize import Quantized, quantize
+
+# Imported on first use (``fastkm.KMeans``, ``from fastkm import KMeans``):
+# ``import fastkm`` alone, the ``fastkm`` command's start, imports no
+# scikit-learn (``fastkm compile`` starts its compile processes meanwhile).
+_LAZY = {
+    "CompileReport": "._compile",
+    "compile": "._compile",
+    "KMeans": "._kmeans",
+    "k_means": "._kmeans",
+    "kmeans_plusplus": "._kmeans",
+    "MiniBatchKMeans": "._minibatch_kmeans",
+}
 
 __all__ = [
     "CompileReport",
@@ -21,3 +32,16 @@ __all__ = [
     "quantize",
 ]
 __version__ = VERSION
+
+
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

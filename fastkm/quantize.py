@@ -12,12 +12,10 @@ import warnings
 
 import numpy as np
 from PIL import Image
-from sklearn.utils import check_random_state
 
-from ._kmeans import KMeans
-from ._minibatch_kmeans import MiniBatchKMeans
-
-METHODS = {"minibatch": MiniBatchKMeans, "kmeans": KMeans}
+# The estimator of each method (imported when it fits: ``import fastkm``
+# imports this module, and stays free of scikit-learn).
+METHODS = {"minibatch": "MiniBatchKMeans", "kmeans": "KMeans"}
 
 # Pillow modes kept as they are; every other mode is converted to the nearest one.
 _KEPT_MODES = {"RGB", "RGBA", "L", "LA"}
@@ -183,13 +181,19 @@ def _distinct_colours(X, n_colors):
 
 def _kmeans_palette(X, n_colors, method, sample_size, random_state, params):
     """Fit on all pixels or a sample of them; the centres and every pixel's label."""
+    from sklearn.utils import check_random_state
+
+    from ._kmeans import KMeans
+    from ._minibatch_kmeans import MiniBatchKMeans
+
+    estimator = {"KMeans": KMeans, "MiniBatchKMeans": MiniBatchKMeans}[METHODS[method]]
     rng = check_random_state(random_state)
     fit_on = X
     if sample_size is not None and sample_size < len(X):
         if sample_size < n_colors:
             raise ValueError(f"sample_size={sample_size} must be at least n_colors={n_colors}")
         fit_on = X[rng.permutation(len(X))[:sample_size]]
-    model = METHODS[method](n_colors, random_state=rng, **params).fit(fit_on)
+    model = estimator(n_colors, random_state=rng, **params).fit(fit_on)
     labels = model.labels_ if fit_on is X else model.predict(X)
     return model.cluster_centers_, labels
 

@@ -109,6 +109,32 @@ def test_console_script():
     assert out.returncode == 2 and "unknown case 'nope'" in out.stderr
 
 
+_IMPORT = """
+import sys
+import fastkm, fastkm.cli
+light = not any(name in sys.modules for name in ("sklearn", "numba", "fastkm._kmeans"))
+from fastkm import KMeans, MiniBatchKMeans, compile, k_means, kmeans_plusplus, quantize
+import fastkm.quantize
+names = set(fastkm.__all__)
+assert names <= set(dir(fastkm)) and all(getattr(fastkm, name) is not None for name in names)
+assert fastkm.quantize is quantize and callable(quantize)  # the function, not its module
+assert KMeans.__module__ == "fastkm._kmeans" and compile.__module__ == "fastkm._compile"
+try:
+    fastkm.nope
+except AttributeError as error:
+    assert "nope" in str(error)
+print(light)
+"""
+
+
+def test_import_fastkm_is_light_and_names_resolve_on_use():
+    # The command starts (fastkm compile's processes) without scikit-learn or
+    # numba; the estimators are imported when first named.
+    out = subprocess.run([sys.executable, "-c", _IMPORT], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["True"]
+
+
 def test_progress_bar_draws_in_place():
     stream = io.StringIO()
     bar = ProgressBar(4, stream=stream, enabled=True, width=8)
