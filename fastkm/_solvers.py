@@ -386,11 +386,15 @@ def _assign(X, centers, labels, n_groups, tiles=None, norms=None):
     """
     changed = np.empty(n_groups, dtype=np.int64)
     norms = _squared_norms(centers) if norms is None else norms
+    # Labels alone: no weights, no centre sums.
+    no_weights, no_sums = np.empty(0, dtype=X.dtype), np.empty((n_groups, 0, 0))
     if sp.issparse(X):
-        n_changed = sparse.assign_labels(csr_parts(X), centers, norms, labels, changed)
+        n_changed = sparse.assign_labels(csr_parts(X), no_weights, centers, norms, labels, no_sums, changed)
         return int(n_changed), True
     tiles = _no_tiles(X) if tiles is None else tiles
-    n_changed, finite = lloyd.assign_labels(X, tiles, centers, norms, labels, changed)
+    n_changed, finite = lloyd.assign_labels(
+        X, tiles, False, no_weights, centers, norms, labels, no_sums, changed
+    )
     return int(n_changed), bool(finite)
 
 
@@ -563,9 +567,6 @@ class _SparseLloydStep(_LloydStep):
             new_centers,
             self.weights,
         )
-
-    def relabel(self, centers):
-        sparse.assign_labels(self.parts, centers, _squared_norms(centers), self.labels, self.group_changed)
 
 
 def _scores_in_float32(X, n_groups):

@@ -131,7 +131,9 @@ def test_kernels_against_numpy_reference():
     parts = _solvers.csr_parts(X)
     labels = np.full(X.shape[0], -1, dtype=np.int32)
     center_norms = np.einsum("ij,ij->i", centers, centers)
-    sparse.assign_labels(parts, centers, center_norms, labels, np.empty(3, np.int64))
+    sparse.assign_labels(
+        parts, np.empty(0), centers, center_norms, labels, np.empty((3, 0, 0)), np.empty(3, np.int64)
+    )
     distances = ((dense[:, None, :] - centers[None]) ** 2).sum(-1)
     np.testing.assert_array_equal(labels, distances.argmin(axis=1))
     norms = np.empty(X.shape[0])

@@ -197,34 +197,52 @@ def _assign_groups(
 
 
 @kernel
-def assign_labels(X, tiles, centers, center_sq_norms, labels, group_changed):
+def assign_labels(
+    X,
+    tiles,
+    fill_tiles,
+    sample_weight,
+    centers,
+    center_sq_norms,
+    labels,
+    group_partials,
+    group_changed,
+):
     """Nearest-centre labels of every row, in place (first centre on ties).
 
+    Labelling alone (``predict``) and the first half of Lloyd's iteration
+    (``lloyd_iteration``: the labels and each group's centre-sum corrections)
+    are this one kernel, compiled once.
+
     X : (n_samples, n_features) IN, C-contiguous
-    tiles : X in tiles, filled by ``lloyd_iteration``, or shape (0, 0, 0) to read X
+    tiles : X kept in tiles (see ``_assign_rows``), or shape (0, 0, 0) to read X
+    fill_tiles : bool, fill ``tiles`` from X (first use) rather than read them
+    sample_weight : (n_samples,) IN, or shape (0,) for the labels alone
     centers : (n_clusters, n_features) IN
     center_sq_norms : (n_clusters,) IN
-    labels : (n_samples,) int32 INOUT
+    labels : (n_samples,) int32 INOUT, previous labels in (-1: none yet)
+    group_partials : (n_groups, n_clusters, n_features + 2) float64 OUT, each
+        group's corrections (see ``accumulate_changes``); shape
+        (n_groups, 0, 0) for the labels alone
     group_changed : (n_groups,) int64 OUT, labels that differ from the input
 
     Returns
     -------
     n_changed : int, labels that differ from the input
-    finite : bool, False if X was read directly and holds a NaN or infinity
+    finite : bool, False if X was read (not from filled tiles) and holds a
+        NaN or infinity
     """
     n_groups = group_changed.shape[0]
     group_probe = np.empty(n_groups, dtype=X.dtype)
-    # A run-time False: a literal would compile _assign_groups a second time.
-    fill_tiles = n_groups < 0
     _assign_groups(
         X,
         tiles,
         fill_tiles,
-        np.empty(0, dtype=X.dtype),
+        sample_weight,
         padded_centers(centers, X.dtype),
         center_sq_norms,
         labels,
-        np.empty((n_groups, 0, 0)),
+        group_partials,
         group_changed,
         group_probe,
     )
@@ -236,7 +254,6 @@ def assign_labels(X, tiles, centers, center_sq_norms, labels, group_changed):
     return n_changed, probe == 0
 
 
-@kernel
 def lloyd_iteration(
     X,
     tiles,
@@ -251,13 +268,14 @@ def lloyd_iteration(
     new_centers,
     weights,
 ):
-    """One Lloyd iteration in one call: assign, correct the sums, reduce, average.
+    """One Lloyd iteration: assign and correct the sums, reduce, average.
 
-    Groups of rows are processed in parallel, each into its own slot of
-    ``group_partials``; the slots are then added in group order, so the result
-    does not depend on the number of threads. If a cluster ends up empty,
-    ``new_centers`` is left holding the weighted *sums* for the caller to
-    relocate and average (see ``average_centers``).
+    Two kernels: ``assign_labels`` (the one ``predict`` runs) and
+    ``finish_iteration``. Groups of rows are processed in parallel, each into
+    its own slot of ``group_partials``; the slots are then added in group
+    order, so the result does not depend on the number of threads. If a
+    cluster ends up empty, ``new_centers`` is left holding the weighted
+    *sums* for the caller to relocate and average (see ``average_centers``).
 
     X : (n_samples, n_features) IN, C-contiguous
     tiles : X kept in tiles across iterations (see ``_assign_rows``), or
@@ -282,18 +300,8 @@ def lloyd_iteration(
     n_empty : int, clusters with zero weight
     center_shift : float, total squared centre shift (0 when ``n_empty``)
     """
-    n_groups = group_partials.shape[0]
-    _assign_groups(
-        X,
-        tiles,
-        fill_tiles,
-        sample_weight,
-        padded_centers(centers, X.dtype),
-        center_sq_norms,
-        labels,
-        group_partials,
-        group_changed,
-        np.empty(n_groups, dtype=X.dtype),
+    assign_labels(
+        X, tiles, fill_tiles, sample_weight, centers, center_sq_norms, labels, group_partials, group_changed
     )
     return finish_iteration(group_partials, group_changed, sums, centers, new_centers, weights)
 

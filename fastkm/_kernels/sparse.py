@@ -134,19 +134,12 @@ def _assign_groups(X, sample_weight, centers_t, center_sq_norms, labels, group_p
 
 
 @kernel
-def lloyd_iteration(
-    X,
-    sample_weight,
-    centers,
-    center_sq_norms,
-    labels,
-    group_partials,
-    group_changed,
-    sums,
-    new_centers,
-    weights,
-):
-    """One Lloyd iteration on CSR rows; as ``lloyd.lloyd_iteration`` in every other respect.
+def assign_labels(X, sample_weight, centers, center_sq_norms, labels, group_partials, group_changed):
+    """Nearest-centre labels of every CSR row, in place; returns how many changed.
+
+    As ``lloyd.assign_labels``: the labels alone (``sample_weight`` of shape
+    (0,), ``group_partials`` of shape (n_groups, 0, 0)) or with each group's
+    centre-sum corrections, one compiled kernel for both.
 
     X : tuple (data, indices, starts, stops, n_features) IN, CSR rows
     center_sq_norms : (n_clusters,) IN, in X's dtype
@@ -160,26 +153,30 @@ def lloyd_iteration(
         group_partials,
         group_changed,
     )
-    return finish_iteration(group_partials, group_changed, sums, centers, new_centers, weights)
-
-
-@kernel
-def assign_labels(X, centers, center_sq_norms, labels, group_changed):
-    """Nearest-centre labels of every CSR row, in place; returns how many changed."""
-    n_groups = group_changed.shape[0]
-    _assign_groups(
-        X,
-        np.empty(0, dtype=center_sq_norms.dtype),
-        transposed(centers, center_sq_norms.dtype),
-        center_sq_norms,
-        labels,
-        np.empty((n_groups, 0, 0)),
-        group_changed,
-    )
     n_changed = 0
-    for g in range(n_groups):
+    for g in range(group_changed.shape[0]):
         n_changed += group_changed[g]
     return n_changed
+
+
+def lloyd_iteration(
+    X,
+    sample_weight,
+    centers,
+    center_sq_norms,
+    labels,
+    group_partials,
+    group_changed,
+    sums,
+    new_centers,
+    weights,
+):
+    """One Lloyd iteration on CSR rows: ``assign_labels``, then ``lloyd.finish_iteration``.
+
+    As ``lloyd.lloyd_iteration`` in every other respect.
+    """
+    assign_labels(X, sample_weight, centers, center_sq_norms, labels, group_partials, group_changed)
+    return finish_iteration(group_partials, group_changed, sums, centers, new_centers, weights)
 
 
 @kernel
