@@ -75,7 +75,6 @@ def test_starved_centres_match_numpy(rng, dtype):
             expected = counts < ratio * counts.max()  # scikit-learn's _mini_batch_step
             np.testing.assert_array_equal(marks, expected)
             assert (n_starved, capped) == (expected.sum(), expected.sum() > 5)
-    np.testing.assert_array_equal(minibatch._ones(5, np.dtype(dtype)), np.ones(5, dtype=dtype))
 
 
 def test_sampling_follows_numpy_choice(rng):

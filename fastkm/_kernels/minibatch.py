@@ -143,15 +143,6 @@ def _largest(values):
 
 
 @kernel
-def _ones(n, dtype):
-    """``np.ones(n, dtype)`` (numba's ``np.ones`` costs more to compile than this)."""
-    out = np.empty(n, dtype=dtype)
-    for i in range(n):
-        out[i] = 1
-    return out
-
-
-@kernel
 def starved_centres(counts, ratio, n_rows, to_reassign):
     """Mark the centres whose count is below ``ratio`` times the largest.
 
@@ -217,7 +208,6 @@ def reassign_rows(rng, X, centers, counts, to_reassign, perm):
     return n_reassign
 
 
-@kernel
 def n_row_groups(n_rows):
     """Row groups for a batch: one per CHUNK of rows, fixed by its size alone."""
     return min(-(-n_rows // CHUNK), MAX_GROUPS)
@@ -345,7 +335,6 @@ def _gather_and_label(X, batch_rows, centers, batch, labels, group_inertia):
     )
 
 
-@kernel
 def step_scratch(n_rows, n_clusters, dtype):
     """Scratch buffers for a step on batches of up to ``n_rows`` rows.
 
@@ -430,13 +419,12 @@ def _copy_rows(src, dst):
             dst[j, f] = src[j, f]
 
 
-@kernel
 def fit_workspace(batch_size, n_clusters, n_features, dtype):
     """The buffers ``fit_steps`` keeps between calls (one fit's worth)."""
     return (
         np.empty(batch_size, dtype=np.int64),  # the batch's rows of X
         np.empty((batch_size, n_features), dtype=dtype),  # the batch
-        _ones(batch_size, dtype),  # unit weights
+        np.ones(batch_size, dtype=dtype),  # unit weights
         np.empty(batch_size, dtype=np.int32),  # labels
         np.empty(n_row_groups(batch_size)),  # per-group inertia
         np.empty((n_clusters, n_features), dtype=dtype),  # centres before the step

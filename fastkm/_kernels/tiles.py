@@ -44,7 +44,9 @@ def clear_padding(tile, n_features):
 
 def tile_stack(n_tiles, n_features, dtype):
     """Uninitialised storage for ``n_tiles`` tiles (see ``lloyd._assign_rows``)."""
-    return np.empty((n_tiles, padded_width(n_features), CHUNK + _TILE_ROW_PAD), dtype=dtype)
+    # The kernels' rule run as Python: nothing to compile for a call from Python.
+    width = padded_width.py_func(n_features)
+    return np.empty((n_tiles, width, CHUNK + _TILE_ROW_PAD), dtype=dtype)
 
 
 @kernel
