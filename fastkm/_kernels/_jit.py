@@ -24,7 +24,10 @@ FEATURE_BLOCK = 4
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
 # Caching is attached by ``_disk_cache.attach`` (fastkm's own cache directory).
-_OPTIONS = {"nogil": True, "fastmath": FASTMATH, "error_model": "numpy"}
+# No C-callable wrapper (for numba's first-class functions and cfuncs, which
+# fastkm does not use): numba makes one beside the Python wrapper of every
+# kernel Python calls, to compile, optimise and emit.
+_OPTIONS = {"nogil": True, "fastmath": FASTMATH, "error_model": "numpy", "no_cfunc_wrapper": True}
 
 
 def start_threads():
@@ -51,7 +54,7 @@ def exact_kernel(fn):
     ``fastmath=False`` is stated: left unset, numba gives the function the
     flags of the kernel that first compiles it as a callee.
     """
-    return attach(Kernel(fn, {"nogil": True, "error_model": "numpy", "fastmath": False}))
+    return attach(Kernel(fn, {**_OPTIONS, "fastmath": False}))
 
 
 def kernel_for_types(choose, fastmath=FASTMATH):
