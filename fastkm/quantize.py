@@ -11,7 +11,12 @@ import typing
 import warnings
 
 import numpy as np
-from PIL import Image
+
+from ._lazy import LazyModule
+
+# Pillow, imported when an image is first handled: ``import fastkm`` imports
+# this module, and a fit's first call should not wait for Pillow.
+Image = LazyModule("PIL.Image")
 
 # The estimator of each method (imported when it fits: ``import fastkm``
 # imports this module, and stays free of scikit-learn).

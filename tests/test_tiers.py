@@ -568,6 +568,14 @@ def test_stamps_are_keyed_by_sources_and_machine(tmp_path):
     assert not _cache.is_ready("kmeans:float64", tmp_path)
 
 
+def test_stamp_versions_are_the_installed_ones():
+    from importlib import metadata
+
+    for package in ("numba", "llvmlite", "numpy"):
+        assert _cache._version_of(package) == metadata.version(package)
+    assert _cache._version_of("fastkm_no_such_package") == "?"
+
+
 def test_unknown_group_is_an_error():
     with pytest.raises(ValueError, match="unknown kernel groups"):
         fastkm.compile(["nope"])
