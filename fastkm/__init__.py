@@ -4,7 +4,7 @@ A drop-in replacement: change ``from sklearn.cluster import KMeans`` to
 ``from fastkm import KMeans`` (or ``MiniBatchKMeans``).
 """
 
-import importlib
+from importlib import import_module as _import_module
 
 from ._cache import VERSION
 from .quantize import Quantized, quantize
@@ -38,7 +38,7 @@ def __getattr__(name):
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
+    value = getattr(_import_module(module, __name__), name)
     globals()[name] = value
     return value
 

@@ -31,6 +31,7 @@ import importlib.util
 import json
 import os
 import platform
+import re
 import shutil
 import sys
 import tempfile
@@ -126,9 +127,11 @@ def _version_of(package):
     """
     spec = importlib.util.find_spec(package)
     if spec is not None and spec.origin is not None:
-        found = list(Path(spec.origin).parent.parent.glob(f"{package}-*.dist-info"))
+        # "numba-0.68.1.dist-info", not another distribution's "numba-x-1.0.dist-info".
+        name = re.compile(rf"{re.escape(package)}-([^-]+)\.dist-info")
+        found = [m for p in Path(spec.origin).parent.parent.iterdir() if (m := name.fullmatch(p.name))]
         if len(found) == 1:
-            return found[0].name[len(package) + 1 : -len(".dist-info")]
+            return found[0].group(1)
     from importlib import metadata
 
     try:

@@ -19,7 +19,7 @@ import time
 import traceback
 import typing
 
-from . import _cache, _workloads
+from . import _cache, _tiers, _workloads
 from ._progress import ProgressBar
 
 
@@ -59,8 +59,10 @@ def compile(groups=None, *, processes=None, progress=True):
         Some of ``"predict"``, ``"kmeans"``, ``"minibatch"``, ``"sparse"``;
         None means all.
     processes : int, default=None
-        Processes to compile in (compiling is single-threaded); None means
-        one per CPU, at most 4. float64 and float32 go to different processes.
+        Processes to compile in (compiling is single-threaded), started by
+        this one (a frozen application compiles in this process, in turn);
+        None means one per CPU, at most 4. float64 and float32 go to
+        different processes.
     progress : bool, default=True
         Show progress on stderr: a bar on a terminal, a line per step
         otherwise.
@@ -88,8 +90,9 @@ def compile(groups=None, *, processes=None, progress=True):
         bar = ProgressBar(n_steps, enabled=None if progress else False)
         lanes = _lanes(units, max(1, processes))
         seconds = {}
-        if getattr(sys, "frozen", False):
-            # No Python to start a lane with (a frozen application): here, in turn.
+        if getattr(sys, "frozen", False) or not sys.executable:
+            # No Python to start a lane with (a frozen application, an
+            # embedded interpreter): here, in turn.
             for lane in lanes:
                 seconds.update(_run_units(lane, step=bar))
         else:
@@ -105,6 +108,9 @@ def compile(groups=None, *, processes=None, progress=True):
                 if child.wait() != 0:
                     raise RuntimeError(f"compiling {', '.join(child.lane)} failed:\n{child.error.strip()}")
         bar.finish()
+        missing = [unit for unit in units if not _cache.is_ready(unit, root)]
+        if missing:
+            raise RuntimeError(f"compiling {', '.join(missing)} left no ready stamp in {root}")
         for unit, unit_seconds in seconds.items():
             compiled[_group(unit)] = compiled.get(_group(unit), 0.0) + unit_seconds
     return CompileReport(root, compiled, already, time.perf_counter() - start)
@@ -171,7 +177,7 @@ def _start_lane(units):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=dict(os.environ, FASTKM_COMPILE="wait"),
+        env=_tiers.compile_environment(),
     )
     child.lane = units
     child.error = ""

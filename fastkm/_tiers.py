@@ -157,9 +157,7 @@ def _start_background(units, root):
         _started.update(units)
     if not units:
         return True
-    # The child imports this fastkm, wherever this process found it.
-    path = os.pathsep.join(entry for entry in sys.path if entry)
-    env = dict(os.environ, FASTKM_COMPILE="wait", PYTHONPATH=path)
+    env = compile_environment()
     command = [sys.executable, "-m", "fastkm", "compile", "--background", "--only", ",".join(units)]
     try:
         log = open(root / "compile.log", "ab")
@@ -184,6 +182,17 @@ def _start_background(units, root):
         if log is not subprocess.DEVNULL:
             log.close()
     return True
+
+
+def compile_environment():
+    """The environment of a compile process this one starts: in process, on this fastkm.
+
+    The child imports this fastkm, wherever this process found it (a path
+    added to ``sys.path`` included): another copy would compile its own
+    sources and stamp them, not this one's.
+    """
+    path = os.pathsep.join(entry for entry in sys.path if entry)
+    return dict(os.environ, FASTKM_COMPILE="wait", PYTHONPATH=path)
 
 
 def background_pids():

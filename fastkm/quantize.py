@@ -14,8 +14,8 @@ import numpy as np
 
 from ._lazy import LazyModule
 
-# Pillow, imported when an image is first handled: ``import fastkm`` imports
-# this module, and a fit's first call should not wait for Pillow.
+# Pillow, imported by the first call of this module's functions:
+# ``import fastkm`` imports this module, and a first fit should not wait for it.
 Image = LazyModule("PIL.Image")
 
 # The estimator of each method (imported when it fits: ``import fastkm``

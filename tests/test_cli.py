@@ -113,10 +113,11 @@ _IMPORT = """
 import sys
 import fastkm, fastkm.cli
 light = not any(name in sys.modules for name in ("sklearn", "numba", "fastkm._kmeans"))
+names = set(fastkm.__all__)
+assert names <= set(dir(fastkm))
 from fastkm import KMeans, MiniBatchKMeans, compile, k_means, kmeans_plusplus, quantize
 import fastkm.quantize
-names = set(fastkm.__all__)
-assert names <= set(dir(fastkm)) and all(getattr(fastkm, name) is not None for name in names)
+assert all(getattr(fastkm, name) is not None for name in names)
 assert fastkm.quantize is quantize and callable(quantize)  # the function, not its module
 assert KMeans.__module__ == "fastkm._kmeans" and compile.__module__ == "fastkm._compile"
 try:

@@ -137,7 +137,10 @@ def _collector_paused():
     each full collection the collector ran meanwhile walked them all, and
     everything else the process holds (a tenth of the compile time). What is
     garbage is collected after, by the collections that come. The lock keeps
-    two threads' compiles from undoing each other's setting.
+    two threads' compiles from undoing each other's setting; the process's
+    other threads run without collections meanwhile too (the collector is
+    the process's), and one that turns it off during a compile finds it on
+    again after.
     """
     with global_compiler_lock:
         enabled = gc.isenabled()
