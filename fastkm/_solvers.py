@@ -999,17 +999,24 @@ def _print_step(step, n_steps, ewa, counters, status):
         print(f"Converged (lack of improvement in inertia) at step {step}/{n_steps}")
 
 
-def _finish_capped_step(rng, centers, counts, step, n_samples, settings, work):
-    """Finish a step ``fit_steps`` left at a capped reassignment; its status, as ``fit_steps`` gives.
+def _reassign_starved(rng, X, centers, counts, to_reassign, perm, n_rows, capped):
+    """Restart the centres marked in ``to_reassign`` on random rows of the batch X (``n_rows`` rows).
 
-    numpy's argsort picks the centres that stay (its choice among equal
-    counts is numpy's own), then the step ends as in the loop.
+    When more are marked than half the batch (``capped``), numpy's argsort
+    of the counts picks those that stay, as in scikit-learn (its choice among
+    equal counts is numpy's own). Returns as ``minibatch.reassign_rows``.
     """
+    if capped:
+        minibatch.cap_starved(to_reassign, np.argsort(counts), n_rows)
+    return minibatch.reassign_rows(rng, X, centers, counts, to_reassign, perm)
+
+
+def _finish_capped_step(rng, centers, counts, step, n_samples, settings, work):
+    """Finish a step ``fit_steps`` left at a capped reassignment; its status, as ``fit_steps`` gives."""
     tol, max_no_improvement, _, ewa, counters = settings
     batch_rows, batch, _, _, _, old, pending, (_, to_reassign, perm) = work
     batch_size = batch_rows.shape[0]
-    minibatch.cap_starved(to_reassign, np.argsort(counts), batch_size)
-    counters[2] = minibatch.reassign_rows(rng, batch, centers, counts, to_reassign, perm)
+    counters[2] = _reassign_starved(rng, batch, centers, counts, to_reassign, perm, batch_size, capped=True)
     if counters[2] < 0:
         return minibatch.ALL_REASSIGNED
     return minibatch.end_step(
@@ -1106,10 +1113,7 @@ def minibatch_partial_step(X, sample_weight, centers, counts, random_state, rand
         rng, state = _mt19937_state(random_state)
         try:
             _, capped = minibatch.starved_centres(counts, float(ratio), n_rows, to_reassign)
-            if capped:
-                # numpy's argsort picks the centres that stay, as in scikit-learn.
-                minibatch.cap_starved(to_reassign, np.argsort(counts), n_rows)
-            n_reassigned = minibatch.reassign_rows(rng, X, centers, counts, to_reassign, perm)
+            n_reassigned = _reassign_starved(rng, X, centers, counts, to_reassign, perm, n_rows, capped)
         finally:
             _store_mt19937_state(random_state, rng, state)
     if n_reassigned < 0:

@@ -185,7 +185,7 @@ def _start_background(units, root):
 
 
 def compile_environment():
-    """The environment of a compile process this one starts: in process, on this fastkm.
+    """The environment of a compile process this one starts: it compiles itself, on this fastkm.
 
     The child imports this fastkm, wherever this process found it (a path
     added to ``sys.path`` included): another copy would compile its own
