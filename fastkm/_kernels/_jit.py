@@ -1,8 +1,11 @@
 """The one place where fastkm's compilation options are declared."""
 
+import functools
+
 import numba
 from llvmlite import ir
 from numba.core import cgutils, types
+from numba.core.compiler_lock import global_compiler_lock
 from numba.extending import intrinsic
 
 from ._disk_cache import attach
@@ -42,9 +45,52 @@ def start_threads():
     numba.get_num_threads()
 
 
+class LazyKernel:
+    """A kernel whose numba dispatcher is made the first time it is used.
+
+    A dispatcher (with its cache) costs about 0.1 ms to make, and fastkm
+    declares over a hundred kernels, of which a fit loads a handful from the
+    cache: made at import, they were 10 ms of a warm first fit. Anything
+    asked of this object (a call, an attribute, numba typing it as a callee
+    through ``_numba_type_``) is asked of the dispatcher, made then.
+    """
+
+    def __init__(self, fn, make):
+        functools.update_wrapper(self, fn)
+        self._make = make
+        self._dispatcher = None
+
+    @property
+    def dispatcher(self):
+        """The numba dispatcher (a ``_linking.Kernel``), made on first use."""
+        dispatcher = self._dispatcher
+        if dispatcher is None:
+            # numba's lock: typing a caller (which holds it) makes callees.
+            with global_compiler_lock:
+                if self._dispatcher is None:
+                    self._dispatcher = self._make()
+                dispatcher = self._dispatcher
+        return dispatcher
+
+    @property
+    def _numba_type_(self):
+        return self.dispatcher._numba_type_
+
+    def __call__(self, *args, **kwargs):
+        return self.dispatcher(*args, **kwargs)
+
+    def __getattr__(self, name):
+        if name.startswith("__") or name in ("_make", "_dispatcher"):
+            raise AttributeError(name)
+        return getattr(self.dispatcher, name)
+
+    def __repr__(self):
+        return f"<fastkm kernel {self.__module__}.{self.__qualname__}>"
+
+
 def kernel(fn):
     """Compile ``fn`` as a serial kernel (for helpers and inner routines)."""
-    return attach(Kernel(fn, _OPTIONS))
+    return LazyKernel(fn, lambda: attach(Kernel(fn, _OPTIONS)))
 
 
 def exact_kernel(fn):
@@ -54,7 +100,7 @@ def exact_kernel(fn):
     ``fastmath=False`` is stated: left unset, numba gives the function the
     flags of the kernel that first compiles it as a callee.
     """
-    return attach(Kernel(fn, {**_OPTIONS, "fastmath": False}))
+    return LazyKernel(fn, lambda: attach(Kernel(fn, {**_OPTIONS, "fastmath": False})))
 
 
 def kernel_for_types(choose, fastmath=FASTMATH):
@@ -64,12 +110,12 @@ def kernel_for_types(choose, fastmath=FASTMATH):
     for them (dense arrays and CSR tuples, say). ``fastmath=False`` for code
     whose every operation must round as written.
     """
-    return KernelForTypes(choose, {**_OPTIONS, "fastmath": fastmath})
+    return LazyKernel(choose, lambda: KernelForTypes(choose, {**_OPTIONS, "fastmath": fastmath}))
 
 
 def parallel_kernel(fn):
     """Compile ``fn`` as a parallel kernel; its ``prange`` loops run on threads."""
-    return attach(Kernel(fn, {"parallel": True, **_OPTIONS}))
+    return LazyKernel(fn, lambda: attach(Kernel(fn, {"parallel": True, **_OPTIONS})))
 
 
 @intrinsic

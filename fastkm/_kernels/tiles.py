@@ -45,7 +45,7 @@ def clear_padding(tile, n_features):
 def tile_stack(n_tiles, n_features, dtype):
     """Uninitialised storage for ``n_tiles`` tiles (see ``lloyd._assign_rows``)."""
     # The kernels' rule run as Python: nothing to compile for a call from Python.
-    width = padded_width.py_func(n_features)
+    width = padded_width.__wrapped__(n_features)
     return np.empty((n_tiles, width, CHUNK + _TILE_ROW_PAD), dtype=dtype)
 
 
