@@ -6,7 +6,8 @@ record when the parallel one came from the cache. This replays such a history
 in a private cache directory: fastkm must start the threads itself. And
 numba's own implementations (``np.empty``, ``max``) that fastkm compiles as IR
 only, inside its kernels, still serve a user's numba code afterwards. Python's
-garbage collector is off while a kernel compiles, and as it was after.
+garbage collector is off while a kernel compiles, and as it was after. numba's
+runtime is loaded from the cache directory, and what compiles after links it.
 """
 
 import os
@@ -135,3 +136,54 @@ def test_the_collector_is_off_while_a_kernel_compiles_and_as_it_was_after(tmp_pa
         assert result.returncode == 0, result.stderr[-3000:]
         assert result.stdout.split() == ["0", enabled_after]
         env["NUMBA_CACHE_DIR"] = str(tmp_path / "again")  # compile again in the second process
+
+
+_RUNTIME = """
+import sys
+import numpy as np
+from fastkm._kernels import _runtime, stats, tiles
+
+def compile_refused(target_context):
+    raise AssertionError("numba's runtime compiled again")
+
+if sys.argv[1] == "loads":
+    _runtime._compile = compile_refused
+centers = np.arange(15.0).reshape(5, 3)
+print(tiles.squared_norms(centers, np.float64).sum())
+if sys.argv[1] == "loads":
+    print(stats.column_sums(centers).sum())  # compiled here: links the loaded runtime's IR
+    from user_code import fill
+    print(fill(5))
+"""
+
+
+def test_numba_runtime_is_loaded_from_the_cache_and_what_compiles_after_links_it(tmp_path):
+    (tmp_path / "user_code.py").write_text(_USER_CODE)
+    cache = tmp_path / "cache"
+    env = dict(
+        os.environ,
+        NUMBA_CACHE_DIR=str(cache),
+        FASTKM_COMPILE="wait",
+        PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
+    )
+
+    def run(state):
+        result = subprocess.run(
+            [sys.executable, "-c", _RUNTIME, state], env=env, capture_output=True, text=True, cwd=tmp_path
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        return result.stdout.split()
+
+    def saved():
+        return sorted(cache.glob("fastkm-*/runtime-*.nrt"))
+
+    # 1: squared_norms compiles; numba starts its runtime for the compile itself.
+    assert run("first") == ["1015.0"] and saved() == []
+    # 2: squared_norms is loaded, the runtime compiled (within the load) and saved.
+    assert run("saves") == ["1015.0"] and len(saved()) == 1
+    # 3: the runtime is loaded; a kernel and a user's function compile after it.
+    assert run("loads") == ["1015.0", "105.0", "15.0"]
+    # A file that does not load is compiled again and replaced.
+    saved()[0].write_bytes(b"not a runtime")
+    assert run("saves") == ["1015.0"]
+    assert run("loads")[0] == "1015.0"

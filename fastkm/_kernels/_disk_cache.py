@@ -11,7 +11,8 @@ write, so a read-only prebuilt cache is never loaded. This cache:
   the same sources does not);
 - loads a kernel without numba's full target refresh, which imports numba's
   whole library of typed extensions (0.4 s of a warm first fit); only the
-  runtime the loaded code calls into is started. Compiling refreshes the
+  runtime the loaded code calls into is started (``_runtime``, its code
+  loaded from the cache directory too). Compiling refreshes the
   target itself, so a later compile in the process is unaffected;
 - reports a kernel compiled in process once, through ``logging``.
 
@@ -24,15 +25,13 @@ import os
 import threading
 
 from numba.core import caching
-from numba.core.runtime import nrt
 
 from .. import _cache
+from . import _runtime
 
 logger = logging.getLogger("fastkm")
 
 _state = threading.local()
-_runtime_lock = threading.Lock()
-_runtime_ready = False
 _noticed = set()
 
 
@@ -74,17 +73,6 @@ class _Impl(caching.CompileResultCacheImpl):
         return (*data, tuple(env for env in referenced if len(env.consts) > 0))
 
 
-def _start_runtime(target_context):
-    """Start numba's runtime (memory management) that loaded code calls, once per process."""
-    global _runtime_ready
-    if _runtime_ready:
-        return
-    with _runtime_lock:
-        if not _runtime_ready:
-            nrt.rtsys.initialize(target_context)
-            _runtime_ready = True
-
-
 class KernelCache(caching.Cache):
     """numba's per-function index + data files, in fastkm's cache directory."""
 
@@ -93,7 +81,7 @@ class KernelCache(caching.Cache):
     def load_overload(self, sig, target_context):
         data = None
         if _cache.readable():
-            _start_runtime(target_context)
+            _runtime.start(target_context)
             try:
                 data = self._load_overload(sig, target_context)
             except (OSError, EOFError, ValueError):

@@ -117,16 +117,26 @@ class LinkedLibrary(codegen.JITCodeLibrary):
 
 
 @contextlib.contextmanager
-def _linked_libraries(target_context):
-    """Code libraries made inside are ``LinkedLibrary`` (the compiler lock is held)."""
+def libraries_of(library_class, target_context):
+    """Code libraries made (or loaded) inside are ``library_class`` (the compiler lock is held)."""
     generator = target_context.codegen()
     with global_compiler_lock:
         previous = generator._library_class
-        generator._library_class = LinkedLibrary
+        generator._library_class = library_class
         try:
             yield
         finally:
             generator._library_class = previous
+
+
+def _linked_libraries(target_context):
+    """Code libraries made inside are ``LinkedLibrary``."""
+    return libraries_of(LinkedLibrary, target_context)
+
+
+def numba_libraries(target_context):
+    """numba's own kind of code library inside, even within a kernel's compile."""
+    return libraries_of(type(target_context.codegen())._library_class, target_context)
 
 
 @contextlib.contextmanager
