@@ -39,10 +39,10 @@ print(numba.get_num_threads(), h.hexdigest())
 
 def _run(n_threads):
     env = dict(os.environ, NUMBA_NUM_THREADS=str(n_threads))
-    out = subprocess.run(
-        [sys.executable, "-c", _SCRIPT], env=env, capture_output=True, text=True, check=True
-    ).stdout.split()
-    return int(out[0]), out[1]
+    out = subprocess.run([sys.executable, "-c", _SCRIPT], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    threads, digest = out.stdout.split()
+    return int(threads), digest
 
 
 @pytest.mark.skipif(os.cpu_count() < 2, reason="needs two cores to compare")
