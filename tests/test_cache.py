@@ -8,6 +8,7 @@ numba's own implementations (``np.empty``, ``max``) that fastkm compiles as IR
 only, inside its kernels, still serve a user's numba code afterwards. Python's
 garbage collector is off while a kernel compiles, and as it was after. numba's
 runtime is loaded from the cache directory, and what compiles after links it.
+numba's extensions are loaded for a user's function, not for kernels loaded.
 """
 
 import os
@@ -61,8 +62,12 @@ if sys.argv[1] == "compiling":
     assert all(c.library.__class__ is LinkedLibrary for d in numba_own for _, c in d._linked.values())
 else:
     assert not met, met
+# numba's third-party extensions: not looked for by kernels loaded, still by a user's function.
+from numba.core import entrypoints
+assert entrypoints._already_initialized is (sys.argv[1] == "compiling")
 from user_code import fill
 print(fill(5), fill(3.5))
+assert entrypoints._already_initialized
 """
 
 _USER_CODE = """
