@@ -6,6 +6,7 @@ import sklearn.cluster
 
 from fastkm import KMeans, _solvers, datasets
 from fastkm._kernels import lloyd, mixed
+from fastkm._kernels._jit import CHUNK
 from fastkm._kernels.tiles import padded_centers, tile_center_scores
 
 from . import reference
@@ -157,6 +158,17 @@ def test_grouping_does_not_change_results(rng):
         assert np.array_equal(labels, results[0][0])
         np.testing.assert_allclose(new_centers, results[0][1], rtol=1e-12)
         np.testing.assert_array_equal(weights, results[0][2])
+
+
+def test_tiles_for_a_grouping_counted_in_python_as_the_kernels_count_them():
+    # n_tiles (Python) sizes the tiled copy that the kernels fill, tiles_per_group per group.
+    for n_groups in (1, 2, 7, 8, 64):
+        for n_samples in (1, 15, 16, 17, 255, 256, 257, 1797, 273_280):
+            per_group = lloyd.tiles_per_group(n_groups, n_samples)
+            assert lloyd.n_tiles(n_groups, n_samples) == n_groups * per_group
+            bounds = [lloyd.group_bounds(g, n_groups, n_samples) for g in range(n_groups)]
+            assert bounds[-1][1] == n_samples
+            assert max(stop - start for start, stop in bounds) <= per_group * CHUNK
 
 
 def test_lloyd_single_matches_reference(rng):
