@@ -155,8 +155,26 @@ def test_run_skips_tasks_a_library_does_not_have():
 
 def test_cold_start_runs_a_fresh_process():
     X = np.random.default_rng(0).normal(size=(200, 4))
-    times = measure.time_cold_start(bench.LIBRARIES["sklearn"], X, 3, mode="warm", repeats=2)
-    assert len(times) == 2 and all(0 < t < 60 for t in times)
+    times = measure.time_cold_starts([bench.LIBRARIES["sklearn"]], X, 3, mode="warm", repeats=2)
+    assert list(times) == ["sklearn"]
+    assert len(times["sklearn"]) == 2 and all(0 < t < 60 for t in times["sklearn"])
+
+
+def _library_that_logs(name, log):
+    class Logs(libraries.Library):
+        cold_start_code = f"open({str(log)!r}, 'a').write({name!r} + ' ')"
+
+    Logs.name = name
+    return Logs()
+
+
+def test_cold_start_processes_take_turns(tmp_path):
+    # Alternating who goes first: the machine's drift over a run falls on both.
+    log = tmp_path / "order"
+    both = [_library_that_logs(name, log) for name in ("first", "second")]
+    times = measure.time_cold_starts(both, np.zeros((10, 2)), 2, mode="first", repeats=3)
+    assert {name: len(seconds) for name, seconds in times.items()} == {"first": 3, "second": 3}
+    assert log.read_text().split() == ["first", "second", "second", "first", "first", "second"]
 
 
 def test_cold_start_failure_is_reported():
@@ -166,7 +184,7 @@ def test_cold_start_failure_is_reported():
 
     X = np.zeros((10, 2))
     with pytest.raises(RuntimeError, match="cold start of broken failed:\nno such library"):
-        measure.time_cold_start(Broken(), X, 2, mode="first", repeats=1)
+        measure.time_cold_starts([Broken()], X, 2, mode="first", repeats=1)
 
 
 def test_missing_peers_are_left_out(monkeypatch):

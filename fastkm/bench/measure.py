@@ -185,10 +185,14 @@ def _running(pid):
         return False
 
 
-def time_cold_start(library, X, k, *, mode="warm", repeats=3, minibatch=False):
-    """The times of ``repeats`` fresh processes that import ``library`` and fit X.
+def time_cold_starts(libraries, X, k, *, mode="warm", repeats=3, minibatch=False):
+    """The times of ``repeats`` fresh processes per library that import it and fit X.
 
-    ``mode="warm"``: the library's own setup fills its cache first (fastkm:
+    Returns ``{library name: [seconds, ...]}``. The libraries' processes take
+    turns (the first to go alternates each round), so that the machine's
+    drift over the run falls on all of them alike.
+
+    ``mode="warm"``: each library's own setup fills its cache first (fastkm:
     ``fastkm.compile``) and one untimed process warms the OS file cache, so
     the times are those of a user's runs after that. ``"compile"`` and
     ``"first"``: every process gets a new, empty cache.
@@ -198,19 +202,29 @@ def time_cold_start(library, X, k, *, mode="warm", repeats=3, minibatch=False):
     with tempfile.TemporaryDirectory() as scratch:
         data_path = os.path.join(scratch, "X.npy")
         np.save(data_path, X)
-        run = functools.partial(cold_start_seconds, library, k, data_path, mode=mode, minibatch=minibatch)
-        if mode == "warm":
-            if library.cold_start_setup:
-                setup = subprocess.run(
-                    [sys.executable, "-c", library.cold_start_setup], capture_output=True, text=True
-                )
-                if setup.returncode != 0:
-                    raise RuntimeError(f"cold start setup of {library.name} failed:\n{setup.stderr.strip()}")
-            run()
-            return [run() for _ in range(repeats)]
-        times = []
+        runs = {}
+        for library in libraries:
+            run = functools.partial(cold_start_seconds, library, k, data_path, mode=mode, minibatch=minibatch)
+            if mode == "warm":
+                _set_up_cold_start(library)
+                run()
+            runs[library.name] = run
+        times = {name: [] for name in runs}
         for n in range(repeats):
-            fresh = os.path.join(scratch, f"cache-{n}")
-            os.mkdir(fresh)
-            times.append(run(cache_dir=fresh))
+            for name in runs if n % 2 == 0 else reversed(runs):
+                if mode == "warm":
+                    times[name].append(runs[name]())
+                else:
+                    fresh = os.path.join(scratch, f"cache-{name}-{n}")
+                    os.mkdir(fresh)
+                    times[name].append(runs[name](cache_dir=fresh))
         return times
+
+
+def _set_up_cold_start(library):
+    """Run the library's cold-start setup (fill its cache) in its own process."""
+    if not library.cold_start_setup:
+        return
+    setup = subprocess.run([sys.executable, "-c", library.cold_start_setup], capture_output=True, text=True)
+    if setup.returncode != 0:
+        raise RuntimeError(f"cold start setup of {library.name} failed:\n{setup.stderr.strip()}")

@@ -83,12 +83,15 @@ def run(cases, libraries, *, budget, quick=False, progress=None):
     for case in cases:
         result = CaseResult(case)
         report.results.append(result)
+        if case.cold_start:
+            # The libraries' processes take turns: one step for all of them.
+            for library in libraries:
+                _notify(progress, case, library)
+            result.measurements.update(_cold_start(case, libraries, session, budget))
+            continue
         for library in libraries:
             _notify(progress, case, library)
-            if case.cold_start:
-                measurement = _cold_start(case, library, session, budget)
-            else:
-                measurement = _in_process(case, library, session, budget)
+            measurement = _in_process(case, library, session, budget)
             if measurement is not None:
                 result.measurements[library.name] = measurement
     _notify(progress, None, None)
@@ -118,16 +121,16 @@ class _Session:
         return CaseData(X, target, self.inits[key])
 
 
-def _cold_start(case, library, session, budget):
+def _cold_start(case, libraries, session, budget):
+    """The cold-start measurements of the libraries that have such a task, by name."""
     X, _ = session.dataset(case.dataset)
     minibatch = case.task == "cold-start-first-minibatch"
-    if minibatch and library.cold_start_minibatch_code is None:
-        return None
+    able = [lib for lib in libraries if not (minibatch and lib.cold_start_minibatch_code is None)]
     mode = {"cold-start": "warm", "cold-start-compile": "compile"}.get(case.task, "first")
-    times = measure.time_cold_start(
-        library, X, case.k, mode=mode, repeats=budget.cold_start_repeats, minibatch=minibatch
+    times = measure.time_cold_starts(
+        able, X, case.k, mode=mode, repeats=budget.cold_start_repeats, minibatch=minibatch
     )
-    return measure.Measurement(times=times)
+    return {name: measure.Measurement(times=seconds) for name, seconds in times.items()}
 
 
 def _in_process(case, library, session, budget):
