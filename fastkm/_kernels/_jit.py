@@ -1,6 +1,7 @@
 """The one place where fastkm's compilation options are declared."""
 
 import functools
+import pickle
 import sys
 
 import numba
@@ -72,8 +73,11 @@ class LazyKernel:
             # numba's lock: typing a caller (which holds it) makes callees.
             with global_compiler_lock:
                 if self._dispatcher is None:
-                    self._dispatcher = self._make()
-                    module = sys.modules[self.__module__]
+                    try:
+                        self._dispatcher = self._make()
+                    except AttributeError as error:  # not to be taken for a missing property
+                        raise RuntimeError(f"could not make the dispatcher of {self!r}") from error
+                    module = sys.modules.get(self.__module__)
                     if getattr(module, self.__name__, None) is self:
                         setattr(module, self.__name__, self._dispatcher)
                 dispatcher = self._dispatcher
@@ -87,12 +91,27 @@ class LazyKernel:
         return self.dispatcher(*args, **kwargs)
 
     def __getattr__(self, name):
-        if name.startswith("__") or name in ("_make", "_dispatcher"):
+        # Not for this object's own names (a property that raised comes here).
+        if name.startswith("__") or name in ("_make", "_dispatcher", "dispatcher", "_numba_type_"):
             raise AttributeError(name)
         return getattr(self.dispatcher, name)
 
+    def __reduce__(self):
+        # Pickled by name, as a function (or numba's dispatcher) is.
+        named = getattr(sys.modules.get(self.__module__), self.__name__, None)
+        if named is not self and named is not self._dispatcher:
+            raise pickle.PicklingError(f"{self!r} is not {self.__module__}.{self.__name__}")
+        return _kernel_named, (self.__module__, self.__name__)
+
     def __repr__(self):
         return f"<fastkm kernel {self.__module__}.{self.__qualname__}>"
+
+
+def _kernel_named(module, name):
+    """The kernel ``name`` of ``module`` (its dispatcher, once made)."""
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
 
 
 def kernel(fn):
