@@ -163,13 +163,25 @@ def is_ready(unit, root=None):
     return stamp.get("key") == stamp_key()
 
 
+def write_file(path, data):
+    """Write ``data`` (bytes) to ``path`` whole or not at all: another process reads the old file or the new.
+
+    The directories are made as needed; the file gets a new file's mode.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        temporary.write_bytes(data)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
 def mark_ready(unit, seconds, root=None):
     """Write ``unit``'s ready stamp (after its kernels are in the cache)."""
-    path = _stamp_path(unit, root)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(f".tmp{os.getpid()}")
-    temporary.write_text(json.dumps({"key": stamp_key(), "seconds": round(seconds, 2)}))
-    os.replace(temporary, path)
+    stamp = {"key": stamp_key(), "seconds": round(seconds, 2)}
+    write_file(_stamp_path(unit, root), json.dumps(stamp).encode())
 
 
 def mark_failed(unit, message, root=None):

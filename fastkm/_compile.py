@@ -141,13 +141,8 @@ def _lanes(units, processes):
 
 def _run_units(units, step=None, root=None):
     """Compile ``units`` in this process, stamping each when done; returns the seconds each took."""
-    from numba.core.registry import cpu_target
+    from ._kernels import _disk_cache
 
-    from ._kernels import _disk_cache, _runtime
-
-    # numba's runtime first, from the cache or compiled and saved there, so
-    # that a cache made here starts it in every later process, read-only too.
-    _runtime.start(cpu_target.target_context)
     seconds = {}
     with _disk_cache.quiet(), _compiling_in_process():
         for unit in units:

@@ -9,9 +9,11 @@ only, inside its kernels, still serve a user's numba code afterwards. Python's
 garbage collector is off while a kernel compiles, and as it was after. numba's
 runtime is loaded from the cache directory, and what compiles after links it.
 numba's extensions are loaded for a user's function, not for kernels loaded.
+A kernel's dispatcher is made when the kernel is first used, not at import.
 """
 
 import os
+import stat
 import subprocess
 import sys
 
@@ -182,13 +184,44 @@ def test_numba_runtime_is_loaded_from_the_cache_and_what_compiles_after_links_it
     def saved():
         return sorted(cache.glob("fastkm-*/runtime-*.nrt"))
 
-    # 1: squared_norms compiles; numba starts its runtime for the compile itself.
-    assert run("first") == ["1015.0"] and saved() == []
-    # 2: squared_norms is loaded, the runtime compiled (within the load) and saved.
+    # 1: squared_norms compiles; the runtime is compiled before it and saved,
+    # readable as any new file (a cache one user builds, another reads).
     assert run("saves") == ["1015.0"] and len(saved()) == 1
-    # 3: the runtime is loaded; a kernel and a user's function compile after it.
+    (tmp_path / "new-file").write_bytes(b"")
+    assert stat.S_IMODE(saved()[0].stat().st_mode) == stat.S_IMODE((tmp_path / "new-file").stat().st_mode)
+    # 2: the runtime is loaded; a kernel and a user's function compile after it.
     assert run("loads") == ["1015.0", "105.0", "15.0"]
     # A file that does not load is compiled again and replaced.
     saved()[0].write_bytes(b"not a runtime")
     assert run("saves") == ["1015.0"]
     assert run("loads")[0] == "1015.0"
+
+
+_LAZY = """
+import pickle
+import sys
+from fastkm import _solvers  # every kernel module
+from fastkm._kernels import tiles
+from fastkm._kernels._jit import LazyKernel
+from fastkm._kernels._linking import Kernel
+
+kernel_modules = [m for name, m in sys.modules.items() if name.startswith("fastkm._kernels.")]
+declared = [obj for m in kernel_modules for obj in vars(m).values() if isinstance(obj, LazyKernel)]
+assert len(declared) > 100, len(declared)
+assert not any(isinstance(obj, Kernel) for m in kernel_modules for obj in vars(m).values())
+lazy = tiles.squared_norms
+assert pickle.loads(pickle.dumps(lazy)) is lazy
+import numpy as np
+norms = lazy(np.arange(6.0).reshape(2, 3), np.float64)  # made, loaded or compiled, run
+assert isinstance(tiles.squared_norms, Kernel) and tiles.squared_norms is lazy.dispatcher
+assert pickle.loads(pickle.dumps(lazy)) is tiles.squared_norms
+print(norms.tolist())
+"""
+
+
+def test_kernels_make_their_dispatchers_when_first_used(tmp_path):
+    # None at import (over a hundred, 0.1 ms each); a kernel's, once made, in its module.
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), FASTKM_COMPILE="wait")
+    result = subprocess.run([sys.executable, "-c", _LAZY], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split() == ["[5.0,", "50.0]"]

@@ -458,8 +458,16 @@ def test_read_only_cache_is_loaded(compiled_cache, tmp_path):
     shutil.copytree(cache, tmp_path / "cache")
     home = tmp_path / "home"
     home.mkdir()
+    # numba's runtime too: `fastkm compile` saved it, this process loads it.
+    refuse = """
+    from fastkm._kernels import _runtime
+    def _refused(target_context):
+        raise AssertionError("numba's runtime compiled again")
+    _runtime._compile = _refused
+"""
     code = (
-        _FIT_BLOBS
+        refuse
+        + _FIT_BLOBS
         + """
     out["predicted"] = model.predict(X).tolist()
     print(json.dumps(out))

@@ -80,8 +80,8 @@ class KernelCache(caching.Cache):
 
     def load_overload(self, sig, target_context):
         data = None
+        _runtime.start(target_context)  # here, not within a compile (see ``_runtime``)
         if _cache.readable():
-            _runtime.start(target_context)
             try:
                 data = self._load_overload(sig, target_context)
             except (OSError, EOFError, ValueError):

@@ -1,22 +1,23 @@
 """numba's runtime (its reference counting and allocation), started from fastkm's cache.
 
 Compiled kernels call into numba's runtime: C helpers, which are only
-registered by name, and a dozen small functions (atomic reference counts,
+registered by name, and seven small functions (atomic reference counts,
 ``NRT_decref``) that numba builds as LLVM IR and compiles in every process
 that starts it: about 7 ms of a warm first fit, more than loading the
 kernels it runs. The machine code of those functions is saved in the cache
 directory as numba saves a kernel (object code, with the IR later compiles
 link) and loaded from there, as a cached kernel is, in about 1 ms.
 
-The saved code is specific to numba, llvmlite and this CPU, which name the
-file. A file that cannot be read or loaded is compiled again, as numba would.
+The saved code is specific to numba, llvmlite, this CPU and numba's runtime
+debugging settings, which name the file. A file that cannot be read or
+loaded is compiled again, as numba would. fastkm starts the runtime before
+its first kernel is loaded or compiled (numba would start it inside the
+compile), so that the one saved is made as numba makes it.
 """
 
 import hashlib
 import logging
-import os
 import pickle
-import tempfile
 
 import llvmlite
 import numba
@@ -36,19 +37,21 @@ def start(target_context):
     if nrt.rtsys._init:
         return
     with global_compiler_lock:
-        if nrt.rtsys._init:  # another thread, or a compile (numba starts it itself)
+        if nrt.rtsys._init:  # another thread, or numba (a compile started it)
             return
         _register_helpers()
         path = _runtime_path(target_context)
-        # Called within a kernel's compile too, whose libraries only link.
+        # Maybe within a kernel's compile, whose libraries only link.
         with numba_libraries(target_context):
             library = _load(target_context, path)
-            if library is None:
+            compiled = library is None
+            if compiled:
                 library = _compile(target_context)
-                _save(library, path)
         # What numba's ``rtsys.initialize`` leaves, with this library.
         nrt.rtsys._library = library
         nrt.rtsys._init = True
+        if compiled:
+            _save(library, path)
 
 
 def _register_helpers():
@@ -62,7 +65,8 @@ def _register_helpers():
 def _runtime_path(target_context):
     """The file of the runtime's code for this numba, llvmlite and CPU."""
     codegen = target_context.codegen()
-    key = repr((numba.__version__, llvmlite.__version__, codegen.magic_tuple()))
+    debugging = (config.DEBUG_NRT, config.DEBUG_NRT_STACK_LIMIT)  # they change the code made
+    key = repr((numba.__version__, llvmlite.__version__, codegen.magic_tuple(), debugging))
     return _cache.cache_root() / f"runtime-{hashlib.sha256(key.encode()).hexdigest()[:16]}.nrt"
 
 
@@ -91,17 +95,9 @@ def _load(target_context, path):
 
 
 def _save(library, path):
-    """Write the library's code to ``path`` in one rename; skipped where it cannot be written."""
+    """Write the library's code to ``path``; skipped where it cannot be written."""
     try:
         state = library.serialize_using_object_code()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".runtime-")
-        try:
-            with os.fdopen(handle, "wb") as file:
-                pickle.dump(state, file, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(temporary, path)
-        except BaseException:
-            os.unlink(temporary)
-            raise
-    except OSError as error:
+        _cache.write_file(path, pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
+    except Exception as error:  # the runtime runs whether or not it was saved
         logger.debug("fastkm: could not save numba's runtime to %s: %s", path, error)
