@@ -163,18 +163,27 @@ def test_cold_start_runs_a_fresh_process():
 def _library_that_logs(name, log):
     class Logs(libraries.Library):
         cold_start_code = f"open({str(log)!r}, 'a').write({name!r} + ' ')"
+        cold_start_setup = f"open({str(log)!r}, 'a').write('set-' + {name!r} + ' ')"
 
     Logs.name = name
     return Logs()
 
 
-def test_cold_start_processes_take_turns(tmp_path):
+@pytest.mark.parametrize(
+    ("mode", "order"),
+    [
+        ("first", "first second second first first second"),
+        # Each library's setup, then one untimed process each, then the rounds.
+        ("warm", "set-first set-second first second first second second first first second"),
+    ],
+)
+def test_cold_start_processes_take_turns(tmp_path, mode, order):
     # Alternating who goes first: the machine's drift over a run falls on both.
     log = tmp_path / "order"
     both = [_library_that_logs(name, log) for name in ("first", "second")]
-    times = measure.time_cold_starts(both, np.zeros((10, 2)), 2, mode="first", repeats=3)
+    times = measure.time_cold_starts(both, np.zeros((10, 2)), 2, mode=mode, repeats=3)
     assert {name: len(seconds) for name, seconds in times.items()} == {"first": 3, "second": 3}
-    assert log.read_text().split() == ["first", "second", "second", "first", "first", "second"]
+    assert log.read_text().split() == order.split()
 
 
 def test_cold_start_failure_is_reported():

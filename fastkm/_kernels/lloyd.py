@@ -48,7 +48,8 @@ def tiles_per_group(n_groups, n_samples):
 
 def n_tiles(n_groups, n_samples):
     """Number of tiles that hold X for this grouping (see ``_assign_rows``)."""
-    # ``tiles_per_group`` run as Python: no kernel to load for a call from Python.
+    # ``tiles_per_group``'s count, in Python: no kernel to load for a call from
+    # Python (tests/test_kernels.py keeps the two in step).
     return n_groups * -(-_rows_per_group.__wrapped__(n_groups, n_samples) // CHUNK)
 
 

@@ -202,13 +202,17 @@ def time_cold_starts(libraries, X, k, *, mode="warm", repeats=3, minibatch=False
     with tempfile.TemporaryDirectory() as scratch:
         data_path = os.path.join(scratch, "X.npy")
         np.save(data_path, X)
-        runs = {}
-        for library in libraries:
-            run = functools.partial(cold_start_seconds, library, k, data_path, mode=mode, minibatch=minibatch)
-            if mode == "warm":
+        runs = {
+            library.name: functools.partial(
+                cold_start_seconds, library, k, data_path, mode=mode, minibatch=minibatch
+            )
+            for library in libraries
+        }
+        if mode == "warm":
+            for library in libraries:
                 _set_up_cold_start(library)
+            for run in runs.values():
                 run()
-            runs[library.name] = run
         times = {name: [] for name in runs}
         for n in range(repeats):
             for name in runs if n % 2 == 0 else reversed(runs):

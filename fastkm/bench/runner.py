@@ -76,7 +76,9 @@ def run(cases, libraries, *, budget, quick=False, progress=None):
     """Time ``cases`` for ``libraries`` (the reference first) and return a :class:`Report`.
 
     ``progress``, if given, is called with ``(case, library)`` before each step
-    and with ``(None, None)`` after the last one.
+    and with ``(None, None)`` after the last one; a cold-start case measures
+    its libraries together (their processes take turns), so it announces them
+    all before it starts.
     """
     report = Report(machine={}, libraries={lib.name: lib.version() for lib in libraries}, quick=quick)
     session = _Session()
