@@ -68,8 +68,8 @@ def _predict(dtype):
 
 
 def _kmeans(dtype):
-    from . import _solvers
     from ._kmeans import KMeans, kmeans_plusplus
+    from ._solvers import layout
 
     shapes = {
         "lloyd": (400, 2, 4),
@@ -94,13 +94,13 @@ def _kmeans(dtype):
         kmeans_plusplus(X, 4, random_state=0)
         kmeans_plusplus(X, 4, sample_weight=np.ones(len(X)), random_state=0)
         yield f"KMeans inits {n_features} features"
-    # Data whose float32 copy would pass _solvers' budget: Lloyd scored in X's dtype.
-    budget = _solvers._TILED_COPY_BUDGET
-    _solvers._TILED_COPY_BUDGET = 0
+    # Data whose float32 copy would pass the tiled copy's budget: Lloyd scored in X's dtype.
+    budget = layout.TILED_COPY_BUDGET
+    layout.TILED_COPY_BUDGET = 0
     try:
         KMeans(4, algorithm="lloyd", random_state=0, max_iter=5).fit(_data(400, 8, dtype))
     finally:
-        _solvers._TILED_COPY_BUDGET = budget
+        layout.TILED_COPY_BUDGET = budget
     yield "KMeans lloyd, large data"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

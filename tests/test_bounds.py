@@ -9,6 +9,7 @@ import sklearn.cluster
 from fastkm import _solvers, datasets
 from fastkm._kernels import bounds, elkan, yinyang
 from fastkm._kernels.tiles import new_scores, new_tile, padded_centers, squared_norms, tile_top2
+from fastkm._solvers import exact, layout, steps
 
 from . import reference
 
@@ -118,17 +119,17 @@ def _both(X, init, sample_weight=None, tol=1e-4, max_iter=300):
     X = np.ascontiguousarray(X - mean)
     init = (init - mean).astype(X.dtype)
     runs = [
-        _solvers.lloyd_single(X, w, init, max_iter=max_iter, tol=tol, algorithm=a)
+        exact.lloyd_single(X, w, init, max_iter=max_iter, tol=tol, algorithm=a)
         for a in ("lloyd", "hamerly", "elkan", "yinyang")
     ]
     with _small_center_groups():
-        runs.append(_solvers.lloyd_single(X, w, init, max_iter=max_iter, tol=tol, algorithm="yinyang"))
+        runs.append(exact.lloyd_single(X, w, init, max_iter=max_iter, tol=tol, algorithm="yinyang"))
     return runs
 
 
 def _small_center_groups():
     """Yinyang with groups of about 3 centres: many groups even for small k."""
-    return mock.patch.object(_solvers, "_CENTERS_PER_GROUP", 3)
+    return mock.patch.object(steps, "_CENTERS_PER_GROUP", 3)
 
 
 def _assert_same(runs):
@@ -197,10 +198,10 @@ def test_bounds_stay_valid(algorithm, dtype, name, k):
     n = len(X)
     centers, _ = sklearn.cluster.kmeans_plusplus(X, k, random_state=0)
     labels = np.full(n, -1, dtype=np.int32)
-    n_groups = _solvers.n_groups_for(n, k, X.shape[1])
+    n_groups = layout.n_groups_for(n, k, X.shape[1])
     with _small_center_groups():
-        step = _solvers._STEPS[algorithm](
-            X, _solvers._tile_storage(X, n_groups), np.ones(n, dtype=dtype), labels, n_groups, centers
+        step = steps.STEPS[algorithm](
+            X, layout.tile_storage(X, n_groups), np.ones(n, dtype=dtype), labels, n_groups, centers
         )
     new_centers = np.empty_like(centers)
     slack = 1e-9 if dtype == np.float64 else 1e-4
@@ -231,13 +232,11 @@ def test_bounds_stay_valid(algorithm, dtype, name, k):
 def test_center_groups():
     rng = np.random.default_rng(8)
     centers = np.concatenate([rng.normal(size=(40, 3)), rng.normal(size=(40, 3)) + 20])
-    np.testing.assert_array_equal(
-        _solvers.center_groups(centers[:63]), np.zeros(63)
-    )  # under 2 x 32: one group
-    assert _solvers.center_groups(centers).max() == 1
+    np.testing.assert_array_equal(steps.center_groups(centers[:63]), np.zeros(63))  # under 2 x 32: one group
+    assert steps.center_groups(centers).max() == 1
     with _small_center_groups():
-        group = _solvers.center_groups(centers)
-        np.testing.assert_array_equal(group, _solvers.center_groups(centers))
+        group = steps.center_groups(centers)
+        np.testing.assert_array_equal(group, steps.center_groups(centers))
     assert 2 <= group.max() + 1 <= 26
     np.testing.assert_array_equal(np.unique(group), np.arange(group.max() + 1))
     # Nearby centres share groups: no group spans both clouds.

@@ -8,6 +8,7 @@ from fastkm import KMeans, _solvers, datasets
 from fastkm._kernels import lloyd, mixed
 from fastkm._kernels._jit import CHUNK
 from fastkm._kernels.tiles import padded_centers, tile_center_scores
+from fastkm._solvers import exact, layout, steps
 
 from . import reference
 
@@ -42,7 +43,7 @@ def _iteration(X, w, centers, n_groups, labels=None, tiled=False, sums=None):
     labels = np.full(n, -1, dtype=np.int32) if labels is None else labels
     new_centers = np.empty((k, d), dtype=X.dtype)
     weights = np.empty(k, dtype=X.dtype)
-    tiles = _solvers._tile_storage(X, n_groups) if tiled else _solvers._no_tiles(X)
+    tiles = layout.tile_storage(X, n_groups) if tiled else layout.no_tiles(X)
     n_changed, n_empty, shift = lloyd.lloyd_iteration(
         X,
         tiles,
@@ -66,7 +67,7 @@ def _iteration(X, w, centers, n_groups, labels=None, tiled=False, sums=None):
 def test_lloyd_iteration_matches_reference(rng, n, d, k, dtype, tiled):
     X, centers = _data(rng, n, d, k, dtype)
     w = rng.uniform(0.5, 2, size=n).astype(dtype)
-    n_groups = _solvers.n_groups_for(n, k, d)
+    n_groups = layout.n_groups_for(n, k, d)
     labels, new_centers, weights, n_changed, n_empty, shift = _iteration(X, w, centers, n_groups, tiled=tiled)
     assert n_changed == n
     exp_sums, exp_weights = reference.weighted_means(X.astype(np.float64), labels, w.astype(np.float64), k)
@@ -92,7 +93,7 @@ def test_sums_follow_relabelled_rows(rng, dtype):
     X, centers = _data(rng, 3000, 5, 12, dtype)
     w = rng.uniform(0, 2, size=len(X)).astype(dtype)
     w[:100] = 0  # zero-weight rows move between clusters without weight
-    n_groups = _solvers.n_groups_for(*X.shape, 12)
+    n_groups = layout.n_groups_for(*X.shape, 12)
     labels = np.full(len(X), -1, dtype=np.int32)
     sums = np.zeros((12, X.shape[1] + 2))
     for seed in range(4):
@@ -173,7 +174,7 @@ def test_tiles_for_a_grouping_counted_in_python_as_the_kernels_count_them():
 
 def test_lloyd_single_matches_reference(rng):
     X, centers = _data(rng, 3000, 4, 6, np.float64)
-    labels, inertia, out_centers, _ = _solvers.lloyd_single(X, np.ones(len(X)), centers, tol=0)
+    labels, inertia, out_centers, _ = exact.lloyd_single(X, np.ones(len(X)), centers, tol=0)
     exp_labels, exp_centers = reference.lloyd(X, centers)
     assert np.array_equal(labels, exp_labels)
     np.testing.assert_allclose(out_centers, exp_centers, rtol=1e-12, atol=1e-12)
@@ -244,11 +245,11 @@ def test_find_cumulative_clips_to_last_index():
 
 def _lloyd_both_ways(monkeypatch, X, w, init, **kwargs):
     """lloyd_single with float32 scoring first, and without; both results."""
-    assert _solvers._scores_in_float32(X, _solvers.n_groups_for(len(X), len(init), X.shape[1]))
-    mixed_run = _solvers.lloyd_single(X, w, init, algorithm="lloyd", **kwargs)
+    assert steps.scores_in_float32(X, layout.n_groups_for(len(X), len(init), X.shape[1]))
+    mixed_run = exact.lloyd_single(X, w, init, algorithm="lloyd", **kwargs)
     with monkeypatch.context() as patch:
-        patch.setattr(_solvers, "_scores_in_float32", lambda X, n_groups: False)
-        plain_run = _solvers.lloyd_single(X, w, init, algorithm="lloyd", **kwargs)
+        patch.setattr(exact, "scores_in_float32", lambda X, n_groups: False)
+        plain_run = exact.lloyd_single(X, w, init, algorithm="lloyd", **kwargs)
     return mixed_run, plain_run
 
 
@@ -283,7 +284,7 @@ def test_float32_scoring_gives_lloyd_bits(monkeypatch):
 def test_float32_scoring_matches_sklearn_on_digits():
     X = datasets.digits()
     init, _ = sklearn.cluster.kmeans_plusplus(X, 10, random_state=0)
-    assert _solvers._scores_in_float32(X, _solvers.n_groups_for(len(X), 10, X.shape[1]))
+    assert steps.scores_in_float32(X, layout.n_groups_for(len(X), 10, X.shape[1]))
     ours = KMeans(10, init=init, n_init=1).fit(X)
     theirs = sklearn.cluster.KMeans(10, init=init, n_init=1).fit(X)
     np.testing.assert_array_equal(ours.labels_, theirs.labels_)

@@ -14,7 +14,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import fastkm
-from fastkm import KMeans, _solvers, k_means, kmeans_plusplus
+from fastkm import KMeans, k_means, kmeans_plusplus
+from fastkm._solvers import exact, seeding
 
 from .helpers import error_of
 
@@ -85,7 +86,7 @@ def test_gemm_sq_distances_are_sklearns_bits(china, n_rows):
     norms = np.einsum("ij,ij->i", X, X)
     C = X[7 : 7 + n_rows]
     expected = euclidean_distances(C, X, Y_norm_squared=norms, squared=True)
-    assert np.array_equal(_solvers._gemm_sq_distances(C, X, norms), expected)
+    assert np.array_equal(seeding._gemm_sq_distances(C, X, norms), expected)
 
 
 @pytest.mark.parametrize("init", ["k-means++", "random"])
@@ -216,16 +217,16 @@ def test_elkan_single_cluster_warns_and_runs_lloyd(digits):
 
 def test_auto_is_the_default_and_picks_by_shape():
     assert KMeans().algorithm == "auto"
-    assert _solvers.choose_algorithm(273_280, 3, 64) == "hamerly"
-    assert _solvers.choose_algorithm(273_280, 3, 8) == "lloyd"
-    assert _solvers.choose_algorithm(1797, 64, 256) == "lloyd"
-    assert _solvers.choose_algorithm(1797, 64, 40) == "hamerly"  # the parity test above covers auto
-    assert _solvers.choose_algorithm(273_280, 3, 1024) == "hamerly"
-    assert _solvers.choose_algorithm(273_280, 3, 32) == "lloyd"
-    assert _solvers.choose_algorithm(100_000, 8, 32) == "hamerly"
-    assert _solvers.choose_algorithm(100_000, 16, 256) == "yinyang"
-    assert _solvers.choose_algorithm(100_000, 16, 128) == "hamerly"
-    assert _solvers.choose_algorithm(100_000, 64, 128) == "yinyang"
+    assert exact.choose_algorithm(273_280, 3, 64) == "hamerly"
+    assert exact.choose_algorithm(273_280, 3, 8) == "lloyd"
+    assert exact.choose_algorithm(1797, 64, 256) == "lloyd"
+    assert exact.choose_algorithm(1797, 64, 40) == "hamerly"  # the parity test above covers auto
+    assert exact.choose_algorithm(273_280, 3, 1024) == "hamerly"
+    assert exact.choose_algorithm(273_280, 3, 32) == "lloyd"
+    assert exact.choose_algorithm(100_000, 8, 32) == "hamerly"
+    assert exact.choose_algorithm(100_000, 16, 256) == "yinyang"
+    assert exact.choose_algorithm(100_000, 16, 128) == "hamerly"
+    assert exact.choose_algorithm(100_000, 64, 128) == "yinyang"
 
 
 def test_explicit_init_with_n_init_warns(blobs):

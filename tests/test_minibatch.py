@@ -9,6 +9,7 @@ import sklearn.cluster as skc
 from sklearn.exceptions import NotFittedError
 
 from fastkm import MiniBatchKMeans, _solvers
+from fastkm._solvers import minibatch as minibatch_solver
 
 from . import reference
 from .helpers import error_of
@@ -84,7 +85,7 @@ def test_sampling_follows_numpy_choice(rng):
         p = w / w.sum()
         state = np.random.RandomState(7)
         expected = state.choice(1000, 4096, p=p)
-        rng_state, _ = _solvers._mt19937_state(np.random.RandomState(7))
+        rng_state, _ = minibatch_solver._mt19937_state(np.random.RandomState(7))
         cdf = p.cumsum()
         cdf /= cdf[-1]
         ours = np.empty(4096, dtype=np.int64)
@@ -96,7 +97,7 @@ def test_mt19937_follows_randomstate():
     from fastkm._kernels import mt19937
 
     state = np.random.RandomState(12345)
-    rng, _ = _solvers._mt19937_state(state)
+    rng, _ = minibatch_solver._mt19937_state(state)
     np.testing.assert_array_equal([mt19937.next_double(rng) for _ in range(1500)], state.random_sample(1500))
     perm = np.empty(777, dtype=np.int64)
     mt19937.permutation(rng, perm)

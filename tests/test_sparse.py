@@ -11,8 +11,9 @@ import scipy.sparse as sp
 import sklearn.cluster as skc
 from sklearn.exceptions import ConvergenceWarning
 
-from fastkm import KMeans, MiniBatchKMeans, _solvers, kmeans_plusplus
+from fastkm import KMeans, MiniBatchKMeans, kmeans_plusplus
 from fastkm._kernels import sparse
+from fastkm._solvers import layout
 
 from . import reference
 
@@ -128,7 +129,7 @@ def test_kernels_against_numpy_reference():
     X = _csr(n=300, d=25)
     dense = X.toarray()
     centers = np.random.default_rng(1).normal(size=(6, 25))
-    parts = _solvers.csr_parts(X)
+    parts = layout.csr_parts(X)
     labels = np.full(X.shape[0], -1, dtype=np.int32)
     center_norms = np.einsum("ij,ij->i", centers, centers)
     sparse.assign_labels(
@@ -225,8 +226,9 @@ def test_kmeans_plusplus_takes_int64_indices_as_sklearn():
 
 _EXACT_AFTER_A_FIT = """
 import numpy as np, scipy.sparse as sp
-from fastkm import KMeans, _solvers
+from fastkm import KMeans
 from fastkm._kernels import sparse
+from fastkm._solvers import layout
 # A fit compiles row_dots first, as a callee of fastmath kernels.
 KMeans(3, random_state=0, n_init=1).fit(sp.random(200, 6, density=0.5, format="csr", random_state=1))
 rng = np.random.default_rng(5)
@@ -234,7 +236,7 @@ bad = 0
 for _ in range(200):
     C, x = rng.normal(size=(8, 6)), rng.normal(size=6)
     dots = np.empty(8)
-    sparse.row_dots(_solvers.csr_parts(sp.csr_matrix(x[None])), 0, sparse.transposed(C, C.dtype), dots)
+    sparse.row_dots(layout.csr_parts(sp.csr_matrix(x[None])), 0, sparse.transposed(C, C.dtype), dots)
     expected = np.zeros(8)
     for k in range(6):
         expected += C[:, k] * x[k]

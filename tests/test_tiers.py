@@ -422,8 +422,8 @@ _EVERY_PATH = """
     from sklearn.datasets import load_sample_image
     fastkm.quantize(load_sample_image("china.jpg")[::4, ::4], 8, random_state=0)
     # Data too large for Lloyd's float32 copy of float64 data.
-    from fastkm import _solvers
-    _solvers._TILED_COPY_BUDGET = 0
+    from fastkm._solvers import layout
+    layout.TILED_COPY_BUDGET = 0
     tiers.append(KMeans(5, random_state=0, algorithm="lloyd").fit(datasets.digits())._fastkm_tier)
     print(json.dumps({"tiers": sorted(set(tiers)), "misses": misses.names,
                       "background": sys.modules["fastkm._tiers"].background_pids()}))

@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 import sklearn.cluster
 
-from fastkm import KMeans, _solvers, datasets
+from fastkm import KMeans, datasets
 from fastkm._kernels import unique
+from fastkm._solvers import distinct as dedup
+from fastkm._solvers import exact
 
 
 def _distinct(X):
@@ -70,12 +72,12 @@ def test_merged_weights_sum_in_float64():
 
 def test_distinct_rows_only_when_it_pays():
     rng = np.random.default_rng(0)
-    n = _solvers._DUPLICATES_MIN_ROWS
+    n = dedup._DUPLICATES_MIN_ROWS
     w = np.ones(2 * n)
-    assert _solvers.distinct_rows(rng.normal(size=(2 * n, 3)), w) is None
-    assert _solvers.distinct_rows(rng.integers(0, 8, size=(n - 1, 3)).astype(float), w[: n - 1]) is None
+    assert dedup.distinct_rows(rng.normal(size=(2 * n, 3)), w) is None
+    assert dedup.distinct_rows(rng.integers(0, 8, size=(n - 1, 3)).astype(float), w[: n - 1]) is None
     X = rng.integers(0, 8, size=(2 * n, 3)).astype(float)
-    distinct = _solvers.distinct_rows(X, w)
+    distinct = dedup.distinct_rows(X, w)
     assert len(distinct.X) == 512
     np.testing.assert_array_equal(distinct.X[distinct.inverse], X)
     assert distinct.sample_weight.sum() == 2 * n
@@ -98,9 +100,9 @@ def test_fit_on_distinct_rows_gives_the_same_iterates(algorithm, dtype):
         X -= X.mean(axis=0)
         w = (rng.choice([0.5, 1.0, 3.0], len(X)) if case % 2 else np.ones(len(X))).astype(dtype)
         init = X[rng.choice(len(X), k, replace=False)] + rng.normal(size=(k, d)).astype(dtype) * (case % 3)
-        full = _solvers.lloyd_single(X, w, init, algorithm=algorithm, tol=0)
-        distinct = _solvers.DistinctRows(*_merged(X, w))
-        collapsed = _solvers.lloyd_single(X, w, init, algorithm=algorithm, tol=0, distinct=distinct)
+        full = exact.lloyd_single(X, w, init, algorithm=algorithm, tol=0)
+        distinct = dedup.DistinctRows(*_merged(X, w))
+        collapsed = exact.lloyd_single(X, w, init, algorithm=algorithm, tol=0, distinct=distinct)
         np.testing.assert_array_equal(full[0], collapsed[0])
         rtol = 1e-5 if dtype == np.float32 else 1e-12
         np.testing.assert_allclose(full[2], collapsed[2], rtol=rtol, atol=rtol)
@@ -122,8 +124,8 @@ def test_relocation_sees_every_row(monkeypatch, algorithm):
     The farthest point is repeated with different weights: relocating its
     merged row (all its weight) instead would move different centres.
     """
-    monkeypatch.setattr(_solvers, "_DUPLICATES_MIN_ROWS", 64)
-    monkeypatch.setattr(_solvers, "_DUPLICATES_SAMPLE", 64)
+    monkeypatch.setattr(dedup, "_DUPLICATES_MIN_ROWS", 64)
+    monkeypatch.setattr(dedup, "_DUPLICATES_SAMPLE", 64)
     rng = np.random.default_rng(5)
     X = _repeated(rng, 30, 3000, 2, np.float64)
     X[:40] = [25.0, -25.0]  # far away, many copies
@@ -131,7 +133,7 @@ def test_relocation_sees_every_row(monkeypatch, algorithm):
     init = np.vstack([X[40:46], [[1e3, 1e3], [-1e3, 1e3], [1e3, -1e3]]])  # three empty clusters
     ours = KMeans(9, init=init, n_init=1, algorithm=algorithm).fit(X, sample_weight=w)
     theirs = sklearn.cluster.KMeans(9, init=init, n_init=1).fit(X, sample_weight=w)
-    assert _solvers.distinct_rows(X - X.mean(axis=0), w) is not None
+    assert dedup.distinct_rows(X - X.mean(axis=0), w) is not None
     np.testing.assert_array_equal(ours.labels_, theirs.labels_)
     np.testing.assert_allclose(ours.cluster_centers_, theirs.cluster_centers_, rtol=1e-10, atol=1e-12)
     assert ours.inertia_ == pytest.approx(theirs.inertia_, rel=1e-12)
@@ -142,7 +144,7 @@ def test_relocation_sees_every_row(monkeypatch, algorithm):
 def test_china_fit_matches_scikit_learn(k):
     """china.jpg is mostly repeated colours: the fit runs on its 96,615 distinct ones."""
     X = datasets.china()
-    assert len(_solvers.distinct_rows(X, np.ones(len(X))).X) == 96_615
+    assert len(dedup.distinct_rows(X, np.ones(len(X))).X) == 96_615
     init = X[np.random.default_rng(k).choice(len(X), k, replace=False)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # fewer distinct clusters than k, for both

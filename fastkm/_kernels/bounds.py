@@ -27,7 +27,7 @@ error is below ``E = gamma * (max ||x||^2 + max ||c||^2)`` (fixed for a run:
 every centre after the first iteration is a mean of rows). A row is decided
 only when ``b^2 - u^2 > E``, so that its true gap exceeds anything rounding
 could undo; bounds taken from scores are widened by ``E``. ``E`` is twice
-what the score comparisons need (see ``_solvers._bounds_state``): the other
+what the score comparisons need (see ``_solvers.steps._bounds_state``): the other
 half covers the rounding of the exact distances the tests compute. Keys carry the
 margin ``2 E / b`` and stop deciding once ``b`` may have lost half its value:
 while ``b_now - u_now > 2 E / b`` and ``b_now > b / 2``,

@@ -1,0 +1,58 @@
+"""X's column statistics: centring on the column means, and the absolute tolerance.
+
+Both come out bit for bit as scikit-learn's numpy calls give them.
+"""
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.utils.sparsefuncs import mean_variance_axis
+
+from .._kernels import stats
+
+
+def center_data(X, tol, in_place=True, sums=None):
+    """Centre X on its column means; return it with the means and absolute tol.
+
+    The absolute tolerance is ``tol`` times the mean of the columns' variances.
+    Both come out bit for bit as scikit-learn's ``X.mean(axis=0)``,
+    ``np.var(X, axis=0)`` and ``X -= mean`` give them, in one pass less and
+    without numpy's temporary copy of X. With ``in_place=False`` the centred
+    data goes to a new array and X is left as it is. ``sums``, if given, must
+    be ``stats.column_sums(X)`` (validation computes them).
+
+    Returns
+    -------
+    X : ndarray, centred (X itself when ``in_place``)
+    means : ndarray of shape (n_features,), dtype of X
+    tol : float
+    """
+    n_samples, n_features = X.shape
+    if n_features < 2 or not X.flags.writeable:
+        # numpy sums a single column pairwise; let numpy do it. A read-only X
+        # (copy_x=False) gets numpy's "output array is read-only", as in sklearn.
+        if not in_place:
+            X = X.copy()
+        variances = np.var(X, axis=0) if tol else None
+        means = X.mean(axis=0)
+        X -= means
+    else:
+        # Divided as numpy's mean and var divide: by an intp count, in place.
+        count = np.intp(n_samples)
+        means = stats.column_sums(X) if sums is None else sums.copy()
+        np.true_divide(means, count, out=means, casting="unsafe")
+        out = X if in_place else np.empty_like(X)
+        variances = stats.center_columns(X, means, out)
+        np.true_divide(variances, count, out=variances, casting="unsafe")
+        X = out
+    return X, means, (np.mean(variances) * tol if tol else 0)
+
+
+def tolerance(X, tol):
+    """Absolute tolerance: ``tol`` times the mean column variance.
+
+    numpy's variances, or scikit-learn's ``mean_variance_axis`` for sparse X.
+    """
+    if not tol:
+        return 0
+    variances = mean_variance_axis(X, axis=0)[1] if sp.issparse(X) else np.var(X, axis=0)
+    return np.mean(variances) * tol

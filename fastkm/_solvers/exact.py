@@ -1,0 +1,211 @@
+"""KMeans's loop: n_init runs of Lloyd's iterations, the algorithm chosen, empty clusters relocated.
+
+``kmeans_fit`` keeps the best of ``n_init`` runs by scikit-learn's rule;
+``lloyd_single`` is one run, stepping one of ``steps``' algorithms until it
+converges, and gives an empty cluster the point farthest from its centre
+(``_relocate_empty_clusters``); ``choose_algorithm`` is ``algorithm="auto"``.
+"""
+
+import numpy as np
+import scipy.sparse as sp
+
+from .._kernels import lloyd, sparse
+from .._kernels._jit import start_threads
+from .distinct import distinct_rows
+from .layout import csr_n_groups, csr_parts, n_groups_for, no_tiles, row_squared_norms, tile_storage
+from .predict import total_inertia
+from .seeding import init_centroids
+from .steps import STEPS, MixedLloydStep, SparseLloydStep, scores_in_float32
+
+
+def is_same_clustering(labels1, labels2, n_clusters):
+    """True if two labelings are equal up to a permutation of the labels."""
+    mapping = np.full(n_clusters, -1, dtype=np.int64)
+    mapping[labels1] = labels2
+    return bool(np.array_equal(mapping[labels1], labels2))
+
+
+def choose_algorithm(n_samples, n_features, n_clusters):
+    """The exact algorithm ``algorithm="auto"`` runs for data of this shape.
+
+    From measurements on this project's benchmark machine (see the README):
+    Hamerly's bounds cost a few nanoseconds per sample and iteration, which
+    pays once scoring a sample against every centre costs more: from 32
+    clusters (1.2-1.4x at d=8-16), from 64 when n_features <= 4, where a
+    score is cheapest (about even at 32, 1.1-1.3x at 64), and once clusters
+    hold enough samples for the bounds to settle. Yinyang's group bounds cost
+    more per sample again, and pay once a distance is dearer still: from 128
+    clusters and n_features * n_clusters >= 4096 (1.15-2.2x faster than
+    Hamerly there, 0.7-0.8x on colour data). Elkan's per-centre bounds are
+    never picked: where they pay (d=64, k=128) Yinyang does as well in a
+    fraction of the memory.
+    """
+    min_clusters = 64 if n_features <= 4 else 32
+    if n_clusters < min_clusters or n_samples < 16 * n_clusters:
+        return "lloyd"
+    if n_clusters >= 128 and n_features >= 8 and n_features * n_clusters >= 4096:
+        return "yinyang"
+    return "hamerly"
+
+
+def _relocate_empty_clusters(X, sample_weight, centers_old, sums, weights, labels):
+    """Give each empty cluster the point farthest from its centre (in place).
+
+    Rare, so plain numpy, with scikit-learn's exact choice of points (its
+    argpartition call) so that results stay identical.
+    """
+    empty = np.flatnonzero(weights == 0)
+    n_empty = empty.shape[0]
+    if n_empty == 0:
+        return
+    if sp.issparse(X):
+        distances = np.empty(X.shape[0])
+        sparse.label_distances(csr_parts(X), centers_old, labels, distances)
+    else:
+        distances = ((X - centers_old[labels]) ** 2).sum(axis=1)
+    if np.max(distances) == 0:
+        return
+    far = np.argpartition(distances, -n_empty)[: -n_empty - 1 : -1]
+    for new_cluster, far_idx in zip(empty, far, strict=True):
+        weight = sample_weight[far_idx]
+        old_cluster = labels[far_idx]
+        row = X[far_idx].toarray()[0] if sp.issparse(X) else X[far_idx]
+        sums[old_cluster] -= row * weight
+        sums[new_cluster] = row * weight
+        weights[new_cluster] = weight
+        weights[old_cluster] -= weight
+
+
+def lloyd_single(
+    X, sample_weight, centers_init, max_iter=300, verbose=False, tol=1e-4, algorithm="lloyd", distinct=None
+):
+    """One run of Lloyd's iterations from ``centers_init``.
+
+    Semantics follow scikit-learn: stop on unchanged labels (strict convergence)
+    or when the total squared centre shift is at most ``tol``; after a
+    non-strict stop, labels are recomputed against the final centres.
+    ``algorithm="hamerly"``, ``"yinyang"`` and ``"elkan"`` give the same iterates, skipping
+    the distances that their bounds show cannot change a label; ``"auto"``
+    picks by shape (``choose_algorithm``). With ``distinct`` (from
+    ``distinct_rows``), the iterations run on X's distinct rows and their
+    merged weights; what scikit-learn does row by row (empty-cluster
+    relocation, the inertia) still sees every row.
+
+    Returns
+    -------
+    labels : ndarray of shape (n_samples,), int32
+    inertia : float
+    centers : ndarray of shape (n_clusters, n_features)
+    n_iter : int
+    """
+    rows, row_weight = (X, sample_weight) if distinct is None else (distinct.X, distinct.sample_weight)
+    n_rows, n_features = rows.shape
+    n_clusters = centers_init.shape[0]
+    n_groups = n_groups_for(n_rows, n_clusters, n_features)
+    if sp.issparse(rows):
+        n_groups = csr_n_groups(rows, n_clusters, n_groups)
+    centers = np.array(centers_init, dtype=X.dtype, order="C")
+    new_centers = np.empty_like(centers)
+    labels = np.full(n_rows, -1, dtype=np.int32)
+    if algorithm == "auto":
+        algorithm = choose_algorithm(n_rows, n_features, n_clusters)
+    if algorithm != "lloyd" and np.any(sample_weight < 0):
+        # Negative weights can put centres outside the data, beyond the
+        # rounding margin the bounds are built on; brute force is safe. The
+        # rows' own weights: merged ones can hide a negative one, which an
+        # empty cluster's relocation still moves alone.
+        algorithm = "lloyd"
+    if sp.issparse(rows):
+        # One kernel for CSR rows: every algorithm gives Lloyd's iterates.
+        step = SparseLloydStep(rows, None, row_weight, labels, n_groups, centers)
+    elif algorithm == "lloyd" and scores_in_float32(rows, n_groups):
+        step = MixedLloydStep(rows, None, row_weight, labels, n_groups, centers)
+    else:
+        # Elkan reads X in tiles only once: no copy is kept for it.
+        tiles = no_tiles(rows) if algorithm == "elkan" else tile_storage(rows, n_groups)
+        step = STEPS[algorithm](rows, tiles, row_weight, labels, n_groups, centers)
+    weights = step.weights
+
+    def all_labels():
+        return labels if distinct is None else labels[distinct.inverse]
+
+    strict_convergence = False
+    for i in range(max_iter):
+        n_changed, n_empty, center_shift_tot = step(i == 0, centers, new_centers)
+        if n_empty:
+            # new_centers holds the sums: relocate, then average as usual.
+            _relocate_empty_clusters(X, sample_weight, centers, new_centers, weights, all_labels())
+            lloyd.average_centers(new_centers, weights)
+            center_shift_tot = lloyd.center_shift_total(centers, new_centers)
+            step.after_relocation(centers, new_centers)
+        if verbose:
+            inertia = total_inertia(X, sample_weight, centers, all_labels())
+            print(f"Iteration {i}, inertia {inertia}.")
+        centers, new_centers = new_centers, centers
+        if n_changed == 0:
+            if verbose:
+                print(f"Converged at iteration {i}: strict convergence.")
+            strict_convergence = True
+            break
+        if center_shift_tot <= tol:
+            if verbose:
+                print(f"Converged at iteration {i}: center shift {center_shift_tot} within tolerance {tol}.")
+            break
+
+    if not strict_convergence:
+        step.relabel(centers)
+    labels = all_labels()
+    return labels, total_inertia(X, sample_weight, centers, labels), centers, i + 1
+
+
+def kmeans_fit(
+    X,
+    sample_weight,
+    n_clusters,
+    init,
+    n_init,
+    max_iter,
+    tol,
+    random_state,
+    verbose=False,
+    validate_centers=None,
+    algorithm="auto",
+):
+    """Best of ``n_init`` Lloyd runs, by inertia (scikit-learn's selection rule).
+
+    ``validate_centers`` is called on each callable-made init before use.
+
+    Returns
+    -------
+    labels, inertia, centers, n_iter of the best run
+    """
+    start_threads()
+    # Only k-means++ uses the row norms; an array or callable init does not.
+    uses_norms = isinstance(init, str) and init == "k-means++"
+    x_squared_norms = row_squared_norms(X) if uses_norms else None
+    distinct = None if sp.issparse(X) else distinct_rows(X, sample_weight)
+    best_inertia, best_labels = None, None
+    for _ in range(n_init):
+        centers_init = init_centroids(X, n_clusters, init, random_state, sample_weight, x_squared_norms)
+        if validate_centers is not None and callable(init):
+            centers_init = validate_centers(centers_init)
+        if verbose:
+            print("Initialization complete")
+        labels, inertia, centers, n_iter = lloyd_single(
+            X,
+            sample_weight,
+            centers_init,
+            max_iter=max_iter,
+            verbose=verbose,
+            tol=tol,
+            algorithm=algorithm,
+            distinct=distinct,
+        )
+        # A new run must beat the best inertia *and* be a different clustering:
+        # a relabelled copy can win on rounding alone.
+        if best_inertia is None or (
+            inertia < best_inertia and not is_same_clustering(labels, best_labels, n_clusters)
+        ):
+            best_labels, best_centers = labels, centers
+            best_inertia, best_n_iter = inertia, n_iter
+    return best_labels, best_inertia, best_centers, best_n_iter

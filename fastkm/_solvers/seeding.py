@@ -1,0 +1,186 @@
+"""k-means++ and the other initialisations, drawn as scikit-learn draws them.
+
+The kernel (``_kernels.init``) does the passes over X; this module hands it
+scikit-learn's draws, keeps numpy's BLAS on one thread around the products
+that follow scikit-learn's arithmetic, and ranks near-tied candidates as
+scikit-learn does on dense float64 data.
+"""
+
+import contextlib
+import functools
+
+import numpy as np
+import scipy.sparse as sp
+import threadpoolctl
+
+from .._kernels import init as init_kernels
+from .._kernels._jit import CHUNK, start_threads
+from .layout import csr_parts, n_groups_for, squared_norms, tiled_copy_storage
+
+
+def _squared_norms_float64(X, block=1 << 15):
+    """Squared row norms in float64, taken a block of rows at a time.
+
+    scikit-learn takes float32 rows' norms on float64 copies of them; blocks
+    bound the size of the copy.
+    """
+    out = np.empty(X.shape[0])
+    for start in range(0, X.shape[0], block):
+        rows = X[start : start + block].astype(np.float64)
+        out[start : start + block] = squared_norms(rows)
+    return out
+
+
+# Two sums of n non-negative terms in different orders differ by at most about
+# n * eps relative (each is within (n - 1) * eps / 2 of the exact sum).
+_TIE_RTOL_PER_ROW = 2 * np.finfo(np.float64).eps
+
+
+def kmeans_plusplus(X, n_clusters, x_squared_norms, sample_weight, random_state, n_local_trials=None):
+    """Greedy k-means++ seeding on validated data.
+
+    Draws from ``random_state`` exactly what scikit-learn draws (one weighted
+    choice, then ``n_local_trials`` uniforms per further centre), so a shared
+    seed picks the same points. On dense float64 data, candidates whose
+    potentials differ by rounding alone are ranked with scikit-learn's
+    arithmetic (see ``_rank_candidates``); on float32 data, which scikit-learn
+    scores in float32 and fastkm in float64, and on CSR data, such a near-tie
+    can go the other way.
+
+    Returns
+    -------
+    centers : ndarray of shape (n_clusters, n_features), dtype of X
+    indices : ndarray of shape (n_clusters,), int
+    """
+    start_threads()
+    n_samples, n_features = X.shape
+    n_chunks = -(-n_samples // CHUNK)
+    if n_local_trials is None:
+        n_local_trials = 2 + int(np.log(n_clusters))
+    first = random_state.choice(n_samples, p=sample_weight / sample_weight.sum())
+    # One call yields the same stream as scikit-learn's one call per centre.
+    uniforms = random_state.uniform(size=(n_clusters - 1, n_local_trials))
+    # scikit-learn's arithmetic is followed on dense float64 data only.
+    exact = X.dtype == np.float64 and not sp.issparse(X)
+    if exact:
+        norms, tie_rtol = np.asarray(x_squared_norms, dtype=np.float64), _TIE_RTOL_PER_ROW * n_samples
+    elif sp.issparse(X):
+        norms, tie_rtol = np.asarray(x_squared_norms, dtype=np.float64), -1.0
+    else:
+        norms, tie_rtol = _squared_norms_float64(X), -1.0
+    weights = np.asarray(sample_weight, dtype=np.float64)
+    centers = np.empty((n_clusters, n_features), dtype=X.dtype)
+    indices = np.empty(n_clusters, dtype=np.int64)
+    indices[0] = first
+    closest, mass = np.empty(n_samples), np.empty(n_samples)
+    chunk_mass, potential = np.empty((n_chunks, 1)), np.zeros(1)
+    candidates = np.empty(n_local_trials, dtype=np.int64)
+    # Dense X in float64 tiles, kept across the seeding passes (if within budget).
+    tiles = np.empty((0, 0, 0)) if sp.issparse(X) else tiled_copy_storage(n_chunks, n_features, np.float64)
+    n_groups = n_groups_for(n_samples, n_local_trials, 0)
+    rows = csr_parts(X) if sp.issparse(X) else X
+
+    def steps(k_start, k_stop, forced=-1, forced_pot=0.0):
+        return init_kernels.kmeans_plusplus(
+            rows, tiles, norms, weights, uniforms, n_groups, closest, mass, chunk_mass, potential,
+            centers, indices, candidates, k_start, k_stop, forced, forced_pot, tie_rtol,
+        )  # fmt: skip
+
+    k = steps(0, 1)
+    if exact:
+        with _serial_blas(n_samples * n_features):
+            _first_distances_as_sklearn(X, norms, weights, first, (closest, mass, chunk_mass, potential))
+    while k < n_clusters:
+        k = steps(k, n_clusters)
+        if k < n_clusters:
+            with _serial_blas(n_samples * n_features * n_local_trials):
+                ranked = _rank_candidates(X, norms, weights, closest, candidates)
+            k = steps(k, k + 1, *ranked)
+    return centers, indices.astype(int)
+
+
+@functools.cache
+def _blas_controller():
+    return threadpoolctl.ThreadpoolController()
+
+
+# Products of fewer elements than this run on one BLAS thread anyway (and
+# setting the limit costs more than they take: 70 us a seeding on digits).
+_SERIAL_BLAS_FROM = 1 << 17
+
+
+def _serial_blas(size):
+    """A context in which numpy's BLAS runs on the calling thread alone, for a product of ``size`` elements.
+
+    BLAS threads spin for a while after a call, and would take the cores from
+    the next kernel's threads. A GEMM's entries do not depend on its thread
+    count, but a long GEMV's sums can: fastkm follows scikit-learn's GEMV as
+    it runs on one thread (as it does on small inputs).
+    """
+    if size < _SERIAL_BLAS_FROM:
+        return contextlib.nullcontext()
+    return _blas_controller().limit(limits=1, user_api="blas")
+
+
+def _first_distances_as_sklearn(X, x_squared_norms, sample_weight, first, state):
+    """Reset k-means++'s state after the first centre to scikit-learn's bits.
+
+    scikit-learn scores one centre against X with a GEMV, which may round in
+    another order than the GEMM (FMA chain) of the later steps, and fastkm's
+    kernels follow the GEMM.
+
+    state : the kernel's ``closest``, ``mass``, ``chunk_mass_out`` and
+        ``potential``, all OUT
+    """
+    closest, mass, chunk_mass, potential = state
+    dist = _gemm_sq_distances(X[first : first + 1], X, x_squared_norms)
+    closest[:] = dist[0]
+    np.multiply(sample_weight, closest, out=mass)
+    chunk_mass[:, 0] = np.add.reduceat(mass, np.arange(0, X.shape[0], CHUNK))
+    potential[0] = (dist @ sample_weight)[0]
+
+
+def _gemm_sq_distances(C, X, x_squared_norms):
+    """Squared distances from the rows of C to those of X, float64 rows only.
+
+    scikit-learn's ``euclidean_distances(C, X, Y_norm_squared=...,
+    squared=True)`` for float64, operation for operation (a test holds them
+    bit-equal), without its input checks (300 us on digits).
+    """
+    dist = -2 * (C @ X.T)
+    dist += np.einsum("ij,ij->i", C, C)[:, np.newaxis]
+    dist += x_squared_norms[np.newaxis, :]
+    return np.maximum(dist, 0, out=dist)
+
+
+def _rank_candidates(X, x_squared_norms, sample_weight, closest, candidates):
+    """The candidate scikit-learn's k-means++ step takes, and its potential.
+
+    The same calls as scikit-learn's step (GEMM distances, a GEMV for the
+    potentials), so near-tied candidates are ranked by the same roundings.
+    """
+    dist = _gemm_sq_distances(X[candidates], X, x_squared_norms)
+    np.minimum(closest, dist, out=dist)
+    pots = dist @ sample_weight.reshape(-1, 1)
+    best = int(np.argmin(pots))
+    return best, pots[best, 0]
+
+
+def init_centroids(X, n_clusters, init, random_state, sample_weight, x_squared_norms):
+    """Initial centres from ``init``: 'k-means++', 'random', an array or a callable.
+
+    An array must already be validated (and mean-centred with X). A callable's
+    result is returned as given; the caller validates it.
+    """
+    if isinstance(init, str) and init == "k-means++":
+        centers, _ = kmeans_plusplus(X, n_clusters, x_squared_norms, sample_weight, random_state)
+    elif isinstance(init, str) and init == "random":
+        seeds = random_state.choice(
+            X.shape[0], size=n_clusters, replace=False, p=sample_weight / sample_weight.sum()
+        )
+        centers = X[seeds].toarray() if sp.issparse(X) else X[seeds]
+    elif callable(init):
+        centers = init(X, n_clusters, random_state=random_state)
+    else:
+        centers = init
+    return centers
