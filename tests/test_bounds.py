@@ -9,7 +9,7 @@ import sklearn.cluster
 from fastkm import _solvers, datasets
 from fastkm._kernels import bounds, elkan, yinyang
 from fastkm._kernels.tiles import new_scores, new_tile, padded_centers, squared_norms, tile_top2
-from fastkm._solvers import exact, layout, steps
+from fastkm._solvers import exact, steps
 
 from . import reference
 
@@ -197,12 +197,9 @@ def test_bounds_stay_valid(algorithm, dtype, name, k):
     X = np.ascontiguousarray(X - X.mean(axis=0))
     n = len(X)
     centers, _ = sklearn.cluster.kmeans_plusplus(X, k, random_state=0)
-    labels = np.full(n, -1, dtype=np.int32)
-    n_groups = layout.n_groups_for(n, k, X.shape[1])
     with _small_center_groups():
-        step = steps.STEPS[algorithm](
-            X, layout.tile_storage(X, n_groups), np.ones(n, dtype=dtype), labels, n_groups, centers
-        )
+        step = steps.STEPS[algorithm](X, np.ones(n, dtype=dtype), centers)
+    labels = step.labels
     new_centers = np.empty_like(centers)
     slack = 1e-9 if dtype == np.float64 else 1e-4
     for i in range(8):

@@ -248,7 +248,7 @@ def _lloyd_both_ways(monkeypatch, X, w, init, **kwargs):
     assert steps.scores_in_float32(X, layout.n_groups_for(len(X), len(init), X.shape[1]))
     mixed_run = exact.lloyd_single(X, w, init, algorithm="lloyd", **kwargs)
     with monkeypatch.context() as patch:
-        patch.setattr(exact, "scores_in_float32", lambda X, n_groups: False)
+        patch.setattr(steps, "scores_in_float32", lambda X, n_groups: False)
         plain_run = exact.lloyd_single(X, w, init, algorithm="lloyd", **kwargs)
     return mixed_run, plain_run
 

@@ -12,10 +12,10 @@ import scipy.sparse as sp
 from .._kernels import lloyd, sparse
 from .._kernels._jit import start_threads
 from .distinct import distinct_rows
-from .layout import csr_n_groups, csr_parts, n_groups_for, no_tiles, row_squared_norms, tile_storage
+from .layout import csr_parts, row_squared_norms
 from .predict import total_inertia
 from .seeding import init_centroids
-from .steps import STEPS, MixedLloydStep, SparseLloydStep, scores_in_float32
+from .steps import step_for
 
 
 def is_same_clustering(labels1, labels2, n_clusters):
@@ -101,12 +101,8 @@ def lloyd_single(
     rows, row_weight = (X, sample_weight) if distinct is None else (distinct.X, distinct.sample_weight)
     n_rows, n_features = rows.shape
     n_clusters = centers_init.shape[0]
-    n_groups = n_groups_for(n_rows, n_clusters, n_features)
-    if sp.issparse(rows):
-        n_groups = csr_n_groups(rows, n_clusters, n_groups)
     centers = np.array(centers_init, dtype=X.dtype, order="C")
     new_centers = np.empty_like(centers)
-    labels = np.full(n_rows, -1, dtype=np.int32)
     if algorithm == "auto":
         algorithm = choose_algorithm(n_rows, n_features, n_clusters)
     if algorithm != "lloyd" and np.any(sample_weight < 0):
@@ -115,16 +111,8 @@ def lloyd_single(
         # rows' own weights: merged ones can hide a negative one, which an
         # empty cluster's relocation still moves alone.
         algorithm = "lloyd"
-    if sp.issparse(rows):
-        # One kernel for CSR rows: every algorithm gives Lloyd's iterates.
-        step = SparseLloydStep(rows, None, row_weight, labels, n_groups, centers)
-    elif algorithm == "lloyd" and scores_in_float32(rows, n_groups):
-        step = MixedLloydStep(rows, None, row_weight, labels, n_groups, centers)
-    else:
-        # Elkan reads X in tiles only once: no copy is kept for it.
-        tiles = no_tiles(rows) if algorithm == "elkan" else tile_storage(rows, n_groups)
-        step = STEPS[algorithm](rows, tiles, row_weight, labels, n_groups, centers)
-    weights = step.weights
+    step = step_for(rows, row_weight, centers, algorithm)
+    labels, weights = step.labels, step.weights
 
     def all_labels():
         return labels if distinct is None else labels[distinct.inverse]

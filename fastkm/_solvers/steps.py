@@ -1,82 +1,144 @@
 """One iteration of each exact algorithm, with the buffers it keeps between iterations.
 
-A step is made from the rows, their weights and the initial centres, and
-called once per iteration; ``after_relocation`` fixes its bounds after an
-empty cluster was given a point, ``relabel`` labels every row after a
-non-strict stop. ``LloydStep`` is brute force (``SparseLloydStep`` on CSR
-rows, ``MixedLloydStep`` scored in float32 first); ``HamerlyStep``,
-``ElkanStep`` and ``YinyangStep`` skip what their bounds rule out (the bound
-tests are in ``_kernels/bounds.py``, ``elkan.py`` and ``yinyang.py``).
+A step is made from the rows, their weights and the initial centres
+(``step_for`` picks the class); it is called once per iteration, fixes its
+bounds after an empty cluster was given a point (``after_relocation``) and
+labels every row after a non-strict stop (``relabel``). The buffers every
+step keeps are one ``Buffers`` object, so a class states only what its
+algorithm or its data layout adds: ``LloydStep`` is brute force
+(``SparseLloydStep`` on CSR rows, ``MixedLloydStep`` scored in float32
+first); ``HamerlyStep``, ``ElkanStep`` and ``YinyangStep`` skip what their
+bounds rule out (the bound tests are kernels: ``_kernels/bounds.py``,
+``elkan.py`` and ``yinyang.py``).
+
+Every iteration kernel ends with the same arguments (``Buffers.outputs``):
+the per-group partial sums and changed counts, which it reduces in group
+order (never in the order threads finish) into the centre sums and weights,
+and the new centres.
 """
 
+import dataclasses
+
 import numpy as np
+import scipy.sparse as sp
 
 from .._kernels import bounds, elkan, lloyd, mixed, sparse, yinyang
 from .._kernels.tiles import tile_stack
 from . import layout
-from .layout import csr_parts, squared_norms, tiled_copy_storage
+from .layout import (
+    csr_n_groups,
+    csr_parts,
+    n_groups_for,
+    no_tiles,
+    squared_norms,
+    tile_storage,
+    tiled_copy_storage,
+)
 from .predict import assign
+
+
+@dataclasses.dataclass
+class Buffers:
+    """What every exact step keeps from one iteration to the next.
+
+    labels : (n_rows,) int32, each row's centre (-1 before the first iteration)
+    group_partials : (n_groups, n_clusters, n_features + 2), a row group's
+        partial centre sums, weights and scratch
+    group_changed : (n_groups,) int64, labels a group changed
+    sums : (n_clusters, n_features + 2), the centre sums, kept up to date
+        from the rows whose label changed (see ``lloyd.accumulate_changes``)
+    weights : (n_clusters,), dtype of the rows, each centre's total weight
+    """
+
+    labels: np.ndarray
+    group_partials: np.ndarray
+    group_changed: np.ndarray
+    sums: np.ndarray
+    weights: np.ndarray
+
+    @classmethod
+    def new(cls, n_rows, n_groups, n_clusters, n_features, dtype):
+        return cls(
+            labels=np.full(n_rows, -1, dtype=np.int32),
+            group_partials=np.empty((n_groups, n_clusters, n_features + 2)),
+            group_changed=np.empty(n_groups, dtype=np.int64),
+            sums=np.zeros((n_clusters, n_features + 2)),
+            weights=np.empty(n_clusters, dtype=dtype),
+        )
+
+    def outputs(self, new_centers):
+        """The arguments every iteration kernel ends with."""
+        return self.group_partials, self.group_changed, self.sums, new_centers, self.weights
 
 
 class LloydStep:
     """One brute-force iteration: every distance, every time.
 
-    Holds what persists across iterations: the labels, the centre sums (see
-    ``lloyd.accumulate_changes``) and the per-group scratch.
+    Keeps X in tiles (a feature-major copy, made by the first iteration) when
+    within ``layout.TILED_COPY_BUDGET``.
     """
 
-    def __init__(self, X, tiles, sample_weight, labels, n_groups, centers_init):
-        n_clusters, n_features = centers_init.shape
-        self.X, self.tiles, self.sample_weight, self.labels = X, tiles, sample_weight, labels
-        self.group_partials = np.empty((n_groups, n_clusters, n_features + 2))
-        self.group_changed = np.empty(n_groups, dtype=np.int64)
-        self.sums = np.zeros((n_clusters, n_features + 2))
-        self.weights = np.empty(n_clusters, dtype=X.dtype)
+    def __init__(self, rows, sample_weight, centers_init):
+        n_rows, n_features = rows.shape
+        n_clusters = len(centers_init)
+        self.rows, self.sample_weight = rows, sample_weight
+        self.n_groups = self._row_groups(n_clusters)
+        self.tiles = self._tiles()
+        self.buffers = Buffers.new(n_rows, self.n_groups, n_clusters, n_features, rows.dtype)
+
+    def _row_groups(self, n_clusters):
+        n_rows, n_features = self.rows.shape
+        return n_groups_for(n_rows, n_clusters, n_features)
+
+    def _tiles(self):
+        return tile_storage(self.rows, self.n_groups)
+
+    @property
+    def labels(self):
+        return self.buffers.labels
+
+    @property
+    def weights(self):
+        return self.buffers.weights
+
+    def _inputs(self, first, centers):
+        """The arguments every dense iteration kernel starts with."""
+        return self.rows, self.tiles, first, self.sample_weight, centers, squared_norms(centers)
 
     def __call__(self, first, centers, new_centers):
+        """One iteration from ``centers``: new centres (or, with an empty cluster, their sums).
+
+        Returns the labels changed, the clusters left empty and the total
+        squared shift of the centres (see ``lloyd.finish_iteration``).
+        """
         return lloyd.lloyd_iteration(
-            self.X,
-            self.tiles,
-            first,
-            self.sample_weight,
-            centers,
-            squared_norms(centers),
-            self.labels,
-            self.group_partials,
-            self.group_changed,
-            self.sums,
-            new_centers,
-            self.weights,
+            *self._inputs(first, centers), self.labels, *self.buffers.outputs(new_centers)
         )
 
     def after_relocation(self, centers, new_centers):
-        pass
+        """Update what the step keeps after an empty cluster was given a row (bounds' drift)."""
 
     def relabel(self, centers):
         """Label every row against ``centers`` (after a non-strict convergence)."""
-        assign(self.X, centers, self.labels, len(self.group_changed), self.tiles)
+        assign(self.rows, centers, self.labels, self.n_groups, self.tiles)
 
 
 class SparseLloydStep(LloydStep):
-    """Lloyd's iteration on CSR rows (``sparse.lloyd_iteration``)."""
+    """Lloyd's iteration on CSR rows (``sparse.lloyd_iteration``); fewer row groups if it pays."""
 
-    def __init__(self, X, tiles, sample_weight, labels, n_groups, centers_init):
-        super().__init__(X, tiles, sample_weight, labels, n_groups, centers_init)
-        self.parts = csr_parts(X)
+    def __init__(self, rows, sample_weight, centers_init):
+        super().__init__(rows, sample_weight, centers_init)
+        self.parts = csr_parts(rows)
+
+    def _row_groups(self, n_clusters):
+        return csr_n_groups(self.rows, n_clusters, super()._row_groups(n_clusters))
+
+    def _tiles(self):
+        return None
 
     def __call__(self, first, centers, new_centers):
-        return sparse.lloyd_iteration(
-            self.parts,
-            self.sample_weight,
-            centers,
-            squared_norms(centers),
-            self.labels,
-            self.group_partials,
-            self.group_changed,
-            self.sums,
-            new_centers,
-            self.weights,
-        )
+        inputs = self.parts, self.sample_weight, centers, squared_norms(centers)
+        return sparse.lloyd_iteration(*inputs, self.labels, *self.buffers.outputs(new_centers))
 
 
 def scores_in_float32(X, n_groups):
@@ -99,31 +161,21 @@ class MixedLloydStep(LloydStep):
     first iteration.
     """
 
-    def __init__(self, X, tiles, sample_weight, labels, n_groups, centers_init):
-        super().__init__(X, tiles, sample_weight, labels, n_groups, centers_init)
-        self.tiles = tiled_copy_storage(lloyd.n_tiles(n_groups, X.shape[0]), X.shape[1], np.float32)
-        self.row_norms = np.empty(X.shape[0])  # written with the tiles
+    def __init__(self, rows, sample_weight, centers_init):
+        super().__init__(rows, sample_weight, centers_init)
+        self.row_norms = np.empty(rows.shape[0])  # written with the tiles
+
+    def _tiles(self):
+        n_tiles = lloyd.n_tiles(self.n_groups, self.rows.shape[0])
+        return tiled_copy_storage(n_tiles, self.rows.shape[1], np.float32)
 
     def __call__(self, first, centers, new_centers):
-        return mixed.mixed_iteration(
-            self.X,
-            self.tiles,
-            first,
-            self.sample_weight,
-            centers,
-            squared_norms(centers),
-            self.row_norms,
-            self.labels,
-            self.group_partials,
-            self.group_changed,
-            self.sums,
-            new_centers,
-            self.weights,
-        )
+        inputs = self._inputs(first, centers)
+        return mixed.mixed_iteration(*inputs, self.row_norms, self.labels, *self.buffers.outputs(new_centers))
 
     def relabel(self, centers):
         """Label every row against ``centers`` (reads X: the tiles are float32)."""
-        assign(self.X, centers, self.labels, len(self.group_changed))
+        assign(self.rows, centers, self.labels, self.n_groups)
 
 
 def _bounds_state(X, centers_init):
@@ -146,29 +198,16 @@ def _bounds_state(X, centers_init):
 class HamerlyStep(LloydStep):
     """One Hamerly iteration: per-row bounds, O(n) memory."""
 
-    def __init__(self, X, tiles, sample_weight, labels, n_groups, centers_init):
-        super().__init__(X, tiles, sample_weight, labels, n_groups, centers_init)
-        self.key = np.empty(X.shape[0])
-        self.lower_key = np.empty(X.shape[0])
-        self.state = _bounds_state(X, centers_init)
+    def __init__(self, rows, sample_weight, centers_init):
+        super().__init__(rows, sample_weight, centers_init)
+        self.key = np.empty(rows.shape[0])
+        self.lower_key = np.empty(rows.shape[0])
+        self.state = _bounds_state(rows, centers_init)
 
     def __call__(self, first, centers, new_centers):
+        bound = self.state, self.labels, self.key, self.lower_key
         return bounds.hamerly_iteration(
-            self.X,
-            self.tiles,
-            first,
-            self.sample_weight,
-            centers,
-            squared_norms(centers),
-            self.state,
-            self.labels,
-            self.key,
-            self.lower_key,
-            self.group_partials,
-            self.group_changed,
-            self.sums,
-            new_centers,
-            self.weights,
+            *self._inputs(first, centers), *bound, *self.buffers.outputs(new_centers)
         )
 
     def after_relocation(self, centers, new_centers):
@@ -180,33 +219,24 @@ class HamerlyStep(LloydStep):
 
 
 class ElkanStep(HamerlyStep):
-    """One Elkan iteration: a lower bound per row and centre, O(n k) memory."""
+    """One Elkan iteration: a lower bound per row and centre, O(n k) memory.
 
-    def __init__(self, X, tiles, sample_weight, labels, n_groups, centers_init):
-        super().__init__(X, tiles, sample_weight, labels, n_groups, centers_init)
+    Reads X in tiles only once: no copy is kept for it.
+    """
+
+    def __init__(self, rows, sample_weight, centers_init):
+        super().__init__(rows, sample_weight, centers_init)
         n_clusters = len(centers_init)
-        self.lower = np.empty((X.shape[0], n_clusters))
+        self.lower = np.empty((rows.shape[0], n_clusters))
         self.center_dist = np.empty((n_clusters, n_clusters))
 
+    def _tiles(self):
+        return no_tiles(self.rows)
+
     def __call__(self, first, centers, new_centers):
+        bound = self.state, self.center_dist, self.labels, self.key, self.lower_key, self.lower
         return elkan.elkan_iteration(
-            self.X,
-            self.tiles,
-            first,
-            self.sample_weight,
-            centers,
-            squared_norms(centers),
-            self.state,
-            self.center_dist,
-            self.labels,
-            self.key,
-            self.lower_key,
-            self.lower,
-            self.group_partials,
-            self.group_changed,
-            self.sums,
-            new_centers,
-            self.weights,
+            *self._inputs(first, centers), *bound, *self.buffers.outputs(new_centers)
         )
 
 
@@ -246,38 +276,22 @@ def center_groups(centers, n_iter=5):
 class YinyangStep(LloydStep):
     """One Yinyang iteration: a lower bound per row and group of centres."""
 
-    def __init__(self, X, tiles, sample_weight, labels, n_groups, centers_init):
-        super().__init__(X, tiles, sample_weight, labels, n_groups, centers_init)
+    def __init__(self, rows, sample_weight, centers_init):
+        super().__init__(rows, sample_weight, centers_init)
         self.center_group = center_groups(centers_init)
         self.order = np.argsort(self.center_group, kind="stable").astype(np.int64)
         sizes = np.bincount(self.center_group)
         self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         self.group_drift = np.zeros(len(sizes))
-        self.key = np.empty(X.shape[0])
-        self.group_lower = np.empty((len(sizes), X.shape[0]))
-        self.state = _bounds_state(X, centers_init)
+        self.key = np.empty(rows.shape[0])
+        self.group_lower = np.empty((len(sizes), rows.shape[0]))
+        self.state = _bounds_state(rows, centers_init)
 
     def __call__(self, first, centers, new_centers):
+        groups = self.center_group, self.order, self.offsets, self.group_drift
+        bound = self.state, *groups, self.labels, self.key, self.group_lower
         return yinyang.yinyang_iteration(
-            self.X,
-            self.tiles,
-            first,
-            self.sample_weight,
-            centers,
-            squared_norms(centers),
-            self.state,
-            self.center_group,
-            self.order,
-            self.offsets,
-            self.group_drift,
-            self.labels,
-            self.key,
-            self.group_lower,
-            self.group_partials,
-            self.group_changed,
-            self.sums,
-            new_centers,
-            self.weights,
+            *self._inputs(first, centers), *bound, *self.buffers.outputs(new_centers)
         )
 
     def after_relocation(self, centers, new_centers):
@@ -289,3 +303,18 @@ class YinyangStep(LloydStep):
 
 
 STEPS = {"lloyd": LloydStep, "elkan": ElkanStep, "hamerly": HamerlyStep, "yinyang": YinyangStep}
+
+
+def step_for(rows, sample_weight, centers_init, algorithm):
+    """The step that runs ``algorithm`` ("lloyd", "elkan", "hamerly" or "yinyang") on ``rows``.
+
+    CSR rows take one kernel whatever the algorithm (every algorithm gives
+    Lloyd's iterates); Lloyd's on float64 data scores in float32 first where
+    its tiles fit (``scores_in_float32``).
+    """
+    if sp.issparse(rows):
+        return SparseLloydStep(rows, sample_weight, centers_init)
+    n_groups = n_groups_for(rows.shape[0], len(centers_init), rows.shape[1])
+    if algorithm == "lloyd" and scores_in_float32(rows, n_groups):
+        return MixedLloydStep(rows, sample_weight, centers_init)
+    return STEPS[algorithm](rows, sample_weight, centers_init)
