@@ -16,15 +16,9 @@ from .._kernels import unique
 # a few brute-force iterations' worth, and data without duplicates (most
 # continuous data) should not pay it.
 _DUPLICATES_MIN_ROWS = 1 << 14
-
-
 _DUPLICATES_SAMPLE = 1 << 12
-
-
 # A sample with fewer duplicates than this share is not worth the full pass...
 _SAMPLE_DUPLICATES_MIN = 1 / 32
-
-
 # ... and a full pass that leaves more than this share of the rows is dropped.
 _DISTINCT_MAX = 0.8
 

@@ -15,8 +15,6 @@ from .._kernels.tiles import tile_stack
 
 # Elements the per-group partial sums may take in total before fewer groups are used.
 _PARTIALS_BUDGET = 1 << 22
-
-
 # Chunks a row group holds at least, when there are enough rows.
 _MIN_GROUP_CHUNKS = 4
 

@@ -82,15 +82,18 @@ class LloydStep:
         n_rows, n_features = rows.shape
         n_clusters = len(centers_init)
         self.rows, self.sample_weight = rows, sample_weight
-        self.n_groups = self._row_groups(n_clusters)
+        self.n_groups = self.row_groups(rows, n_clusters)
         self.tiles = self._tiles()
         self.buffers = Buffers.new(n_rows, self.n_groups, n_clusters, n_features, rows.dtype)
 
-    def _row_groups(self, n_clusters):
-        n_rows, n_features = self.rows.shape
+    @staticmethod
+    def row_groups(rows, n_clusters):
+        """The row groups this step cuts ``rows`` into (a function of their shape alone)."""
+        n_rows, n_features = rows.shape
         return n_groups_for(n_rows, n_clusters, n_features)
 
     def _tiles(self):
+        # Called by __init__ before a subclass's own attributes: reads rows and n_groups only.
         return tile_storage(self.rows, self.n_groups)
 
     @property
@@ -130,8 +133,9 @@ class SparseLloydStep(LloydStep):
         super().__init__(rows, sample_weight, centers_init)
         self.parts = csr_parts(rows)
 
-    def _row_groups(self, n_clusters):
-        return csr_n_groups(self.rows, n_clusters, super()._row_groups(n_clusters))
+    @staticmethod
+    def row_groups(rows, n_clusters):
+        return csr_n_groups(rows, n_clusters, LloydStep.row_groups(rows, n_clusters))
 
     def _tiles(self):
         return None
@@ -244,8 +248,6 @@ class ElkanStep(HamerlyStep):
 # ten; here a group's bookkeeping per row costs about as much as scoring a
 # dozen centres, and 32 measured faster than 10 or 20 on every shape tried.
 _CENTERS_PER_GROUP = 32
-
-
 # At most this many groups: the bounds take n_samples x groups float64.
 _MAX_CENTER_GROUPS = 32
 
@@ -314,7 +316,7 @@ def step_for(rows, sample_weight, centers_init, algorithm):
     """
     if sp.issparse(rows):
         return SparseLloydStep(rows, sample_weight, centers_init)
-    n_groups = n_groups_for(rows.shape[0], len(centers_init), rows.shape[1])
+    n_groups = MixedLloydStep.row_groups(rows, len(centers_init))
     if algorithm == "lloyd" and scores_in_float32(rows, n_groups):
         return MixedLloydStep(rows, sample_weight, centers_init)
     return STEPS[algorithm](rows, sample_weight, centers_init)
