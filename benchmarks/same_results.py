@@ -4,7 +4,8 @@ Runs the same fits with each version, in fresh processes with caches of
 their own, and compares every array: on the seeds' datasets (blobs, digits,
 china.jpg at k=16, 64 and 256) and a sparse matrix, every algorithm, float64
 and float32, KMeans's labels, centres, inertia and n_iter_, its predict,
-transform and score, and MiniBatchKMeans's fit and partial_fit. Only the
+transform and score, MiniBatchKMeans's fit and partial_fit, and weighted fits (zero
+and negative weights, several random inits). Only the
 public API is used, so any commit can be compared with any other; a
 refactoring must leave them all equal.
 
@@ -61,6 +62,27 @@ def results(quick=False):
             out[f"{key}-inertia-n_iter"] = np.array([model.inertia_, model.n_iter_])
             model.partial_fit(probe)
             out[f"{key}-partial-centers"] = model.cluster_centers_
+    # Weights (merged with duplicate rows), several random inits (the best-run
+    # rule), negative weights (bounds fall back to Lloyd's), zero weights.
+    X = datasets.digits()
+    weights = np.random.default_rng(0).uniform(0.0, 2.0, len(X))
+    negative = weights.copy()
+    negative[::50] = -0.25
+    for label, w, algorithm, init, n_init in (
+        ("weighted", weights, "auto", "k-means++", 3),
+        ("random-init", None, "lloyd", "random", 3),
+        ("negative", negative, "hamerly", X[::180][:10], 1),  # k-means++ draws need p >= 0
+        ("zero", np.where(weights < 0.5, 0.0, weights), "elkan", "k-means++", 3),
+    ):
+        key = f"digits-k10-{label}"
+        model = KMeans(10, algorithm=algorithm, init=init, n_init=n_init, random_state=0)
+        model.fit(X, sample_weight=w)
+        out[f"{key}-labels"] = model.labels_
+        out[f"{key}-centers"] = model.cluster_centers_
+        out[f"{key}-inertia-n_iter"] = np.array([model.inertia_, model.n_iter_])
+    model = KMeans(16, random_state=0).fit(china, sample_weight=np.tile([1.0, 2.0], len(china) // 2))
+    out["china-k16-weighted-centers"] = model.cluster_centers_
+    out["china-k16-weighted-labels"] = model.labels_
     S = datasets.sparse_random(20_000, 2_000, 0.01)
     for dtype in (np.float64, np.float32):
         data = S.astype(dtype)
@@ -102,10 +124,29 @@ def _run(tree, scratch, out, quick):
         raise SystemExit(f"the battery imported {first}, not fastkm from {tree}")
 
 
+def _same(a, b):
+    # Bit for bit: dtype and shape too, -0.0 is not 0.0, a NaN equals itself.
+    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
 def differences(base, head):
     """Names of the arrays that differ (or that only one side has)."""
     names = sorted(set(base) | set(head))
-    return [n for n in names if n not in base or n not in head or not np.array_equal(base[n], head[n])]
+    return [n for n in names if n not in base or n not in head or not _same(base[n], head[n])]
+
+
+def _same_sources(base, head):
+    """True when the two versions' fastkm sources are the same (nothing to compare)."""
+    git = ["git", "-C", str(REPO)]
+    if head is None:
+        return subprocess.run([*git, "diff", "--quiet", base, "--", "fastkm"], check=False).returncode == 0
+    trees = [
+        subprocess.run(
+            [*git, "rev-parse", f"{rev}:fastkm"], capture_output=True, text=True, check=True
+        ).stdout
+        for rev in (base, head)
+    ]
+    return trees[0] == trees[1]
 
 
 def main(argv=None):
@@ -121,6 +162,8 @@ def main(argv=None):
         print(fastkm.__file__, flush=True)
         np.savez(args.run, **results(args.quick))
         return 0
+    if _same_sources(args.base, args.head):
+        print(f"note: fastkm's sources are the same in {args.base} and {args.head or 'the working tree'}")
     with tempfile.TemporaryDirectory() as scratch:
         trees = []
         try:
@@ -130,13 +173,18 @@ def main(argv=None):
                 if tree != REPO:
                     trees.append(tree)
                 _run(tree, scratch, Path(scratch) / f"{side}.npz", args.quick)
-            base, head = (dict(np.load(Path(scratch) / f"{side}.npz")) for side in ("base", "head"))
+            arrays = []
+            for side in ("base", "head"):
+                with np.load(Path(scratch) / f"{side}.npz") as saved:
+                    arrays.append(dict(saved))
+            base, head = arrays
             differ = differences(base, head)
         finally:
             for tree in trees:
-                subprocess.run(
-                    ["git", "-C", str(REPO), "worktree", "remove", "--force", str(tree)], check=False
-                )
+                remove = ["git", "-C", str(REPO), "worktree", "remove", "--force", str(tree)]
+                if subprocess.run(remove, check=False).returncode != 0:
+                    print(f"warning: could not remove the worktree {tree}", file=sys.stderr)
+            subprocess.run(["git", "-C", str(REPO), "worktree", "prune"], check=False)
     head_name = args.head or "the working tree"
     print(f"{len(base)} arrays, {args.base} against {head_name} ({time.perf_counter() - started:.0f} s):")
     if differ:
