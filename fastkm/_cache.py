@@ -186,9 +186,8 @@ def mark_ready(unit, seconds, root=None):
 
 def mark_failed(unit, message, root=None):
     """Record that compiling ``unit`` failed (calls then compile in process instead)."""
-    path = _stamp_path(unit, root).with_suffix(".failed")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"key": stamp_key(), "error": message}))
+    stamp = {"key": stamp_key(), "error": message}
+    write_file(_stamp_path(unit, root).with_suffix(".failed"), json.dumps(stamp).encode())
 
 
 def has_failed(unit, root=None):
