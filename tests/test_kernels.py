@@ -44,20 +44,16 @@ def _iteration(X, w, centers, n_groups, labels=None, tiled=False, sums=None):
     new_centers = np.empty((k, d), dtype=X.dtype)
     weights = np.empty(k, dtype=X.dtype)
     tiles = layout.tile_storage(X, n_groups) if tiled else layout.no_tiles(X)
-    n_changed, n_empty, shift = lloyd.lloyd_iteration(
-        X,
-        tiles,
-        tiled,
-        w,
-        centers,
-        np.einsum("ij,ij->i", centers, centers),
-        labels,
-        np.empty((n_groups, k, d + 2)),
-        np.empty(n_groups, dtype=np.int64),
-        np.zeros((k, d + 2)) if sums is None else sums,
-        new_centers,
-        weights,
+    group_partials, group_changed = np.empty((n_groups, k, d + 2)), np.empty(n_groups, dtype=np.int64)
+    norms = np.einsum("ij,ij->i", centers, centers)
+    n_labelled, _ = lloyd.assign_labels(
+        X, tiles, tiled, w, centers, norms, labels, group_partials, group_changed
     )
+    sums = np.zeros((k, d + 2)) if sums is None else sums
+    n_changed, n_empty, shift = lloyd.finish_iteration(
+        group_partials, group_changed, sums, centers, new_centers, weights
+    )
+    assert n_changed == n_labelled
     return labels, new_centers, weights, n_changed, n_empty, shift
 
 

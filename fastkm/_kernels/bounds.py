@@ -39,7 +39,7 @@ import numpy as np
 from numba import prange
 
 from ._jit import CHUNK, kernel, parallel_kernel
-from .lloyd import accumulate_changes, finish_iteration, group_bounds, store_partials, tiles_per_group
+from .lloyd import accumulate_changes, group_bounds, store_partials, tiles_per_group
 from .tiles import chunk_tile, new_scores, new_tile, padded_centers, tile_top2
 
 # Globals are compile-time constants in kernels.
@@ -329,7 +329,7 @@ def _hamerly_groups(
 
 
 @kernel
-def hamerly_iteration(
+def hamerly_block(
     X,
     tiles,
     fill_tiles,
@@ -342,21 +342,16 @@ def hamerly_iteration(
     lower_key,
     group_partials,
     group_changed,
-    sums,
-    new_centers,
-    weights,
 ):
-    """One Hamerly iteration: Lloyd's result, skipping rows the bounds decide.
+    """Hamerly's labels and partials for a block of rows: Lloyd's, skipping rows the bounds decide.
 
-    Arguments as ``lloyd.lloyd_iteration``, plus:
+    Arguments and results as ``lloyd.assign_labels`` (the per-block entry;
+    see ``_solvers.steps``), plus:
 
-    state : from ``new_state``, INOUT; updated here for the next iteration
+    state : from ``new_state``, INOUT; the caller records the iteration's
+        centre shifts in it (``record_drift``) once it has the new centres
     key, lower_key : (n_samples,) float64 INOUT, the rows' bounds (see the
         module docstring); anything before the first iteration
-
-    Returns ``(n_changed, n_empty, center_shift)``; with an empty cluster
-    ``new_centers`` holds the sums and the caller must call ``record_drift``
-    once it has the final centres. Otherwise the state is already updated.
     """
     half_separations(centers, state[HALF_SEP])
     _hamerly_groups(
@@ -374,10 +369,6 @@ def hamerly_iteration(
         group_changed,
     )
     state[SCALARS, FIRST] = 0.0
-    result = finish_iteration(group_partials, group_changed, sums, centers, new_centers, weights)
-    if result[1] == 0:
-        record_drift(centers, new_centers, state)
-    return result
 
 
 @kernel

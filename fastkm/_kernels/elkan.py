@@ -26,12 +26,11 @@ from .bounds import (
     MARGIN,
     OWN_DRIFT,
     SCALARS,
-    record_drift,
     row_key,
     rows_behind,
     tighten_rows,
 )
-from .lloyd import accumulate_changes, finish_iteration, group_bounds, store_partials, tiles_per_group
+from .lloyd import accumulate_changes, group_bounds, store_partials, tiles_per_group
 from .tiles import chunk_tile, new_tile, padded_centers, tile_center_scores
 
 _EPS = float(np.finfo(np.float64).eps)
@@ -281,7 +280,7 @@ def _elkan_groups(
 
 
 @kernel
-def elkan_iteration(
+def elkan_block(
     X,
     tiles,
     fill_tiles,
@@ -296,13 +295,10 @@ def elkan_iteration(
     lower,
     group_partials,
     group_changed,
-    sums,
-    new_centers,
-    weights,
 ):
-    """One Elkan iteration: Lloyd's result, scoring only the centres the bounds leave.
+    """Elkan's labels and partials for a block of rows: Lloyd's, scoring only the centres the bounds leave.
 
-    Arguments and result as ``bounds.hamerly_iteration``, plus
+    Arguments and results as ``bounds.hamerly_block``, plus
     ``center_dist`` (n_clusters, n_clusters) float64 scratch and ``lower``
     (n_samples, n_clusters) float64 INOUT.
     """
@@ -325,7 +321,3 @@ def elkan_iteration(
         group_changed,
     )
     state[SCALARS, FIRST] = 0.0
-    result = finish_iteration(group_partials, group_changed, sums, centers, new_centers, weights)
-    if result[1] == 0:
-        record_drift(centers, new_centers, state)
-    return result

@@ -212,9 +212,9 @@ def assign_labels(
 ):
     """Nearest-centre labels of every row, in place (first centre on ties).
 
-    Labelling alone (``predict``) and the first half of Lloyd's iteration
-    (``lloyd_iteration``: the labels and each group's centre-sum corrections)
-    are this one kernel, compiled once.
+    Labelling alone (``predict``) and Lloyd's per-block entry (the labels and
+    each group's centre-sum corrections, which ``finish_iteration`` reduces;
+    see ``_solvers.steps``) are this one kernel, compiled once.
 
     X : (n_samples, n_features) IN, C-contiguous
     tiles : X kept in tiles (see ``_assign_rows``), or shape (0, 0, 0) to read X
@@ -256,68 +256,34 @@ def assign_labels(
     return n_changed, probe == 0
 
 
-def lloyd_iteration(
-    X,
-    tiles,
-    fill_tiles,
-    sample_weight,
-    centers,
-    center_sq_norms,
-    labels,
-    group_partials,
-    group_changed,
-    sums,
-    new_centers,
-    weights,
-):
-    """One Lloyd iteration: assign and correct the sums, reduce, average.
+@kernel
+def finish_iteration(group_partials, group_changed, sums, centers, new_centers, weights):
+    """The end of an iteration: add the groups' corrections to the sums in group order; the new centres.
 
-    Two kernels: ``assign_labels`` (the one ``predict`` runs) and
-    ``finish_iteration``. Groups of rows are processed in parallel, each into
-    its own slot of ``group_partials``; the slots are then added in group
-    order, so the result does not depend on the number of threads. If a
-    cluster ends up empty, ``new_centers`` is left holding the weighted
-    *sums* for the caller to relocate and average (see ``average_centers``).
+    Shared by every exact algorithm, after its per-block kernel (``assign_labels``,
+    ``bounds.hamerly_block``, ...): the same labels give the same bits. The
+    groups are added in index order, never in the order threads finish, so
+    the result does not depend on the number of threads; blocks of rows
+    reduce the same way, their groups stacked in block order. A cluster left
+    with no row of non-zero weight gets sums of exactly zero, whatever
+    rounding the corrections left behind.
 
-    X : (n_samples, n_features) IN, C-contiguous
-    tiles : X kept in tiles across iterations (see ``_assign_rows``), or
-        shape (0, 0, 0) to read X directly
-    fill_tiles : bool, True on the first iteration: fill ``tiles`` from X
-    sample_weight : (n_samples,) IN
-    centers : (n_clusters, n_features) IN, current centres
-    center_sq_norms : (n_clusters,) IN
-    labels : (n_samples,) int32 INOUT, previous labels in (-1: none yet), new
-        labels out
-    group_partials : (n_groups, n_clusters, n_features + 2) float64 scratch
-    group_changed : (n_groups,) int64 scratch
+    group_partials : (n_groups, n_clusters, n_features + 2) float64 IN, each
+        group's corrections (see ``accumulate_changes``)
+    group_changed : (n_groups,) int64 IN, labels each group changed
     sums : (n_clusters, n_features + 2) float64 INOUT, the centre sums of the
-        labels passed in (zeros before the first iteration), of the new
-        labels on return; see ``accumulate_changes``
+        previous labels (zeros before the first iteration), of the new labels
+        on return
+    centers : (n_clusters, n_features) IN, the iteration's centres
     new_centers : (n_clusters, n_features) OUT, means (sums if any cluster is empty)
     weights : (n_clusters,) OUT, total weight per cluster
 
     Returns
     -------
     n_changed : int, labels that changed
-    n_empty : int, clusters with zero weight
+    n_empty : int, clusters with zero weight; then ``new_centers`` holds the
+        weighted sums, for the caller to relocate and average (``average_centers``)
     center_shift : float, total squared centre shift (0 when ``n_empty``)
-    """
-    assign_labels(
-        X, tiles, fill_tiles, sample_weight, centers, center_sq_norms, labels, group_partials, group_changed
-    )
-    return finish_iteration(group_partials, group_changed, sums, centers, new_centers, weights)
-
-
-@kernel
-def finish_iteration(group_partials, group_changed, sums, centers, new_centers, weights):
-    """Add the groups' corrections to the sums in group order; the new centres.
-
-    Shared by every exact algorithm: the same labels give the same bits. A cluster
-    left with no row of non-zero weight gets sums of exactly zero, whatever
-    rounding the corrections left behind.
-
-    Returns ``(n_changed, n_empty, center_shift)`` as ``lloyd_iteration``;
-    with an empty cluster, ``new_centers`` holds the sums.
     """
     n_groups, n_clusters, width = group_partials.shape
     n_features = width - 2

@@ -24,7 +24,7 @@ import numpy as np
 from numba import prange
 
 from ._jit import CHUNK, fma, kernel, parallel_kernel
-from .lloyd import accumulate_changes, finish_iteration, group_bounds, store_partials, tiles_per_group
+from .lloyd import accumulate_changes, group_bounds, store_partials, tiles_per_group
 from .tiles import chunk_tile, new_scores, new_tile, padded_centers, tile_top2
 
 _U32 = float(np.finfo(np.float32).eps) / 2
@@ -188,7 +188,7 @@ def _mixed_groups(
 
 
 @kernel
-def mixed_iteration(
+def mixed_block(
     X,
     tiles,
     fill_tiles,
@@ -199,13 +199,11 @@ def mixed_iteration(
     labels,
     group_partials,
     group_changed,
-    sums,
-    new_centers,
-    weights,
 ):
-    """One Lloyd iteration scored in float32 and checked: ``lloyd.lloyd_iteration``'s result.
+    """Lloyd's labels and partials for a block of rows, scored in float32 and checked.
 
-    Arguments as ``lloyd.lloyd_iteration``, except:
+    The same labels and partials as ``lloyd.assign_labels`` (the per-block
+    entry; see ``_solvers.steps``), with its arguments, except:
 
     X : (n_samples, n_features) float64 IN
     tiles : float32 tiles of X (see ``lloyd._assign_rows``), filled when ``fill_tiles``
@@ -233,4 +231,3 @@ def mixed_iteration(
         group_partials,
         group_changed,
     )
-    return finish_iteration(group_partials, group_changed, sums, centers, new_centers, weights)

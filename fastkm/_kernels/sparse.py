@@ -20,7 +20,7 @@ import numpy as np
 from numba import prange
 
 from ._jit import CHUNK, exact_kernel, kernel, parallel_kernel, prefetch
-from .lloyd import accumulate_changes, finish_iteration, group_bounds
+from .lloyd import accumulate_changes, group_bounds
 from .rows import n_rows
 
 # Stored values ahead whose centre row is prefetched, and doubles per cache line.
@@ -157,26 +157,6 @@ def assign_labels(X, sample_weight, centers, center_sq_norms, labels, group_part
     for g in range(group_changed.shape[0]):
         n_changed += group_changed[g]
     return n_changed
-
-
-def lloyd_iteration(
-    X,
-    sample_weight,
-    centers,
-    center_sq_norms,
-    labels,
-    group_partials,
-    group_changed,
-    sums,
-    new_centers,
-    weights,
-):
-    """One Lloyd iteration on CSR rows: ``assign_labels``, then ``lloyd.finish_iteration``.
-
-    As ``lloyd.lloyd_iteration`` in every other respect.
-    """
-    assign_labels(X, sample_weight, centers, center_sq_norms, labels, group_partials, group_changed)
-    return finish_iteration(group_partials, group_changed, sums, centers, new_centers, weights)
 
 
 @kernel

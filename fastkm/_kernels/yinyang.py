@@ -38,7 +38,7 @@ from .bounds import (
     row_key,
     rows_to_test,
 )
-from .lloyd import accumulate_changes, finish_iteration, group_bounds, store_partials, tiles_per_group
+from .lloyd import accumulate_changes, group_bounds, store_partials, tiles_per_group
 from .tiles import chunk_tile, new_scores, new_tile, padded_centers, tile_top2
 
 _EPS = float(np.finfo(np.float64).eps)
@@ -375,7 +375,7 @@ def _yinyang_groups(
 
 
 @kernel
-def yinyang_iteration(
+def yinyang_block(
     X,
     tiles,
     fill_tiles,
@@ -392,13 +392,10 @@ def yinyang_iteration(
     group_lower,
     group_partials,
     group_changed,
-    sums,
-    new_centers,
-    weights,
 ):
-    """One Yinyang iteration: Lloyd's result, skipping what the group bounds decide.
+    """Yinyang's labels and partials for a block of rows: Lloyd's, skipping what the group bounds decide.
 
-    Arguments as ``bounds.hamerly_iteration``, plus:
+    Arguments and results as ``bounds.hamerly_block``, plus:
 
     center_group : (n_clusters,) int64 IN, each centre's group
     order : (n_clusters,) int64 IN, the centres grouped: by group, then index
@@ -406,8 +403,8 @@ def yinyang_iteration(
     group_drift : (n_center_groups,) float64 INOUT, the groups' drifts ``G_g``
     group_lower : (n_center_groups, n_samples) float64 INOUT, the stored group bounds
 
-    Returns ``(n_changed, n_empty, center_shift)``; with an empty cluster the
-    caller must call ``record_drifts`` once it has the final centres.
+    The caller records the centre shifts (``record_drifts``) once it has the
+    new centres.
     """
     half_separations(centers, state[HALF_SEP])
     padded = padded_centers(centers, X.dtype)
@@ -437,10 +434,6 @@ def yinyang_iteration(
         group_changed,
     )
     state[SCALARS, FIRST] = 0.0
-    result = finish_iteration(group_partials, group_changed, sums, centers, new_centers, weights)
-    if result[1] == 0:
-        record_drifts(centers, new_centers, state, center_group, group_drift)
-    return result
 
 
 @kernel

@@ -8,7 +8,8 @@ estimators, which import from this face only. The rooms:
 - ``centering``: centring X on its means, the absolute tolerance;
 - ``seeding``: k-means++ and the other initialisations;
 - ``distinct``: duplicate rows merged before Lloyd's loop;
-- ``steps``: one iteration of each exact algorithm and the buffers it keeps;
+- ``steps``: one iteration of each exact algorithm and the buffers it keeps:
+  the per-block entry (``block``) and the reduction in block order (``finish_blocks``);
 - ``exact``: KMeans's loop (n_init runs, convergence, empty-cluster
   relocation, ``algorithm="auto"``);
 - ``minibatch``: MiniBatchKMeans's initialisation, loop and partial_fit step;

@@ -125,7 +125,7 @@ def lloyd_single(
             _relocate_empty_clusters(X, sample_weight, centers, new_centers, weights, all_labels())
             lloyd.average_centers(new_centers, weights)
             center_shift_tot = lloyd.center_shift_total(centers, new_centers)
-            step.after_relocation(centers, new_centers)
+            step.centers_moved(centers, new_centers)
         if verbose:
             inertia = total_inertia(X, sample_weight, centers, all_labels())
             print(f"Iteration {i}, inertia {inertia}.")

@@ -1,20 +1,32 @@
 """One iteration of each exact algorithm, with the buffers it keeps between iterations.
 
 A step is made from the rows, their weights and the initial centres
-(``step_for`` picks the class); it is called once per iteration, fixes its
-bounds after an empty cluster was given a point (``after_relocation``) and
-labels every row after a non-strict stop (``relabel``). The buffers every
-step keeps are one ``Buffers`` object, so a class states only what its
-algorithm or its data layout adds: ``LloydStep`` is brute force
+(``step_for`` picks the class). An iteration is two halves:
+
+- ``block(first, centers)``, the per-block entry: the rows' new labels (in
+  place) and, per row group, the corrections to the centre sums (weighted
+  row sums, weights and counts of rows of non-zero weight, for the rows
+  whose label changed; ``lloyd.accumulate_changes``) and the labels changed.
+  It reads this step's rows and nothing else, so a block of rows, anywhere,
+  gives its share of an iteration;
+- ``finish_blocks``, the reduction: the blocks' group partials added to
+  the centre sums in block order, then group order (never in the order
+  threads or workers finish), the new centres and the total shift
+  (``lloyd.finish_iteration``). The inertia of a block is
+  ``predict.total_inertia`` on its rows, summed in block order too.
+
+Calling a step runs both halves on its own rows as one block. After the
+centres are final, ``centers_moved`` does the bookkeeping (the bounds'
+drifts; the call does it itself unless a cluster was left empty, whose
+relocation comes first); ``relabel`` labels every row after a non-strict
+stop.
+
+The buffers every step keeps are one ``Buffers`` object, so a class states
+only what its algorithm or its data layout adds: ``LloydStep`` is brute force
 (``SparseLloydStep`` on CSR rows, ``MixedLloydStep`` scored in float32
 first); ``HamerlyStep``, ``ElkanStep`` and ``YinyangStep`` skip what their
 bounds rule out (the bound tests are kernels: ``_kernels/bounds.py``,
 ``elkan.py`` and ``yinyang.py``).
-
-Every iteration kernel ends with the same arguments (``Buffers.outputs``):
-the per-group partial sums and changed counts, which it reduces in group
-order (never in the order threads finish) into the centre sums and weights,
-and the new centres.
 """
 
 import dataclasses
@@ -66,9 +78,30 @@ class Buffers:
             weights=np.empty(n_clusters, dtype=dtype),
         )
 
-    def outputs(self, new_centers):
-        """The arguments every iteration kernel ends with."""
-        return self.group_partials, self.group_changed, self.sums, new_centers, self.weights
+    def partials(self):
+        """The arguments every per-block kernel ends with: what it writes for each row group."""
+        return self.group_partials, self.group_changed
+
+
+def finish_blocks(blocks, sums, centers, new_centers, weights):
+    """The reduction after the per-block entries: the blocks' partials into the centre sums.
+
+    blocks : the ``Buffers`` of each block's step, in block order
+    sums : (n_clusters, n_features + 2) float64 INOUT, the centre sums of the
+        labels before (zeros before the first iteration)
+    centers, new_centers, weights : as ``lloyd.finish_iteration``
+
+    Groups are added block by block, each block's in group order, so the
+    result depends on the blocks' order alone. Returns ``(n_changed,
+    n_empty, center_shift)``; with an empty cluster ``new_centers`` holds the
+    sums (see ``lloyd.finish_iteration``).
+    """
+    if len(blocks) == 1:
+        group_partials, group_changed = blocks[0].partials()
+    else:
+        group_partials = np.concatenate([block.group_partials for block in blocks])
+        group_changed = np.concatenate([block.group_changed for block in blocks])
+    return lloyd.finish_iteration(group_partials, group_changed, sums, centers, new_centers, weights)
 
 
 class LloydStep:
@@ -78,7 +111,10 @@ class LloydStep:
     within ``layout.TILED_COPY_BUDGET``.
     """
 
-    def __init__(self, rows, sample_weight, centers_init):
+    def __init__(self, rows, sample_weight, centers_init, x_max=None):
+        # x_max: the largest squared row norm of all the rows, when ``rows``
+        # are a block of them (the bounds' rounding margin must cover every
+        # centre, and centres are means of all the rows); None: ``rows``'.
         n_rows, n_features = rows.shape
         n_clusters = len(centers_init)
         self.rows, self.sample_weight = rows, sample_weight
@@ -108,18 +144,29 @@ class LloydStep:
         """The arguments every dense iteration kernel starts with."""
         return self.rows, self.tiles, first, self.sample_weight, centers, squared_norms(centers)
 
+    def block(self, first, centers):
+        """The per-block entry: label the rows against ``centers``, each row group's partials.
+
+        ``first`` on the first iteration (fills the tiled copy; the labels
+        are all -1). Writes the labels and ``buffers.partials()``.
+        """
+        lloyd.assign_labels(*self._inputs(first, centers), self.labels, *self.buffers.partials())
+
     def __call__(self, first, centers, new_centers):
         """One iteration from ``centers``: new centres (or, with an empty cluster, their sums).
 
         Returns the labels changed, the clusters left empty and the total
         squared shift of the centres (see ``lloyd.finish_iteration``).
         """
-        return lloyd.lloyd_iteration(
-            *self._inputs(first, centers), self.labels, *self.buffers.outputs(new_centers)
-        )
+        self.block(first, centers)
+        buffers = self.buffers
+        result = finish_blocks([buffers], buffers.sums, centers, new_centers, buffers.weights)
+        if result[1] == 0:
+            self.centers_moved(centers, new_centers)
+        return result
 
-    def after_relocation(self, centers, new_centers):
-        """Update what the step keeps after an empty cluster was given a row (bounds' drift)."""
+    def centers_moved(self, centers, new_centers):
+        """Record the iteration's move from ``centers`` to the final ``new_centers`` (bounds' drift)."""
 
     def relabel(self, centers):
         """Label every row against ``centers`` (after a non-strict convergence)."""
@@ -127,10 +174,10 @@ class LloydStep:
 
 
 class SparseLloydStep(LloydStep):
-    """Lloyd's iteration on CSR rows (``sparse.lloyd_iteration``); fewer row groups if it pays."""
+    """Lloyd's iteration on CSR rows (``sparse.assign_labels``); fewer row groups if it pays."""
 
-    def __init__(self, rows, sample_weight, centers_init):
-        super().__init__(rows, sample_weight, centers_init)
+    def __init__(self, rows, sample_weight, centers_init, x_max=None):
+        super().__init__(rows, sample_weight, centers_init, x_max)
         self.parts = csr_parts(rows)
 
     @staticmethod
@@ -140,9 +187,9 @@ class SparseLloydStep(LloydStep):
     def _tiles(self):
         return None
 
-    def __call__(self, first, centers, new_centers):
+    def block(self, first, centers):
         inputs = self.parts, self.sample_weight, centers, squared_norms(centers)
-        return sparse.lloyd_iteration(*inputs, self.labels, *self.buffers.outputs(new_centers))
+        sparse.assign_labels(*inputs, self.labels, *self.buffers.partials())
 
 
 def scores_in_float32(X, n_groups):
@@ -165,61 +212,60 @@ class MixedLloydStep(LloydStep):
     first iteration.
     """
 
-    def __init__(self, rows, sample_weight, centers_init):
-        super().__init__(rows, sample_weight, centers_init)
+    def __init__(self, rows, sample_weight, centers_init, x_max=None):
+        super().__init__(rows, sample_weight, centers_init, x_max)
         self.row_norms = np.empty(rows.shape[0])  # written with the tiles
 
     def _tiles(self):
         n_tiles = lloyd.n_tiles(self.n_groups, self.rows.shape[0])
         return tiled_copy_storage(n_tiles, self.rows.shape[1], np.float32)
 
-    def __call__(self, first, centers, new_centers):
+    def block(self, first, centers):
         inputs = self._inputs(first, centers)
-        return mixed.mixed_iteration(*inputs, self.row_norms, self.labels, *self.buffers.outputs(new_centers))
+        mixed.mixed_block(*inputs, self.row_norms, self.labels, *self.buffers.partials())
 
     def relabel(self, centers):
         """Label every row against ``centers`` (reads X: the tiles are float32)."""
         assign(self.rows, centers, self.labels, self.n_groups)
 
 
-def _bounds_state(X, centers_init):
+def _bounds_state(X, centers_init, x_max=None):
     """A new state for the bound-based steps, with the run's rounding margin.
 
     The margin is twice a bound on the rounding error of a score comparison
     (see _kernels/bounds.py). With non-negative weights (lloyd_single sees to it),
     centres after the first iteration are means of rows: their norms are
-    bounded by the rows'.
+    bounded by the rows' (all the rows': ``x_max`` when X is a block of them).
     """
     n_samples, n_features = X.shape
     # Twice a score comparison's rounding: the other half covers the rounding
     # of the exact distances the bounds' tests compute.
     gamma = max(8 * (n_features + 4) * float(np.finfo(X.dtype).eps), 1e-12)
-    x_max = float(squared_norms(X).max()) if n_samples else 0.0
+    block_max = float(squared_norms(X).max()) if n_samples else 0.0
+    all_max = block_max if x_max is None else max(block_max, x_max)
     c_max = float(squared_norms(centers_init).max())
-    return bounds.new_state(len(centers_init), gamma * (x_max + max(x_max, c_max)))
+    return bounds.new_state(len(centers_init), gamma * (block_max + max(all_max, c_max)))
 
 
 class HamerlyStep(LloydStep):
     """One Hamerly iteration: per-row bounds, O(n) memory."""
 
-    def __init__(self, rows, sample_weight, centers_init):
-        super().__init__(rows, sample_weight, centers_init)
+    def __init__(self, rows, sample_weight, centers_init, x_max=None):
+        super().__init__(rows, sample_weight, centers_init, x_max)
         self.key = np.empty(rows.shape[0])
         self.lower_key = np.empty(rows.shape[0])
-        self.state = _bounds_state(rows, centers_init)
+        self.state = _bounds_state(rows, centers_init, x_max)
 
-    def __call__(self, first, centers, new_centers):
+    def block(self, first, centers):
         bound = self.state, self.labels, self.key, self.lower_key
-        return bounds.hamerly_iteration(
-            *self._inputs(first, centers), *bound, *self.buffers.outputs(new_centers)
-        )
+        bounds.hamerly_block(*self._inputs(first, centers), *bound, *self.buffers.partials())
 
-    def after_relocation(self, centers, new_centers):
+    def centers_moved(self, centers, new_centers):
         bounds.record_drift(centers, new_centers, self.state)
 
     def relabel(self, centers):
-        """Label every row against ``centers``: one more step, its centres unused."""
-        self(False, centers, np.empty_like(centers))
+        """Label every row against ``centers``: one more block, its partials unused."""
+        self.block(False, centers)
 
 
 class ElkanStep(HamerlyStep):
@@ -228,8 +274,8 @@ class ElkanStep(HamerlyStep):
     Reads X in tiles only once: no copy is kept for it.
     """
 
-    def __init__(self, rows, sample_weight, centers_init):
-        super().__init__(rows, sample_weight, centers_init)
+    def __init__(self, rows, sample_weight, centers_init, x_max=None):
+        super().__init__(rows, sample_weight, centers_init, x_max)
         n_clusters = len(centers_init)
         self.lower = np.empty((rows.shape[0], n_clusters))
         self.center_dist = np.empty((n_clusters, n_clusters))
@@ -237,11 +283,9 @@ class ElkanStep(HamerlyStep):
     def _tiles(self):
         return no_tiles(self.rows)
 
-    def __call__(self, first, centers, new_centers):
+    def block(self, first, centers):
         bound = self.state, self.center_dist, self.labels, self.key, self.lower_key, self.lower
-        return elkan.elkan_iteration(
-            *self._inputs(first, centers), *bound, *self.buffers.outputs(new_centers)
-        )
+        elkan.elkan_block(*self._inputs(first, centers), *bound, *self.buffers.partials())
 
 
 # Yinyang's centre groups: about this many centres each. Ding et al. suggest
@@ -278,8 +322,8 @@ def center_groups(centers, n_iter=5):
 class YinyangStep(LloydStep):
     """One Yinyang iteration: a lower bound per row and group of centres."""
 
-    def __init__(self, rows, sample_weight, centers_init):
-        super().__init__(rows, sample_weight, centers_init)
+    def __init__(self, rows, sample_weight, centers_init, x_max=None):
+        super().__init__(rows, sample_weight, centers_init, x_max)
         self.center_group = center_groups(centers_init)
         self.order = np.argsort(self.center_group, kind="stable").astype(np.int64)
         sizes = np.bincount(self.center_group)
@@ -287,36 +331,35 @@ class YinyangStep(LloydStep):
         self.group_drift = np.zeros(len(sizes))
         self.key = np.empty(rows.shape[0])
         self.group_lower = np.empty((len(sizes), rows.shape[0]))
-        self.state = _bounds_state(rows, centers_init)
+        self.state = _bounds_state(rows, centers_init, x_max)
 
-    def __call__(self, first, centers, new_centers):
+    def block(self, first, centers):
         groups = self.center_group, self.order, self.offsets, self.group_drift
         bound = self.state, *groups, self.labels, self.key, self.group_lower
-        return yinyang.yinyang_iteration(
-            *self._inputs(first, centers), *bound, *self.buffers.outputs(new_centers)
-        )
+        yinyang.yinyang_block(*self._inputs(first, centers), *bound, *self.buffers.partials())
 
-    def after_relocation(self, centers, new_centers):
+    def centers_moved(self, centers, new_centers):
         yinyang.record_drifts(centers, new_centers, self.state, self.center_group, self.group_drift)
 
     def relabel(self, centers):
-        """Label every row against ``centers``: one more step, its centres unused."""
-        self(False, centers, np.empty_like(centers))
+        """Label every row against ``centers``: one more block, its partials unused."""
+        self.block(False, centers)
 
 
 STEPS = {"lloyd": LloydStep, "elkan": ElkanStep, "hamerly": HamerlyStep, "yinyang": YinyangStep}
 
 
-def step_for(rows, sample_weight, centers_init, algorithm):
+def step_for(rows, sample_weight, centers_init, algorithm, x_max=None):
     """The step that runs ``algorithm`` ("lloyd", "elkan", "hamerly" or "yinyang") on ``rows``.
 
     CSR rows take one kernel whatever the algorithm (every algorithm gives
     Lloyd's iterates); Lloyd's on float64 data scores in float32 first where
-    its tiles fit (``scores_in_float32``).
+    its tiles fit (``scores_in_float32``). When ``rows`` are one block of
+    the data, ``x_max`` is the largest squared norm of all its rows.
     """
     if sp.issparse(rows):
-        return SparseLloydStep(rows, sample_weight, centers_init)
+        return SparseLloydStep(rows, sample_weight, centers_init, x_max)
     n_groups = MixedLloydStep.row_groups(rows, len(centers_init))
     if algorithm == "lloyd" and scores_in_float32(rows, n_groups):
-        return MixedLloydStep(rows, sample_weight, centers_init)
-    return STEPS[algorithm](rows, sample_weight, centers_init)
+        return MixedLloydStep(rows, sample_weight, centers_init, x_max)
+    return STEPS[algorithm](rows, sample_weight, centers_init, x_max)
