@@ -60,7 +60,7 @@ def _iteration(X, w, centers, n_groups, labels=None, tiled=False, sums=None):
 @pytest.mark.parametrize("n, d, k", SHAPES)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("tiled", [False, True], ids=["reads-X", "tiled-copy"])
-def test_lloyd_iteration_matches_reference(rng, n, d, k, dtype, tiled):
+def test_assign_then_finish_matches_reference(rng, n, d, k, dtype, tiled):
     X, centers = _data(rng, n, d, k, dtype)
     w = rng.uniform(0.5, 2, size=n).astype(dtype)
     n_groups = layout.n_groups_for(n, k, d)
@@ -120,7 +120,7 @@ def test_emptied_cluster_sums_are_exactly_zero(rng):
     assert np.all(sums[2] == 0)
 
 
-def test_lloyd_iteration_reports_empty_clusters(rng):
+def test_assign_then_finish_reports_empty_clusters(rng):
     X, centers = _data(rng, 400, 3, 4, np.float64)
     centers[3] = 1e6  # nobody's nearest
     labels, sums, weights, _, n_empty, shift = _iteration(X, np.ones(len(X)), centers, 4)

@@ -298,7 +298,7 @@ def elkan_block(
 ):
     """Elkan's labels and partials for a block of rows: Lloyd's, scoring only the centres the bounds leave.
 
-    Arguments and results as ``bounds.hamerly_block``, plus
+    Arguments as ``bounds.hamerly_block`` (returns nothing), plus
     ``center_dist`` (n_clusters, n_clusters) float64 scratch and ``lower``
     (n_samples, n_clusters) float64 INOUT.
     """

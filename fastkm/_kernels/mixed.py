@@ -203,7 +203,8 @@ def mixed_block(
     """Lloyd's labels and partials for a block of rows, scored in float32 and checked.
 
     The same labels and partials as ``lloyd.assign_labels`` (the per-block
-    entry; see ``_solvers.steps``), with its arguments, except:
+    entry; see ``_solvers.steps``), with its arguments, except the ones
+    below; returns nothing (the labels changed are in ``group_changed``).
 
     X : (n_samples, n_features) float64 IN
     tiles : float32 tiles of X (see ``lloyd._assign_rows``), filled when ``fill_tiles``

@@ -395,7 +395,7 @@ def yinyang_block(
 ):
     """Yinyang's labels and partials for a block of rows: Lloyd's, skipping what the group bounds decide.
 
-    Arguments and results as ``bounds.hamerly_block``, plus:
+    Arguments as ``bounds.hamerly_block`` (returns nothing), plus:
 
     center_group : (n_clusters,) int64 IN, each centre's group
     order : (n_clusters,) int64 IN, the centres grouped: by group, then index

@@ -4,10 +4,10 @@ A step is made from the rows, their weights and the initial centres
 (``step_for`` picks the class). An iteration is two halves:
 
 - ``block(first, centers)``, the per-block entry: the rows' new labels (in
-  place) and, per row group, the corrections to the centre sums (weighted
-  row sums, weights and counts of rows of non-zero weight, for the rows
-  whose label changed; ``lloyd.accumulate_changes``) and the labels changed.
-  It reads this step's rows and nothing else, so a block of rows, anywhere,
+  place) and, per row group, the corrections for the rows whose label
+  changed (``lloyd.accumulate_changes``: the weighted row sums, the weights,
+  and the count of rows of non-zero weight) and the labels changed. It
+  reads this step's rows and the centres, so a block of rows, anywhere,
   gives its share of an iteration;
 - ``finish_blocks``, the reduction: the blocks' group partials added to
   the centre sums in block order, then group order (never in the order
@@ -19,7 +19,16 @@ Calling a step runs both halves on its own rows as one block. After the
 centres are final, ``centers_moved`` does the bookkeeping (the bounds'
 drifts; the call does it itself unless a cluster was left empty, whose
 relocation comes first); ``relabel`` labels every row after a non-strict
-stop.
+stop (the step's sums then no longer match its labels: it is done).
+
+Run on several blocks (``tests/test_blocks.py`` does it in one process),
+each block is a step made on its rows with ``x_max``, the largest squared
+norm of all the data's rows (the bounds' rounding margin covers every
+centre); the weights must be non-negative everywhere (``lloyd_single``
+falls back to Lloyd's otherwise); the caller keeps the one ``sums`` it
+passes to ``finish_blocks`` (the blocks' own stay unused) and, once the
+centres are final (after any relocation), calls every block's
+``centers_moved`` before the next ``block``.
 
 The buffers every step keeps are one ``Buffers`` object, so a class states
 only what its algorithm or its data layout adds: ``LloydStep`` is brute force
@@ -54,11 +63,12 @@ class Buffers:
     """What every exact step keeps from one iteration to the next.
 
     labels : (n_rows,) int32, each row's centre (-1 before the first iteration)
-    group_partials : (n_groups, n_clusters, n_features + 2), a row group's
-        partial centre sums, weights and scratch
+    group_partials : (n_groups, n_clusters, n_features + 2) float64, a row
+        group's corrections to the centre sums, weights and counts
     group_changed : (n_groups,) int64, labels a group changed
     sums : (n_clusters, n_features + 2), the centre sums, kept up to date
-        from the rows whose label changed (see ``lloyd.accumulate_changes``)
+        from the rows whose label changed (see ``lloyd.accumulate_changes``);
+        a step run as one of several blocks leaves it to the caller
     weights : (n_clusters,), dtype of the rows, each centre's total weight
     """
 
@@ -94,7 +104,8 @@ def finish_blocks(blocks, sums, centers, new_centers, weights):
     Groups are added block by block, each block's in group order, so the
     result depends on the blocks' order alone. Returns ``(n_changed,
     n_empty, center_shift)``; with an empty cluster ``new_centers`` holds the
-    sums (see ``lloyd.finish_iteration``).
+    sums (see ``lloyd.finish_iteration``): the caller relocates, averages,
+    then calls each block's ``centers_moved``.
     """
     if len(blocks) == 1:
         group_partials, group_changed = blocks[0].partials()
@@ -112,9 +123,10 @@ class LloydStep:
     """
 
     def __init__(self, rows, sample_weight, centers_init, x_max=None):
-        # x_max: the largest squared row norm of all the rows, when ``rows``
-        # are a block of them (the bounds' rounding margin must cover every
-        # centre, and centres are means of all the rows); None: ``rows``'.
+        # x_max: the largest squared row norm of all the data's rows, when
+        # ``rows`` are a block of them; None: ``rows``'. Used by the bound
+        # steps only (``_bounds_state``): their rounding margin must cover
+        # every centre, and centres are means of all the rows.
         n_rows, n_features = rows.shape
         n_clusters = len(centers_init)
         self.rows, self.sample_weight = rows, sample_weight
@@ -141,7 +153,7 @@ class LloydStep:
         return self.buffers.weights
 
     def _inputs(self, first, centers):
-        """The arguments every dense iteration kernel starts with."""
+        """The arguments every dense per-block kernel starts with."""
         return self.rows, self.tiles, first, self.sample_weight, centers, squared_norms(centers)
 
     def block(self, first, centers):
@@ -166,7 +178,7 @@ class LloydStep:
         return result
 
     def centers_moved(self, centers, new_centers):
-        """Record the iteration's move from ``centers`` to the final ``new_centers`` (bounds' drift)."""
+        """Record the move from ``centers`` to the final ``new_centers`` (bounds' drift; Lloyd has none)."""
 
     def relabel(self, centers):
         """Label every row against ``centers`` (after a non-strict convergence)."""
@@ -235,7 +247,8 @@ def _bounds_state(X, centers_init, x_max=None):
     The margin is twice a bound on the rounding error of a score comparison
     (see _kernels/bounds.py). With non-negative weights (lloyd_single sees to it),
     centres after the first iteration are means of rows: their norms are
-    bounded by the rows' (all the rows': ``x_max`` when X is a block of them).
+    bounded by the rows' (all the rows': ``x_max`` when X is a block of them,
+    whose weights are all non-negative too).
     """
     n_samples, n_features = X.shape
     # Twice a score comparison's rounding: the other half covers the rounding
@@ -355,7 +368,8 @@ def step_for(rows, sample_weight, centers_init, algorithm, x_max=None):
     CSR rows take one kernel whatever the algorithm (every algorithm gives
     Lloyd's iterates); Lloyd's on float64 data scores in float32 first where
     its tiles fit (``scores_in_float32``). When ``rows`` are one block of
-    the data, ``x_max`` is the largest squared norm of all its rows.
+    the data, ``x_max`` is the largest squared norm of all the data's rows,
+    whose weights must all be non-negative.
     """
     if sp.issparse(rows):
         return SparseLloydStep(rows, sample_weight, centers_init, x_max)
