@@ -1,0 +1,202 @@
+"""What a Dask worker runs on one block of rows: the solver's per-block entry and its reductions.
+
+Every function here takes numpy arrays (a block of X, of the weights, of the
+labels) and returns new arrays, never writing its inputs: Dask may hand the
+same block to several tasks, and recompute any of them after a worker is
+lost. One iteration's share of a block is ``lloyd_block``, the step's
+``block`` (``_solvers.steps``) on the block's rows; ``combine`` adds two
+shares, and the driver adds them as a tree in block order, so the result
+never depends on which worker ran what. Kernels run with the worker's own
+thread count (``_worker_threads``).
+"""
+
+import numba
+import numpy as np
+
+from .._solvers import predict, steps
+
+
+def _worker_threads():
+    """Give numba's kernels in this task the threads of the worker running it, no more.
+
+    A worker with one thread runs one task at a time: its kernels get one
+    thread, so two workers on two cores do not fight for them. Outside a
+    worker (dask's local schedulers), numba's own count.
+    """
+    try:
+        from distributed import get_worker
+
+        n_threads = get_worker().state.nthreads
+    except (ImportError, ValueError):
+        return
+    numba.set_num_threads(max(1, min(n_threads, numba.config.NUMBA_NUM_THREADS)))
+
+
+def column_moments(X):
+    """The block's row count, column means and summed squared deviations (float64).
+
+    A NaN or an infinity anywhere in the block makes them non-finite.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    if X.shape[0] == 0:
+        return 0, np.zeros(X.shape[1]), np.zeros(X.shape[1])
+    means = X.mean(axis=0)
+    return X.shape[0], means, ((X - means) ** 2).sum(axis=0)
+
+
+def is_finite(X):
+    """Whether every value of the block is finite."""
+    return bool(np.isfinite(X).all())
+
+
+def merge_moments(a, b):
+    """Two blocks' moments as one (Chan et al.'s pairwise update)."""
+    n_a, mean_a, m2_a = a
+    n_b, mean_b, m2_b = b
+    n = n_a + n_b
+    if n == 0:
+        return a
+    delta = mean_b - mean_a
+    mean = mean_a + delta * (n_b / n)
+    return n, mean, m2_a + m2_b + delta * delta * (n_a * n_b / n)
+
+
+def center_block(X, means):
+    """The block minus the column means, in its own dtype."""
+    return X - means.astype(X.dtype)
+
+
+def lloyd_block(X, sample_weight, labels, centers):
+    """One Lloyd iteration's share of a block of rows.
+
+    sample_weight : the block's weights, or None for ones
+    labels : (n_rows,) int32, the rows' labels before; None before the first iteration
+
+    Returns
+    -------
+    labels : the rows' new labels (a new array)
+    share : (partials, n_changed): the corrections to the centre sums,
+        weights and counts (n_clusters, n_features + 2), float64, summed over
+        the block's row groups in group order, and the labels changed
+    """
+    _worker_threads()
+    X = np.ascontiguousarray(X)
+    step = steps.step_for(X, weights_of(X, sample_weight), centers, "lloyd")
+    if labels is not None:
+        step.buffers.labels[:] = labels
+    # A step made for this one call: it fills its tiled copy (the first call's job) as it reads X.
+    step.block(True, centers)
+    partials, changed = step.buffers.partials()
+    total = np.zeros(partials.shape[1:])
+    for group in partials:  # group order
+        total += group
+    return step.labels.copy(), (total, int(changed.sum()))
+
+
+def weights_of(X, sample_weight):
+    """The block's weights in its dtype; ones for None."""
+    if sample_weight is None:
+        return np.ones(X.shape[0], dtype=X.dtype)
+    return np.ascontiguousarray(sample_weight, dtype=X.dtype)
+
+
+def combine(a, b):
+    """Two shares of an iteration added (``a`` is the earlier block)."""
+    return a[0] + b[0], a[1] + b[1]
+
+
+def farthest_rows(X, sample_weight, centers, labels, n, offset):
+    """The block's ``n`` rows farthest from their own centre, for empty-cluster relocation.
+
+    Returns (distances, global row indices, rows, weights, labels), farthest
+    first, ties by row index; fewer when the block has fewer rows.
+    """
+    X = np.ascontiguousarray(X)
+    distances = ((X - centers[labels]) ** 2).sum(axis=1)
+    order = np.lexsort((np.arange(len(X)), -distances))[:n]
+    return distances[order], order + offset, X[order], weights_of(X, sample_weight)[order], labels[order]
+
+
+def merge_farthest(a, b, n):
+    """The ``n`` farthest of two blocks' candidates, farthest first, ties by row index."""
+    merged = [np.concatenate([x, y]) for x, y in zip(a, b, strict=True)]
+    order = np.lexsort((merged[1], -merged[0]))[:n]
+    return tuple(part[order] for part in merged)
+
+
+def block_labels(X, centers):
+    """Nearest-centre labels of a block of rows, and whether it is finite."""
+    _worker_threads()
+    return predict.predict_labels(np.ascontiguousarray(X), centers)
+
+
+def block_inertia(X, sample_weight, centers, labels):
+    """The block's weighted squared distances to its rows' centres, summed."""
+    _worker_threads()
+    X = np.ascontiguousarray(X)
+    centers = np.ascontiguousarray(centers, dtype=X.dtype)
+    return predict.total_inertia(X, weights_of(X, sample_weight), centers, labels)
+
+
+def block_distances(X, centers):
+    """Euclidean distances from the block's rows to every centre."""
+    _worker_threads()
+    return predict.euclidean_distances(np.ascontiguousarray(X), centers)
+
+
+def block_labels_inertia(X, sample_weight, centers):
+    """Labels of a block against fixed centres, and its inertia."""
+    _worker_threads()
+    X = np.ascontiguousarray(X)
+    centers = np.ascontiguousarray(centers, dtype=X.dtype)
+    return predict.labels_inertia(X, weights_of(X, sample_weight), centers)
+
+
+def nearest_sq_distances(X, centers):
+    """Each row's squared distance to its nearest centre (float64), and its label."""
+    _worker_threads()
+    X = np.ascontiguousarray(X)
+    labels, _ = predict.predict_labels(X, np.ascontiguousarray(centers, dtype=X.dtype))
+    diff = X.astype(np.float64) - centers[labels].astype(np.float64)
+    return np.einsum("ij,ij->i", diff, diff), labels
+
+
+def weighted_cost(sq_distances, X, sample_weight):
+    """The block's share of the potential: its weighted squared distances, summed."""
+    return float(np.dot(weights_of(X, sample_weight).astype(np.float64), sq_distances))
+
+
+def sample_candidates(X, sample_weight, sq_distances, scale, seed):
+    """k-means||'s draw in a block: each row with probability min(1, scale * w * d^2).
+
+    ``seed`` (the fit's seed, the round and the block's index) makes the draw
+    the block's own, whichever worker runs it.
+    """
+    rng = np.random.default_rng(seed)
+    p = scale * weights_of(X, sample_weight).astype(np.float64) * sq_distances
+    return np.ascontiguousarray(X)[rng.random(X.shape[0]) < p]
+
+
+def candidate_weights(X, sample_weight, candidates):
+    """The total weight of the block's rows nearest each candidate."""
+    _, labels = nearest_sq_distances(X, candidates)
+    weights = weights_of(X, sample_weight).astype(np.float64)
+    return np.bincount(labels, weights=weights, minlength=len(candidates))
+
+
+def row_at(X, index):
+    """One row of the block, as a 1-row array."""
+    return np.array(X[index : index + 1])
+
+
+def weight_total(X, sample_weight):
+    """The block's total weight (float64)."""
+    return float(weights_of(X, sample_weight).astype(np.float64).sum())
+
+
+def row_by_weight(X, sample_weight, values, target):
+    """The first row whose running sum of ``w * values`` (or ``w``) exceeds ``target``."""
+    weights = weights_of(X, sample_weight).astype(np.float64)
+    running = np.cumsum(weights if values is None else weights * values)
+    index = min(int(np.searchsorted(running, target, side="right")), X.shape[0] - 1)
+    return row_at(X, index)

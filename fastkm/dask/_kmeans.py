@@ -1,0 +1,362 @@
+"""``fastkm.dask.KMeans``: Lloyd's iterations over the blocks of a dask array.
+
+One pass over X per iteration: each block runs the solver's per-block entry
+(``_blocks.lloyd_block``), the shares are added as a tree in block order,
+and the driver makes the new centres with the single-process reduction
+(``lloyd.finish_iteration``), relocating empty clusters to the farthest
+rows as scikit-learn does. Labels stay with the blocks, on the workers.
+"""
+
+import warnings
+from numbers import Integral, Real
+
+import dask
+import dask.array as da
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_array, check_is_fitted
+
+from .. import _validation as v
+from .._kernels import lloyd
+from .._kmeans import KMeans as _LocalKMeans
+from . import _blocks, _data, _init
+
+_CONSTRAINTS = {
+    **v.KMEANS_CONSTRAINTS,
+    "init": [StrOptions({"k-means||", "k-means++"}), "array-like"],
+    "oversampling_factor": [Interval(Real, 0, None, closed="neither")],
+    "init_rounds": [Interval(Integral, 1, None, closed="left")],
+}
+
+
+def _add(a, b):
+    return a + b
+
+
+class KMeans(_LocalKMeans):
+    """K-Means on a Dask cluster: fastkm's kernels on every block, scikit-learn's semantics.
+
+    Takes the parameters of :class:`fastkm.KMeans`, and fits a row-chunked
+    dask array (column chunks are merged), a dask DataFrame, or a numpy
+    array (then it is :class:`fastkm.KMeans`). The iterations are
+    Lloyd's, one pass over X each; the results equal those of
+    :class:`fastkm.KMeans` on the same data from the same initial centres
+    (labels and ``n_iter_``; centres to rounding), whatever the chunks.
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+        The number of clusters.
+    init : {'k-means||', 'k-means++'} or array of shape (n_clusters, n_features), default='k-means||'
+        'k-means||': ``init_rounds`` passes over the data, each drawing about
+        ``oversampling_factor * n_clusters`` candidates, which fastkm's
+        k-means++ and Lloyd's iterations then cluster (weighted by the rows
+        nearest each). 'k-means++': exact, one pass over the data per centre.
+    n_init : 'auto' or int, default='auto'
+        Runs from different initial centres; the best by inertia is kept.
+        'auto' is 1.
+    max_iter : int, default=300
+    tol : float, default=1e-4
+        Relative to the mean of the features' variances, as scikit-learn's.
+    verbose : int, default=0
+    random_state : int, RandomState instance or None, default=None
+    copy_x : bool, default=True
+        Kept for the interface: dask arrays are never written.
+    algorithm : {'lloyd', 'elkan', 'auto', 'full'}, default='auto'
+        Every value runs Lloyd's iterations over the blocks (the bound-based
+        algorithms give the same iterates in one process).
+    oversampling_factor : float, default=2
+        k-means||: candidates drawn per round, as a multiple of n_clusters.
+    init_rounds : int, default=5
+        k-means||: passes over the data drawing candidates.
+
+    Attributes
+    ----------
+    cluster_centers_ : ndarray of shape (n_clusters, n_features)
+    labels_ : dask array of shape (n_samples,), int32
+    inertia_ : float
+    n_iter_ : int
+    n_features_in_ : int
+    """
+
+    _parameter_constraints: dict = _CONSTRAINTS
+
+    def __init__(
+        self,
+        n_clusters=8,
+        *,
+        init="k-means||",
+        n_init="auto",
+        max_iter=300,
+        tol=1e-4,
+        verbose=0,
+        random_state=None,
+        copy_x=True,
+        algorithm="auto",
+        oversampling_factor=2,
+        init_rounds=5,
+    ):
+        super().__init__(
+            n_clusters,
+            init=init,
+            n_init=n_init,
+            max_iter=max_iter,
+            tol=tol,
+            verbose=verbose,
+            random_state=random_state,
+            copy_x=copy_x,
+            algorithm=algorithm,
+        )
+        self.oversampling_factor = oversampling_factor
+        self.init_rounds = init_rounds
+
+    def fit(self, X, y=None, sample_weight=None):
+        """Compute k-means clustering over the blocks of X.
+
+        Parameters
+        ----------
+        X : dask array, dask DataFrame or array-like of shape (n_samples, n_features)
+            Training instances. A numpy array is fitted as :class:`fastkm.KMeans` does.
+        y : Ignored
+        sample_weight : dask array or array-like of shape (n_samples,), default=None
+            The weights for each observation in X, chunked like X's rows.
+
+        Returns
+        -------
+        self : object
+            Fitted estimator.
+        """
+        if not _data.is_dask_collection(X):
+            init = self.init
+            if isinstance(init, str) and init == "k-means||":
+                self._validate_params()
+                local = _LocalKMeans(**{**self._local_params(), "init": "k-means++"})
+            else:
+                local = _LocalKMeans(**self._local_params())
+            local.fit(X, sample_weight=sample_weight)
+            params = local.get_params(deep=False)
+            self.__dict__.update({k: val for k, val in local.__dict__.items() if k not in params})
+            return self
+        self._validate_params()
+        X = _data.as_dask_array(X)
+        blocks = _data.blocks_of(X, sample_weight)
+        v.check_n_samples(X, self.n_clusters)
+        n_init = v.resolve_n_init(self.n_init, self.init, 1, "KMeans")
+        means, tol = self._moments(blocks)
+        self.n_features_in_ = blocks.n_features
+        # Centred as fastkm.KMeans centres: the distance expansion stays accurate.
+        centered = _data.Blocks(
+            list(dask.persist(*blocks.map(_blocks.center_block, means))),
+            blocks.weights,
+            blocks.sizes,
+            blocks.n_features,
+            blocks.dtype,
+        )
+        random_state = check_random_state(self.random_state)
+        best = None
+        for _ in range(n_init):
+            centers_init = self._initial_centers(centered, means, random_state)
+            run = _lloyd(centered, centers_init, self.max_iter, tol, self.verbose)
+            if best is None or run[1] < best[1]:
+                best = run
+        label_blocks, inertia, centers, n_iter = best
+        self.cluster_centers_ = centers + means
+        self._n_features_out = self.n_clusters
+        self.labels_ = _data.labels_array(label_blocks, blocks.sizes)
+        self.inertia_ = inertia
+        self.n_iter_ = n_iter
+        counts = da.bincount(self.labels_, minlength=self.n_clusters).compute()
+        distinct = np.count_nonzero(counts)
+        if distinct < self.n_clusters:
+            warnings.warn(
+                f"Number of distinct clusters ({distinct}) found smaller than "
+                f"n_clusters ({self.n_clusters}). Possibly due to duplicate points in X.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        return self
+
+    def _local_params(self):
+        params = self.get_params(deep=False)
+        params.pop("oversampling_factor")
+        params.pop("init_rounds")
+        return params
+
+    def _moments(self, blocks):
+        """Column means (X's dtype) and the absolute tolerance; non-finite X raises scikit-learn's error."""
+        moments = _data.tree(_blocks.merge_moments, blocks.map(_blocks.column_moments)).compute()
+        n, means, m2 = moments
+        if not (np.isfinite(means).all() and np.isfinite(m2).all()):
+            finite = dask.compute(*blocks.map(_blocks.is_finite))
+            bad = blocks.rows[finite.index(False)].compute()
+            check_array(bad, ensure_all_finite=True, input_name="X", estimator=self)
+        variances = m2 / n
+        return means.astype(blocks.dtype), float(np.mean(variances) * self.tol) if self.tol else 0.0
+
+    def _initial_centers(self, blocks, means, random_state):
+        init = self.init
+        if isinstance(init, str):
+            seed = int(random_state.randint(np.iinfo(np.int32).max))
+            if init == "k-means||":
+                return _init.kmeans_parallel(
+                    blocks, self.n_clusters, self.oversampling_factor, self.init_rounds, seed
+                )
+            return _init.kmeans_plusplus(blocks, self.n_clusters, seed)
+        init = check_array(init, dtype=blocks.dtype, copy=True, order="C")
+        v.validate_center_shape(np.empty((0, blocks.n_features)), init, self.n_clusters)
+        return init - means
+
+    def _dask_map(self, X, func, *args, dtype, drop_axis=True, new_axis=None, chunks=None):
+        X = _data.as_dask_array(X)
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but {type(self).__name__} "
+                f"is expecting {self.n_features_in_} features as input."
+            )
+        centers = np.ascontiguousarray(self.cluster_centers_, dtype=X.dtype)
+        return X.map_blocks(
+            func, centers, *args, dtype=dtype, drop_axis=drop_axis, new_axis=new_axis, chunks=chunks
+        )
+
+    def predict(self, X):
+        """Closest cluster of each sample: a dask array for dask input, else as :class:`fastkm.KMeans`.
+
+        Parameters
+        ----------
+        X : dask array, dask DataFrame or array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        labels : dask array or ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self)
+        if not _data.is_dask_collection(X):
+            return super().predict(X)
+        return self._dask_map(X, _predict_block, dtype=np.int32, drop_axis=1)
+
+    def transform(self, X):
+        """Distances to every centre: a dask array for dask input, else as :class:`fastkm.KMeans`.
+
+        Parameters
+        ----------
+        X : dask array, dask DataFrame or array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        X_new : dask array or ndarray of shape (n_samples, n_clusters)
+        """
+        check_is_fitted(self)
+        if not _data.is_dask_collection(X):
+            return super().transform(X)
+        X = _data.as_dask_array(X)
+        chunks = (X.chunks[0], (self.n_clusters,))
+        return self._dask_map(X, _blocks.block_distances, dtype=X.dtype, drop_axis=None, chunks=chunks)
+
+    def score(self, X, y=None, sample_weight=None):
+        """Opposite of the value of X on the K-means objective.
+
+        Parameters
+        ----------
+        X : dask array, dask DataFrame or array-like of shape (n_samples, n_features)
+        y : Ignored
+        sample_weight : dask array or array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        score : float
+        """
+        check_is_fitted(self)
+        if not _data.is_dask_collection(X):
+            return super().score(X, sample_weight=sample_weight)
+        X = _data.as_dask_array(X)
+        blocks = _data.blocks_of(X, sample_weight)
+        centers = np.ascontiguousarray(self.cluster_centers_, dtype=X.dtype)
+        parts = blocks.map(_inertia_of, centers, weights=True)
+        return -float(_data.tree(_add, parts).compute())
+
+
+def _predict_block(X, centers):
+    labels, finite = _blocks.block_labels(X, centers)
+    if not finite:
+        check_array(X, ensure_all_finite=True, input_name="X")
+    return labels
+
+
+def _inertia_of(X, sample_weight, centers):
+    return _blocks.block_labels_inertia(X, sample_weight, centers)[1]
+
+
+def _relocate(blocks, centers_old, label_blocks, sums, weights, n_empty):
+    """Give each empty cluster one of the rows farthest from its centre (scikit-learn's rule), in place.
+
+    The candidates are the farthest rows of each block, merged in block order;
+    ties go to the lower row index.
+    """
+    empty = np.flatnonzero(weights == 0)
+    parts = [
+        dask.delayed(_blocks.farthest_rows)(x, w, centers_old, labels, n_empty, offset)
+        for x, w, labels, offset in zip(
+            blocks.rows, blocks.weights, label_blocks, blocks.offsets[:-1], strict=True
+        )
+    ]
+    distances, _, rows, row_weights, row_labels = _data.tree(_blocks.merge_farthest, parts, n_empty).compute()
+    if distances.size == 0 or distances.max() == 0:
+        return
+    for new_cluster, row, weight, old_cluster in zip(empty, rows, row_weights, row_labels, strict=False):
+        sums[old_cluster] -= row * weight
+        sums[new_cluster] = row * weight
+        weights[new_cluster] = weight
+        weights[old_cluster] -= weight
+
+
+def _lloyd(blocks, centers_init, max_iter, tol, verbose):
+    """One run of Lloyd's iterations over the blocks (see ``exact.lloyd_single``).
+
+    Returns the label blocks (persisted), the inertia, the centres and the
+    iterations run.
+    """
+    n_clusters, n_features = centers_init.shape
+    centers = np.array(centers_init, dtype=blocks.dtype, order="C")
+    new_centers = np.empty_like(centers)
+    sums = np.zeros((n_clusters, n_features + 2))
+    weights = np.empty(n_clusters, dtype=blocks.dtype)
+    label_blocks = [None] * len(blocks.rows)
+    strict = False
+    for i in range(max_iter):
+        outs = [
+            dask.delayed(_blocks.lloyd_block, pure=True, nout=2)(x, w, labels, centers)
+            for x, w, labels in zip(blocks.rows, blocks.weights, label_blocks, strict=True)
+        ]
+        total = _data.tree(_blocks.combine, [share for _, share in outs])
+        *label_blocks, total = dask.persist(*[labels for labels, _ in outs], total)
+        partials, n_changed = total.compute()
+        n_changed, n_empty, shift = lloyd.finish_iteration(
+            partials[None], np.array([n_changed], dtype=np.int64), sums, centers, new_centers, weights
+        )
+        if n_empty:
+            # new_centers holds the sums: relocate, then average, as in one process.
+            _relocate(blocks, centers, label_blocks, new_centers, weights, n_empty)
+            lloyd.average_centers(new_centers, weights)
+            shift = lloyd.center_shift_total(centers, new_centers)
+        centers, new_centers = new_centers, centers
+        if verbose:
+            print(f"Iteration {i}: {n_changed} labels changed, centre shift {shift}.")
+        if n_changed == 0:
+            strict = True
+            break
+        if shift <= tol:
+            break
+    if not strict:
+        label_blocks = list(dask.persist(*blocks.map(_relabel, centers)))
+    inertias = [
+        dask.delayed(_blocks.block_inertia)(x, w, centers, labels)
+        for x, w, labels in zip(blocks.rows, blocks.weights, label_blocks, strict=True)
+    ]
+    inertia = float(_data.tree(_add, inertias).compute())
+    return label_blocks, inertia, centers, i + 1
+
+
+def _relabel(X, centers):
+    return _blocks.block_labels(X, centers)[0]

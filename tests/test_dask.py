@@ -1,0 +1,175 @@
+"""fastkm.dask.KMeans on a real scheduler: a LocalCluster of two worker processes.
+
+Given the same initial centres it must give fastkm.KMeans's labels and
+n_iter_ (centres to rounding: the blocks add their sums in another order)
+for any chunking. The data are continuous (make_blobs): on integer data such
+as digits, rows tied between two centres to the last bit are common, and
+which side of a tie a row falls then depends on that rounding.
+"""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_blobs
+
+da = pytest.importorskip("dask.array")
+distributed = pytest.importorskip("distributed")
+
+import fastkm  # noqa: E402
+from fastkm.dask import KMeans  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def client():
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        yield client
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, _ = make_blobs(3000, n_features=5, centers=8, cluster_std=2.0, random_state=0)
+    return X
+
+
+def _init(X, k, seed):
+    return X[np.random.default_rng(seed).choice(len(X), k, replace=False)]
+
+
+def _same_fit(expected, fitted):
+    np.testing.assert_array_equal(fitted.labels_.compute(), expected.labels_)
+    assert fitted.n_iter_ == expected.n_iter_
+    scale = np.abs(expected.cluster_centers_).max()
+    np.testing.assert_allclose(fitted.cluster_centers_, expected.cluster_centers_, rtol=0, atol=1e-10 * scale)
+    np.testing.assert_allclose(fitted.inertia_, expected.inertia_, rtol=1e-10)
+
+
+@pytest.mark.parametrize(
+    "n_rows, chunks",
+    [(3000, 3000), (3000, (1000, 17, 1500, 483)), (400, 7)],
+    ids=["one-chunk", "uneven", "smaller-than-k"],
+)
+@pytest.mark.parametrize("weighted", [False, True], ids=["unit", "weighted"])
+def test_same_fit_as_one_process(client, data, n_rows, chunks, weighted):
+    X = data[:n_rows]
+    w = np.random.default_rng(1).uniform(0.5, 2.0, len(X)) if weighted else None
+    init = _init(X, 8, 2)
+    expected = fastkm.KMeans(8, init=init, n_init=1).fit(X, sample_weight=w)
+    Xd = da.from_array(X, chunks=(chunks, 5))
+    wd = None if w is None else da.from_array(w, chunks=(Xd.chunks[0],))
+    fitted = KMeans(8, init=init).fit(Xd, sample_weight=wd)
+    assert isinstance(fitted.labels_, da.Array)
+    _same_fit(expected, fitted)
+
+
+def test_float32_and_column_chunks(client, data):
+    X = data.astype(np.float32)
+    init = _init(X, 6, 3)
+    expected = fastkm.KMeans(6, init=init, n_init=1).fit(X)
+    fitted = KMeans(6, init=init).fit(da.from_array(X, chunks=(700, 2)))
+    np.testing.assert_array_equal(fitted.labels_.compute(), expected.labels_)
+    assert fitted.n_iter_ == expected.n_iter_
+    assert fitted.cluster_centers_.dtype == np.float32
+    np.testing.assert_allclose(fitted.cluster_centers_, expected.cluster_centers_, rtol=1e-5)
+
+
+def test_empty_cluster_relocated_as_in_one_process(client, data):
+    # A centre far from every row is empty after the first iteration; it
+    # takes the row farthest from its centre, as in scikit-learn.
+    X = data
+    init = _init(X, 8, 4)
+    init[3] = X.max(axis=0) + 1000.0
+    expected = fastkm.KMeans(8, init=init, n_init=1).fit(X)
+    fitted = KMeans(8, init=init).fit(da.from_array(X, chunks=(450, 5)))
+    _same_fit(expected, fitted)
+    assert np.bincount(expected.labels_, minlength=8).min() > 0
+
+
+def test_kmeans_parallel_quality(client):
+    X, _ = make_blobs(20000, n_features=8, centers=16, cluster_std=3.0, random_state=5)
+    Xd = da.from_array(X, chunks=2500)
+    ours = [KMeans(16, random_state=seed).fit(Xd).inertia_ for seed in range(3)]
+    plusplus = [fastkm.KMeans(16, n_init=1, random_state=seed).fit(X).inertia_ for seed in range(3)]
+    assert np.median(ours) <= 1.01 * np.median(plusplus)
+
+
+def test_exact_kmeans_plusplus(client, data):
+    Xd = da.from_array(data, chunks=600)
+    fitted = KMeans(8, init="k-means++", random_state=0).fit(Xd)
+    local = fastkm.KMeans(8, init=fitted.cluster_centers_, n_init=1).fit(data)
+    assert fitted.inertia_ == pytest.approx(local.inertia_, rel=1e-10)
+    # Seeded: the same draw again.
+    again = KMeans(8, init="k-means++", random_state=0).fit(Xd)
+    np.testing.assert_array_equal(again.cluster_centers_, fitted.cluster_centers_)
+
+
+def test_predict_transform_score_blockwise(client, data):
+    X = data
+    init = _init(X, 8, 2)
+    fitted = KMeans(8, init=init).fit(da.from_array(X, chunks=800))
+    local = fastkm.KMeans(8, init=fitted.cluster_centers_, n_init=1, max_iter=1).fit(X)
+    local.cluster_centers_ = fitted.cluster_centers_
+    Xd = da.from_array(X, chunks=(1100, 5))
+    labels = fitted.predict(Xd)
+    assert isinstance(labels, da.Array)
+    np.testing.assert_array_equal(labels.compute(), local.predict(X))
+    np.testing.assert_allclose(fitted.transform(Xd).compute(), local.transform(X), rtol=1e-12)
+    assert fitted.score(Xd) == pytest.approx(local.score(X), rel=1e-12)
+    # numpy input: fastkm.KMeans's methods.
+    np.testing.assert_array_equal(fitted.predict(X), local.predict(X))
+
+
+def test_dataframe_and_unknown_chunks(client, data):
+    dd = pytest.importorskip("dask.dataframe")
+    import pandas as pd
+
+    X = data
+    init = _init(X, 8, 2)
+    expected = fastkm.KMeans(8, init=init, n_init=1).fit(X)
+    frame = dd.from_pandas(pd.DataFrame(X, columns=list("abcde")), npartitions=4)
+    _same_fit(expected, KMeans(8, init=init).fit(frame))
+    Xd = da.from_array(X, chunks=700)
+    unknown = Xd[Xd[:, 0] > -np.inf]  # the same rows, chunk sizes unknown
+    assert np.isnan(unknown.chunks[0][0])
+    _same_fit(expected, KMeans(8, init=init).fit(unknown))
+
+
+def test_numpy_input_is_fastkm_kmeans(data):
+    init = _init(data, 8, 2)
+    expected = fastkm.KMeans(8, init=init, n_init=1).fit(data)
+    fitted = KMeans(8, init=init).fit(data)
+    np.testing.assert_array_equal(fitted.labels_, expected.labels_)
+    np.testing.assert_array_equal(fitted.cluster_centers_, expected.cluster_centers_)
+    default = KMeans(8, random_state=0).fit(data)  # k-means|| on one machine is k-means++
+    np.testing.assert_array_equal(
+        default.cluster_centers_, fastkm.KMeans(8, random_state=0).fit(data).cluster_centers_
+    )
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_non_finite_block_raises_sklearns_error(client, data, value):
+    X = data.copy()
+    X[2500, 3] = value
+    with pytest.raises(ValueError, match=r"Input X contains (NaN|infinity)"):
+        KMeans(8, init=_init(data, 8, 2)).fit(da.from_array(X, chunks=600))
+
+
+def test_bad_parameters(data):
+    Xd = da.from_array(data, chunks=600)
+    with pytest.raises(ValueError, match="init_rounds"):
+        KMeans(8, init_rounds=0).fit(Xd)
+    with pytest.raises(ValueError, match="oversampling_factor"):
+        KMeans(8, oversampling_factor=-1).fit(Xd)
+    with pytest.raises(ValueError, match="n_samples=600 should be >= n_clusters=601"):
+        KMeans(601).fit(Xd[:600])
+
+
+def test_import_fastkm_imports_no_dask():
+    code = "import sys, fastkm; fastkm.KMeans; print('dask' in sys.modules)"
+    assert subprocess.check_output([sys.executable, "-c", code], text=True).strip() == "False"
