@@ -68,6 +68,30 @@ def test_same_fit_as_one_process(client, data, n_rows, chunks, weighted):
     _same_fit(expected, fitted)
 
 
+@pytest.mark.parametrize("algorithm", ["hamerly", "yinyang", "auto"])
+def test_bound_algorithms_keep_their_bounds_on_the_workers(client, algorithm):
+    # Each block's step (with its bounds and tiled copy) lives on the worker
+    # holding the block, from one iteration to the next.
+    X, _ = make_blobs(4000, n_features=6, centers=40, cluster_std=1.5, random_state=3)
+    init = _init(X, 40, 5)
+    expected = fastkm.KMeans(40, init=init, n_init=1, algorithm=algorithm).fit(X)
+    fitted = KMeans(40, init=init, algorithm=algorithm).fit(da.from_array(X, chunks=(900, 6)))
+    _same_fit(expected, fitted)
+    assert fitted.n_iter_ > 5
+
+
+def test_without_a_client_runs_in_process(data, monkeypatch):
+    # No distributed client: the blocks come to this process, which runs the steps.
+    from fastkm.dask import _cluster
+
+    monkeypatch.setattr(_cluster, "client_or_none", lambda: None)
+    assert isinstance(_cluster.executor(), _cluster.InProcess)
+    init = _init(data, 8, 2)
+    expected = fastkm.KMeans(8, init=init, n_init=1).fit(data)
+    fitted = KMeans(8, init=init).fit(da.from_array(data, chunks=700))
+    _same_fit(expected, fitted)
+
+
 def test_float32_and_column_chunks(client, data):
     X = data.astype(np.float32)
     init = _init(X, 6, 3)

@@ -1,13 +1,17 @@
 """What a Dask worker runs on one block of rows: the solver's per-block entry and its reductions.
 
-Every function here takes numpy arrays (a block of X, of the weights, of the
-labels) and returns new arrays, never writing its inputs: Dask may hand the
-same block to several tasks, and recompute any of them after a worker is
-lost. One iteration's share of a block is ``lloyd_block``, the step's
-``block`` (``_solvers.steps``) on the block's rows; ``combine`` adds two
-shares, and the driver adds them as a tree in block order, so the result
-never depends on which worker ran what. Kernels run with the worker's own
-thread count (``_worker_threads``).
+A fit gives each block a ``BlockState`` on the worker holding its rows: the
+block's step (``_solvers.steps``, the exact algorithm's per-block entry,
+with its tiled copy and bounds) and the iteration it has reached. Each
+iteration runs ``step_block`` on it: the step's ``centers_moved`` for the
+previous iteration's move, then its ``block``, and the block's share (its
+partials summed in group order, the labels changed). ``combine`` adds two
+shares; the driver adds them as a tree in block order, so the result never
+depends on which worker ran what. A state that is not at the iteration the
+driver expects (a worker was lost and the state made again) raises
+``LostBlockState``. The other functions read their inputs and return new
+arrays. Kernels run with the worker's own thread count
+(``_worker_threads``).
 """
 
 import numba
@@ -66,31 +70,80 @@ def center_block(X, means):
     return X - means.astype(X.dtype)
 
 
-def lloyd_block(X, sample_weight, labels, centers):
-    """One Lloyd iteration's share of a block of rows.
+class LostBlockState(RuntimeError):
+    """A block's state is not at the iteration the fit reached: its worker was lost."""
 
-    sample_weight : the block's weights, or None for ones
-    labels : (n_rows,) int32, the rows' labels before; None before the first iteration
 
-    Returns
-    -------
-    labels : the rows' new labels (a new array)
-    share : (partials, n_changed): the corrections to the centre sums,
-        weights and counts (n_clusters, n_features + 2), float64, summed over
-        the block's row groups in group order, and the labels changed
+class BlockState:
+    """A block's step, kept on the worker holding the block's rows, and its iteration."""
+
+    def __init__(self, X, sample_weight, centers_init, algorithm, x_max):
+        X = np.ascontiguousarray(X)
+        self.step = steps.step_for(X, weights_of(X, sample_weight), centers_init, algorithm, x_max)
+        self.iteration = 0
+        self.centers = None
+
+    def check(self, iteration):
+        if self.iteration != iteration:
+            raise LostBlockState(
+                f"A block's state is at iteration {self.iteration}, the fit at {iteration}: "
+                "the worker holding it was lost during the fit."
+            )
+
+
+def new_state(X, sample_weight, centers_init, algorithm, x_max):
+    """A block's ``BlockState`` for a run from ``centers_init``."""
+    return BlockState(X, sample_weight, centers_init, algorithm, x_max)
+
+
+def step_block(state, centers, iteration):
+    """One iteration's share of a block: its step's ``block`` from ``centers`` (in place).
+
+    Returns ``(partials, n_changed)``: the corrections to the centre sums,
+    weights and counts (n_clusters, n_features + 2), float64, summed over the
+    block's row groups in group order, and the labels changed.
     """
     _worker_threads()
-    X = np.ascontiguousarray(X)
-    step = steps.step_for(X, weights_of(X, sample_weight), centers, "lloyd")
-    if labels is not None:
-        step.buffers.labels[:] = labels
-    # A step made for this one call: it fills its tiled copy (the first call's job) as it reads X.
-    step.block(True, centers)
+    state.check(iteration)
+    step = state.step
+    if iteration:
+        step.centers_moved(state.centers, centers)
+    step.block(iteration == 0, centers)
+    state.centers, state.iteration = centers, iteration + 1
     partials, changed = step.buffers.partials()
     total = np.zeros(partials.shape[1:])
     for group in partials:  # group order
         total += group
-    return step.labels.copy(), (total, int(changed.sum()))
+    return total, int(changed.sum())
+
+
+def relabel_state(state, centers, iteration):
+    """Label the block's rows against the final centres (after a non-strict stop)."""
+    _worker_threads()
+    state.check(iteration)
+    state.step.relabel(centers)
+    return True
+
+
+def state_labels(state, done, iteration):
+    """The block's labels (a copy); ``done`` orders it after a relabel."""
+    state.check(iteration)
+    return state.step.labels.copy()
+
+
+def state_inertia(state, done, centers, iteration):
+    """The block's weighted squared distances to its rows' centres, summed."""
+    _worker_threads()
+    state.check(iteration)
+    step = state.step
+    return predict.total_inertia(step.rows, step.sample_weight, centers, step.labels)
+
+
+def state_farthest(state, offset, centers, n, iteration):
+    """``farthest_rows`` of the block's rows and labels."""
+    state.check(iteration)
+    step = state.step
+    return farthest_rows(step.rows, step.sample_weight, centers, step.labels, n, offset)
 
 
 def weights_of(X, sample_weight):

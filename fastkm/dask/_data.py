@@ -90,5 +90,8 @@ def tree(func, parts, *args):
 
 def labels_array(label_blocks, sizes):
     """The blocks' labels as one dask array (they stay where they are)."""
-    parts = [da.from_delayed(b, shape=(n,), dtype=np.int32) for b, n in zip(label_blocks, sizes, strict=True)]
+    parts = [
+        da.from_delayed(b if dask.is_dask_collection(b) else dask.delayed(b), shape=(n,), dtype=np.int32)
+        for b, n in zip(label_blocks, sizes, strict=True)
+    ]
     return da.concatenate(parts) if len(parts) > 1 else parts[0]

@@ -1,10 +1,11 @@
-"""``fastkm.dask.KMeans``: Lloyd's iterations over the blocks of a dask array.
+"""``fastkm.dask.KMeans``: the exact algorithms over the blocks of a dask array.
 
-One pass over X per iteration: each block runs the solver's per-block entry
-(``_blocks.lloyd_block``), the shares are added as a tree in block order,
-and the driver makes the new centres with the single-process reduction
-(``lloyd.finish_iteration``), relocating empty clusters to the farthest
-rows as scikit-learn does. Labels stay with the blocks, on the workers.
+One pass over X per iteration: each block's step (``_solvers.steps``, kept
+on the worker holding the block, ``_blocks.BlockState``) runs the per-block
+entry, the shares are added as a tree in block order, and the driver makes
+the new centres with the single-process reduction (``lloyd.finish_iteration``),
+relocating empty clusters to the farthest rows as scikit-learn does. Labels
+stay with the blocks, on the workers.
 """
 
 import warnings
@@ -21,7 +22,8 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from .. import _validation as v
 from .._kernels import lloyd
 from .._kmeans import KMeans as _LocalKMeans
-from . import _blocks, _data, _init
+from .._solvers.exact import choose_algorithm as _choose
+from . import _blocks, _cluster, _data, _init
 
 _CONSTRAINTS = {
     **v.KMEANS_CONSTRAINTS,
@@ -40,10 +42,11 @@ class KMeans(_LocalKMeans):
 
     Takes the parameters of :class:`fastkm.KMeans`, and fits a row-chunked
     dask array (column chunks are merged), a dask DataFrame, or a numpy
-    array (then it is :class:`fastkm.KMeans`). The iterations are
-    Lloyd's, one pass over X each; the results equal those of
-    :class:`fastkm.KMeans` on the same data from the same initial centres
-    (labels and ``n_iter_``; centres to rounding), whatever the chunks.
+    array (then it is :class:`fastkm.KMeans`). One pass over X per
+    iteration, each block's step kept on the worker holding the block; the
+    results equal those of :class:`fastkm.KMeans` on the same data from the
+    same initial centres (labels and ``n_iter_``; centres to rounding, as
+    the blocks add their sums in another order), whatever the chunks.
 
     Parameters
     ----------
@@ -64,9 +67,10 @@ class KMeans(_LocalKMeans):
     random_state : int, RandomState instance or None, default=None
     copy_x : bool, default=True
         Kept for the interface: dask arrays are never written.
-    algorithm : {'lloyd', 'elkan', 'auto', 'full'}, default='auto'
-        Every value runs Lloyd's iterations over the blocks (the bound-based
-        algorithms give the same iterates in one process).
+    algorithm : {'auto', 'lloyd', 'hamerly', 'yinyang', 'elkan'}, default='auto'
+        As :class:`fastkm.KMeans`, each block keeping its own bounds; 'auto'
+        chooses by the whole data's shape, and 'elkan' (whose bounds take
+        n_samples x n_clusters memory) runs as 'auto' does.
     oversampling_factor : float, default=2
         k-means||: candidates drawn per round, as a multiple of n_clusters.
     init_rounds : int, default=5
@@ -154,11 +158,30 @@ class KMeans(_LocalKMeans):
             blocks.n_features,
             blocks.dtype,
         )
+        cluster = _cluster.executor()
+        rows, row_weights = cluster.blocks(centered.rows), cluster.blocks(centered.weights)
+        x_max, w_min = self._norms_and_weights(centered)
+        n_samples = centered.n_samples
+        algorithm = self.algorithm
+        if algorithm in ("auto", "elkan") or w_min < 0:
+            # Elkan's O(n k) bounds per block buy nothing here; negative weights need brute force.
+            algorithm = "lloyd" if w_min < 0 else _choose(n_samples, blocks.n_features, self.n_clusters)
         random_state = check_random_state(self.random_state)
         best = None
         for _ in range(n_init):
             centers_init = self._initial_centers(centered, means, random_state)
-            run = _lloyd(centered, centers_init, self.max_iter, tol, self.verbose)
+            run = _lloyd(
+                cluster,
+                rows,
+                row_weights,
+                centered.offsets,
+                centers_init,
+                algorithm,
+                x_max,
+                self.max_iter,
+                tol,
+                self.verbose,
+            )
             if best is None or run[1] < best[1]:
                 best = run
         label_blocks, inertia, centers, n_iter = best
@@ -177,6 +200,14 @@ class KMeans(_LocalKMeans):
                 stacklevel=2,
             )
         return self
+
+    def _norms_and_weights(self, blocks):
+        """The largest squared row norm (the bounds' margin) and the smallest weight."""
+        parts = [
+            dask.delayed(_norm_and_weight)(x, w) for x, w in zip(blocks.rows, blocks.weights, strict=True)
+        ]
+        found = dask.compute(*parts)
+        return max(f[0] for f in found), min(f[1] for f in found)
 
     def _local_params(self):
         params = self.get_params(deep=False)
@@ -277,6 +308,12 @@ class KMeans(_LocalKMeans):
         return -float(_data.tree(_add, parts).compute())
 
 
+def _norm_and_weight(X, sample_weight):
+    weights = _blocks.weights_of(X, sample_weight)
+    x_max = float(np.einsum("ij,ij->i", X, X).max()) if len(X) else 0.0
+    return x_max, float(weights.min()) if len(weights) else 0.0
+
+
 def _predict_block(X, centers):
     labels, finite = _blocks.block_labels(X, centers)
     if not finite:
@@ -288,20 +325,17 @@ def _inertia_of(X, sample_weight, centers):
     return _blocks.block_labels_inertia(X, sample_weight, centers)[1]
 
 
-def _relocate(blocks, centers_old, label_blocks, sums, weights, n_empty):
+def _relocate(cluster, states, offsets, centers_old, sums, weights, n_empty, iteration):
     """Give each empty cluster one of the rows farthest from its centre (scikit-learn's rule), in place.
 
     The candidates are the farthest rows of each block, merged in block order;
     ties go to the lower row index.
     """
     empty = np.flatnonzero(weights == 0)
-    parts = [
-        dask.delayed(_blocks.farthest_rows)(x, w, centers_old, labels, n_empty, offset)
-        for x, w, labels, offset in zip(
-            blocks.rows, blocks.weights, label_blocks, blocks.offsets[:-1], strict=True
-        )
-    ]
-    distances, _, rows, row_weights, row_labels = _data.tree(_blocks.merge_farthest, parts, n_empty).compute()
+    each = [(offset,) for offset in offsets[:-1]]
+    parts = cluster.pinned(_blocks.state_farthest, states, centers_old, n_empty, iteration, each=each)
+    far = cluster.gather(cluster.tree(_blocks.merge_farthest, parts, n_empty))
+    distances, _, rows, row_weights, row_labels = far
     if distances.size == 0 or distances.max() == 0:
         return
     for new_cluster, row, weight, old_cluster in zip(empty, rows, row_weights, row_labels, strict=False):
@@ -311,52 +345,55 @@ def _relocate(blocks, centers_old, label_blocks, sums, weights, n_empty):
         weights[old_cluster] -= weight
 
 
-def _lloyd(blocks, centers_init, max_iter, tol, verbose):
+def _lloyd(cluster, rows, weights_blocks, offsets, centers_init, algorithm, x_max, max_iter, tol, verbose):
     """One run of Lloyd's iterations over the blocks (see ``exact.lloyd_single``).
 
-    Returns the label blocks (persisted), the inertia, the centres and the
-    iterations run.
+    Every block's step lives on the worker holding its rows (``_blocks.BlockState``).
+    Returns the label blocks (futures on a cluster), the inertia, the centres
+    and the iterations run.
     """
     n_clusters, n_features = centers_init.shape
-    centers = np.array(centers_init, dtype=blocks.dtype, order="C")
+    centers = np.array(centers_init, order="C")
     new_centers = np.empty_like(centers)
     sums = np.zeros((n_clusters, n_features + 2))
-    weights = np.empty(n_clusters, dtype=blocks.dtype)
-    label_blocks = [None] * len(blocks.rows)
-    strict = False
-    for i in range(max_iter):
-        outs = [
-            dask.delayed(_blocks.lloyd_block, pure=True, nout=2)(x, w, labels, centers)
-            for x, w, labels in zip(blocks.rows, blocks.weights, label_blocks, strict=True)
-        ]
-        total = _data.tree(_blocks.combine, [share for _, share in outs])
-        *label_blocks, total = dask.persist(*[labels for labels, _ in outs], total)
-        partials, n_changed = total.compute()
-        n_changed, n_empty, shift = lloyd.finish_iteration(
-            partials[None], np.array([n_changed], dtype=np.int64), sums, centers, new_centers, weights
-        )
-        if n_empty:
-            # new_centers holds the sums: relocate, then average, as in one process.
-            _relocate(blocks, centers, label_blocks, new_centers, weights, n_empty)
-            lloyd.average_centers(new_centers, weights)
-            shift = lloyd.center_shift_total(centers, new_centers)
-        centers, new_centers = new_centers, centers
-        if verbose:
-            print(f"Iteration {i}: {n_changed} labels changed, centre shift {shift}.")
-        if n_changed == 0:
-            strict = True
-            break
-        if shift <= tol:
-            break
-    if not strict:
-        label_blocks = list(dask.persist(*blocks.map(_relabel, centers)))
-    inertias = [
-        dask.delayed(_blocks.block_inertia)(x, w, centers, labels)
-        for x, w, labels in zip(blocks.rows, blocks.weights, label_blocks, strict=True)
+    weights = np.empty(n_clusters, dtype=centers.dtype)
+    states = [
+        cluster.submit(_blocks.new_state, x, w, centers, algorithm, x_max)
+        for x, w in zip(rows, weights_blocks, strict=True)
     ]
-    inertia = float(_data.tree(_add, inertias).compute())
+    cluster.wait(states)
+    strict = False
+    try:
+        for i in range(max_iter):
+            shares = cluster.pinned(_blocks.step_block, states, centers, i)
+            partials, n_changed = cluster.gather(cluster.tree(_blocks.combine, shares))
+            n_changed, n_empty, shift = lloyd.finish_iteration(
+                partials[None], np.array([n_changed], dtype=np.int64), sums, centers, new_centers, weights
+            )
+            if n_empty:
+                # new_centers holds the sums: relocate, then average, as in one process.
+                _relocate(cluster, states, offsets, centers, new_centers, weights, n_empty, i + 1)
+                lloyd.average_centers(new_centers, weights)
+                shift = lloyd.center_shift_total(centers, new_centers)
+            centers, new_centers = new_centers, centers
+            if verbose:
+                print(f"Iteration {i}: {n_changed} labels changed, centre shift {shift}.")
+            if n_changed == 0:
+                strict = True
+                break
+            if shift <= tol:
+                break
+        done = [None] * len(states)
+        if not strict:
+            done = cluster.pinned(_blocks.relabel_state, states, centers, i + 1)
+        each = [(d,) for d in done]
+        label_blocks = cluster.pinned(_blocks.state_labels, states, i + 1, each=each)
+        inertias = cluster.pinned(_blocks.state_inertia, states, centers, i + 1, each=each)
+        inertia = float(cluster.gather(cluster.tree(_add, inertias)))
+        cluster.wait(label_blocks)
+    except _blocks.LostBlockState as error:
+        raise RuntimeError(
+            f"A worker holding blocks of X was lost during the fit, at iteration {i}; the blocks' "
+            "states cannot be rebuilt mid-run. Fit again."
+        ) from error
     return label_blocks, inertia, centers, i + 1
-
-
-def _relabel(X, centers):
-    return _blocks.block_labels(X, centers)[0]

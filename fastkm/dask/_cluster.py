@@ -1,0 +1,129 @@
+"""Where a fit's block tasks run: a distributed client's workers, or this process.
+
+``Workers`` submits to the client's scheduler; a block's state is made on a
+worker and every later task on that state is pinned to that worker, so the
+state is changed in place where it lives and never copied. ``InProcess``
+runs the same calls at once, for dask arrays fitted without a client.
+Both reduce with ``tree``: a few parts a task, in block order.
+"""
+
+# Parts a reduction task adds up (in order).
+FAN_IN = 8
+
+
+def fold(func, args, first, *rest):
+    """``func`` over the parts, left to right: ``func(func(first, a), b)``..."""
+    for part in rest:
+        first = func(first, part, *args)
+    return first
+
+
+def client_or_none():
+    """The distributed client a fit runs on, or None (no distributed, or none started)."""
+    try:
+        from distributed import default_client
+    except ImportError:
+        return None
+    try:
+        return default_client()
+    except ValueError:
+        return None
+
+
+class Workers:
+    """Tasks on a distributed client's workers."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def blocks(self, delayed_blocks):
+        """The blocks (delayed, persisted) as futures; None stays None."""
+        blocks = list(delayed_blocks)
+        if all(block is None for block in blocks):
+            return blocks
+        return self.client.compute(blocks)
+
+    def submit(self, func, *args):
+        """``func(*args)`` as a future."""
+        return self.client.submit(func, *args, pure=False)
+
+    def pinned(self, func, states, *args, each=None):
+        """``func(state, *own, *args)`` for every state, on the worker holding it.
+
+        ``each``: per state, the arguments of its own. A state whose worker
+        was lost runs where the scheduler puts it, and raises
+        ``LostBlockState`` there (never waits for a worker that is gone).
+        """
+        holders = self._holders(states)
+        each = [()] * len(states) if each is None else each
+        return [
+            self.client.submit(
+                func,
+                state,
+                *own,
+                *args,
+                pure=False,
+                workers=list(holders.get(state.key, ())) or None,
+                allow_other_workers=True,
+            )
+            for state, own in zip(states, each, strict=True)
+        ]
+
+    def _holders(self, states):
+        # Asked once per set of states: a state found elsewhere later (its
+        # worker lost) runs where the scheduler puts it, and says so.
+        key = tuple(state.key for state in states)
+        if getattr(self, "_holders_of", (None,))[0] != key:
+            self._holders_of = (key, self.client.who_has(states))
+        return self._holders_of[1]
+
+    def wait(self, futures):
+        from distributed import wait
+
+        wait(futures)
+
+    def gather(self, futures):
+        return self.client.gather(futures)
+
+    def tree(self, func, parts, *args):
+        # Up to FAN_IN parts a task, folded left to right: fewer rounds of
+        # tiny tasks than pairs, the same block order.
+        while len(parts) > 1:
+            parts = [
+                self.client.submit(fold, func, args, *parts[i : i + FAN_IN], pure=False)
+                for i in range(0, len(parts), FAN_IN)
+            ]
+        return parts[0]
+
+
+class InProcess:
+    """The same calls, run at once in this process."""
+
+    def blocks(self, delayed_blocks):
+        import dask
+
+        return list(dask.compute(*delayed_blocks))  # None stays None
+
+    def submit(self, func, *args):
+        return func(*args)
+
+    def pinned(self, func, states, *args, each=None):
+        each = [()] * len(states) if each is None else each
+        return [func(state, *own, *args) for state, own in zip(states, each, strict=True)]
+
+    def wait(self, futures):
+        pass
+
+    def gather(self, futures):
+        return futures
+
+    def tree(self, func, parts, *args):
+        while len(parts) > 1:
+            parts = [fold(func, args, *parts[i : i + FAN_IN]) for i in range(0, len(parts), FAN_IN)]
+        return parts[0]
+
+
+def executor():
+    """``Workers`` on the current client, else ``InProcess``."""
+    client = client_or_none()
+    return InProcess() if client is None else Workers(client)
