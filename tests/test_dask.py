@@ -197,3 +197,42 @@ def test_bad_parameters(data):
 def test_import_fastkm_imports_no_dask():
     code = "import sys, fastkm; fastkm.KMeans; print('dask' in sys.modules)"
     assert subprocess.check_output([sys.executable, "-c", code], text=True).strip() == "False"
+
+
+def test_a_worker_killed_mid_fit_never_hangs():
+    # The nanny restarts a killed worker; the blocks' states it held are
+    # gone, and the fit says so (or, if it was done first, gives its result).
+    import os
+    import signal
+    import threading
+
+    X, _ = make_blobs(200_000, n_features=8, centers=64, cluster_std=4.0, random_state=0)
+    init = X[:64]
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        Xd = da.from_array(X, chunks=12_500).persist()
+        KMeans(64, init=init, max_iter=2).fit(Xd)  # kernels loaded on both workers
+        pids = list(client.run(os.getpid).values())
+        outcome = {}
+
+        def fit():
+            try:
+                outcome["fitted"] = KMeans(64, init=init, max_iter=300, tol=0).fit(Xd)
+            except RuntimeError as error:
+                outcome["error"] = str(error)
+
+        thread = threading.Thread(target=fit)
+        thread.start()
+        thread.join(0.5)
+        os.kill(pids[0], signal.SIGKILL)
+        thread.join(120)
+        assert not thread.is_alive()
+        if "error" in outcome:
+            assert "was lost during the fit" in outcome["error"]
+        else:
+            expected = fastkm.KMeans(64, init=init, n_init=1, tol=0).fit(X)
+            np.testing.assert_array_equal(outcome["fitted"].labels_.compute(), expected.labels_)
