@@ -47,6 +47,34 @@ class Workers:
         """``func(*args)`` as a future."""
         return self.client.submit(func, *args, pure=False)
 
+    def spread(self, func, blocks, *args, each=None):
+        """``func(block, *own, *args)`` for every block, the blocks shared out between the workers.
+
+        Each worker takes a share in proportion to its threads: a block stays
+        on a worker holding it while that worker is under its share, and goes
+        to the least loaded one otherwise (its rows move once, not every
+        iteration).
+        """
+        holders = self.client.who_has(blocks)
+        threads = {w: info["nthreads"] for w, info in self.client.scheduler_info()["workers"].items()}
+        total = sum(threads.values())
+        share = {w: len(blocks) * n / total for w, n in threads.items()}
+        load = dict.fromkeys(threads, 0)
+        each = [()] * len(blocks) if each is None else each
+        futures = []
+        for block, own in zip(blocks, each, strict=True):
+            mine = [
+                w for w in sorted(holders.get(block.key, ())) if w in load and load[w] + 1 <= share[w] + 1e-9
+            ]
+            worker = mine[0] if mine else min(sorted(load), key=lambda w: load[w] / threads[w])
+            load[worker] += 1
+            futures.append(
+                self.client.submit(
+                    func, block, *own, *args, pure=False, workers=[worker], allow_other_workers=True
+                )
+            )
+        return futures
+
     def pinned(self, func, states, *args, each=None):
         """``func(state, *own, *args)`` for every state, on the worker holding it.
 
@@ -106,6 +134,10 @@ class InProcess:
 
     def submit(self, func, *args):
         return func(*args)
+
+    def spread(self, func, blocks, *args, each=None):
+        each = [()] * len(blocks) if each is None else each
+        return [func(block, *own, *args) for block, own in zip(blocks, each, strict=True)]
 
     def pinned(self, func, states, *args, each=None):
         each = [()] * len(states) if each is None else each

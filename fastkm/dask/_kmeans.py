@@ -357,10 +357,8 @@ def _lloyd(cluster, rows, weights_blocks, offsets, centers_init, algorithm, x_ma
     new_centers = np.empty_like(centers)
     sums = np.zeros((n_clusters, n_features + 2))
     weights = np.empty(n_clusters, dtype=centers.dtype)
-    states = [
-        cluster.submit(_blocks.new_state, x, w, centers, algorithm, x_max)
-        for x, w in zip(rows, weights_blocks, strict=True)
-    ]
+    each = [(w,) for w in weights_blocks]
+    states = cluster.spread(_blocks.new_state, rows, centers, algorithm, x_max, each=each)
     cluster.wait(states)
     strict = False
     try:
