@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import make_blobs
 
+dask = pytest.importorskip("dask")
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
 
@@ -80,6 +81,62 @@ def test_bound_algorithms_keep_their_bounds_on_the_workers(client, algorithm):
     assert fitted.n_iter_ > 5
 
 
+@pytest.mark.parametrize("algorithm", ["hamerly", "yinyang"])
+def test_non_strict_stop_relabels_with_the_last_move(client, algorithm):
+    # After a stop on max_iter or tol, every row is labelled against the
+    # final centres; the bounds must know the last move first.
+    X, _ = make_blobs(4000, n_features=6, centers=40, cluster_std=1.5, random_state=3)
+    init = _init(X, 40, 5)
+    Xd = da.from_array(X, chunks=(900, 6))
+    for options in ({"max_iter": 3}, {"tol": 0.05}):
+        expected = fastkm.KMeans(40, init=init, n_init=1, algorithm=algorithm, **options).fit(X)
+        fitted = KMeans(40, init=init, algorithm=algorithm, **options).fit(Xd)
+        assert fitted.n_iter_ < 10
+        _same_fit(expected, fitted)
+
+
+def test_n_init_keeps_the_best_run(client, data):
+    Xd = da.from_array(data, chunks=700)
+    one = KMeans(8, n_init=1, random_state=4).fit(Xd)
+    best = KMeans(8, n_init=3, random_state=4).fit(Xd)  # its first run is `one`
+    assert best.inertia_ <= one.inertia_
+    assert best.inertia_ == pytest.approx(-best.score(Xd), rel=1e-10)
+
+
+def test_weights_as_series_scalar_and_bad(client, data):
+    dd = pytest.importorskip("dask.dataframe")
+    import pandas as pd
+
+    X = data
+    w = np.random.default_rng(1).uniform(0.5, 2.0, len(X))
+    init = _init(X, 8, 2)
+    expected = fastkm.KMeans(8, init=init, n_init=1).fit(X, sample_weight=w)
+    frame = dd.from_pandas(pd.DataFrame(X), npartitions=3)
+    weights = dd.from_pandas(pd.Series(w), npartitions=3)
+    _same_fit(expected, KMeans(8, init=init).fit(frame, sample_weight=weights))
+    Xd = da.from_array(X, chunks=700)
+    doubled = fastkm.KMeans(8, init=init, n_init=1).fit(X, sample_weight=2.0)
+    _same_fit(doubled, KMeans(8, init=init).fit(Xd, sample_weight=2.0))
+    with pytest.raises(ValueError, match=r"sample_weight.shape == \(10,\), expected \(3000,\)!"):
+        KMeans(8, init=init).fit(Xd, sample_weight=np.ones(10))
+    bad = w.copy()
+    bad[2000] = np.nan
+    with pytest.raises(ValueError, match="Input sample_weight contains NaN"):
+        KMeans(8, init=init).fit(Xd, sample_weight=bad)
+
+
+def test_methods_check_their_input(client, data):
+    fitted = KMeans(8, init=_init(data, 8, 2)).fit(da.from_array(data, chunks=700))
+    narrow = da.from_array(data[:, :4], chunks=700)
+    for method in (fitted.predict, fitted.transform, fitted.score):
+        with pytest.raises(ValueError, match="X has 4 features, but KMeans is expecting 5 features"):
+            method(narrow)
+    X = data.copy()
+    X[10, 1] = np.nan
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        fitted.score(da.from_array(X, chunks=700))
+
+
 def test_without_a_client_runs_in_process(data, monkeypatch):
     # No distributed client: the blocks come to this process, which runs the steps.
     from fastkm.dask import _cluster
@@ -88,8 +145,9 @@ def test_without_a_client_runs_in_process(data, monkeypatch):
     assert isinstance(_cluster.executor(), _cluster.InProcess)
     init = _init(data, 8, 2)
     expected = fastkm.KMeans(8, init=init, n_init=1).fit(data)
-    fitted = KMeans(8, init=init).fit(da.from_array(data, chunks=700))
-    _same_fit(expected, fitted)
+    with dask.config.set(scheduler="sync"):  # and dask's own computations here too
+        fitted = KMeans(8, init=init).fit(da.from_array(data, chunks=700))
+        _same_fit(expected, fitted)
 
 
 def test_float32_and_column_chunks(client, data):

@@ -2,21 +2,22 @@
 
 A fit gives each block a ``BlockState`` on the worker holding its rows: the
 block's step (``_solvers.steps``, the exact algorithm's per-block entry,
-with its tiled copy and bounds) and the iteration it has reached. Each
-iteration runs ``step_block`` on it: the step's ``centers_moved`` for the
-previous iteration's move, then its ``block``, and the block's share (its
-partials summed in group order, the labels changed). ``combine`` adds two
-shares; the driver adds them as a tree in block order, so the result never
-depends on which worker ran what. A state that is not at the iteration the
-driver expects (a worker was lost and the state made again) raises
-``LostBlockState``. The other functions read their inputs and return new
-arrays. Kernels run with the worker's own thread count
-(``_worker_threads``).
+with its tiled copy and bounds) and its version. Each iteration runs
+``step_block`` on it: the step's ``centers_moved`` for the previous
+iteration's move, then its ``block``, and the block's share (its partials
+summed in group order, the labels changed). ``combine`` adds two shares;
+the driver adds them in block order, so the result never depends on which
+worker ran what. A state that is not the version the driver expects, or not
+on its own worker (a worker was lost and the state made again, or a task
+was moved), raises ``LostBlockState``. The other functions read their
+inputs and return new arrays. Kernels run with the worker's own thread
+count (``_worker_threads``).
 """
 
 import numba
 import numpy as np
 
+from .._kernels._jit import start_threads
 from .._solvers import predict, steps
 
 
@@ -32,6 +33,7 @@ def _worker_threads():
 
         n_threads = get_worker().state.nthreads
     except (ImportError, ValueError):
+        start_threads()  # this process's own count, as fastkm.KMeans starts them
         return
     numba.set_num_threads(max(1, min(n_threads, numba.config.NUMBA_NUM_THREADS)))
 
@@ -71,45 +73,70 @@ def center_block(X, means):
 
 
 class LostBlockState(RuntimeError):
-    """A block's state is not at the iteration the fit reached: its worker was lost."""
+    """A block's state is not the one the fit left: its worker was lost, or it was copied."""
+
+
+def _worker_address():
+    try:
+        from distributed import get_worker
+
+        return get_worker().address
+    except (ImportError, ValueError):
+        return None
 
 
 class BlockState:
-    """A block's step, kept on the worker holding the block's rows, and its iteration."""
+    """A block's step, kept on the worker holding the block's rows, and its version.
+
+    The version counts the changes made to it (iterations and the final
+    relabel); the driver says which version it expects, and a state made
+    again (its worker lost) or a copy on another worker (the scheduler moved
+    a task) raises ``LostBlockState`` instead of answering.
+    """
 
     def __init__(self, X, sample_weight, centers_init, algorithm, x_max):
         X = np.ascontiguousarray(X)
         self.step = steps.step_for(X, weights_of(X, sample_weight), centers_init, algorithm, x_max)
-        self.iteration = 0
+        self.version = 0
         self.centers = None
+        self.home = _worker_address()
 
-    def check(self, iteration):
-        if self.iteration != iteration:
+    def check(self, version):
+        if self.version != version or _worker_address() != self.home:
             raise LostBlockState(
-                f"A block's state is at iteration {self.iteration}, the fit at {iteration}: "
-                "the worker holding it was lost during the fit."
+                f"A block's state is at version {self.version} on {self.home}, the fit expected "
+                f"{version} on {_worker_address()}: the worker holding it was lost during the fit."
             )
 
+    def __sizeof__(self):
+        # What the scheduler weighs before moving it: the block's arrays, not
+        # the object's few bytes (so it is never judged cheap to copy).
+        return sum(value.nbytes for value in vars(self.step).values() if isinstance(value, np.ndarray)) + sum(
+            value.nbytes for value in vars(self.step.buffers).values()
+        )
 
-def new_state(X, sample_weight, centers_init, algorithm, x_max):
-    """A block's ``BlockState`` for a run from ``centers_init``."""
-    return BlockState(X, sample_weight, centers_init, algorithm, x_max)
+    def moved_to(self, centers):
+        """Record the move from the last centres to ``centers`` (the bounds' drift)."""
+        if self.centers is not None:
+            self.step.centers_moved(self.centers, centers)
+        self.centers = np.array(centers)
 
 
-def step_block(state, centers, iteration):
+def step_block(state, centers, version):
     """One iteration's share of a block: its step's ``block`` from ``centers`` (in place).
 
-    Returns ``(partials, n_changed)``: the corrections to the centre sums,
-    weights and counts (n_clusters, n_features + 2), float64, summed over the
-    block's row groups in group order, and the labels changed.
+    First the step's ``centers_moved`` for the previous iteration's move, then
+    its ``block``. Returns ``(partials, n_changed)``: the corrections to the
+    centre sums, weights and counts (n_clusters, n_features + 2), float64,
+    summed over the block's row groups in group order, and the labels changed.
     """
     _worker_threads()
-    state.check(iteration)
+    state.check(version)
+    first = state.centers is None
+    state.moved_to(centers)
     step = state.step
-    if iteration:
-        step.centers_moved(state.centers, centers)
-    step.block(iteration == 0, centers)
-    state.centers, state.iteration = centers, iteration + 1
+    step.block(first, centers)
+    state.version += 1
     partials, changed = step.buffers.partials()
     total = np.zeros(partials.shape[1:])
     for group in partials:  # group order
@@ -117,31 +144,33 @@ def step_block(state, centers, iteration):
     return total, int(changed.sum())
 
 
-def relabel_state(state, centers, iteration):
+def relabel_state(state, centers, version):
     """Label the block's rows against the final centres (after a non-strict stop)."""
     _worker_threads()
-    state.check(iteration)
+    state.check(version)
+    state.moved_to(centers)
     state.step.relabel(centers)
+    state.version += 1
     return True
 
 
-def state_labels(state, done, iteration):
+def state_labels(state, done, version):
     """The block's labels (a copy); ``done`` orders it after a relabel."""
-    state.check(iteration)
+    state.check(version)
     return state.step.labels.copy()
 
 
-def state_inertia(state, done, centers, iteration):
+def state_inertia(state, done, centers, version):
     """The block's weighted squared distances to its rows' centres, summed."""
     _worker_threads()
-    state.check(iteration)
+    state.check(version)
     step = state.step
     return predict.total_inertia(step.rows, step.sample_weight, centers, step.labels)
 
 
-def state_farthest(state, offset, centers, n, iteration):
+def state_farthest(state, offset, centers, n, version):
     """``farthest_rows`` of the block's rows and labels."""
-    state.check(iteration)
+    state.check(version)
     step = state.step
     return farthest_rows(step.rows, step.sample_weight, centers, step.labels, n, offset)
 
@@ -183,7 +212,13 @@ def block_labels(X, centers):
     return predict.predict_labels(np.ascontiguousarray(X), centers)
 
 
-def block_inertia(X, sample_weight, centers, labels):
+def block_distances(X, centers):
+    """Euclidean distances from the block's rows to every centre."""
+    _worker_threads()
+    return predict.euclidean_distances(np.ascontiguousarray(X), centers)
+
+
+def labelled_inertia(X, sample_weight, centers, labels):
     """The block's weighted squared distances to its rows' centres, summed."""
     _worker_threads()
     X = np.ascontiguousarray(X)
@@ -191,18 +226,9 @@ def block_inertia(X, sample_weight, centers, labels):
     return predict.total_inertia(X, weights_of(X, sample_weight), centers, labels)
 
 
-def block_distances(X, centers):
-    """Euclidean distances from the block's rows to every centre."""
-    _worker_threads()
-    return predict.euclidean_distances(np.ascontiguousarray(X), centers)
-
-
-def block_labels_inertia(X, sample_weight, centers):
-    """Labels of a block against fixed centres, and its inertia."""
-    _worker_threads()
-    X = np.ascontiguousarray(X)
-    centers = np.ascontiguousarray(centers, dtype=X.dtype)
-    return predict.labels_inertia(X, weights_of(X, sample_weight), centers)
+def label_pairs(labels1, labels2, n_clusters):
+    """The distinct (label in one run, label in another) pairs of a block, as ``l1 * k + l2``."""
+    return np.unique(labels1.astype(np.int64) * n_clusters + labels2)
 
 
 def nearest_sq_distances(X, centers):

@@ -70,11 +70,20 @@ def blocks_of(X, sample_weight):
     if sample_weight is None:
         weights = [None] * n_blocks
     else:
+        if hasattr(sample_weight, "to_dask_array"):  # a dask Series
+            sample_weight = sample_weight.to_dask_array(lengths=True)
         if not is_dask_collection(sample_weight):
-            sample_weight = da.from_array(np.asarray(sample_weight), chunks=(X.chunks[0],))
-        sample_weight = sample_weight.astype(X.dtype)
+            sample_weight = np.asarray(sample_weight, dtype=X.dtype)
+            if sample_weight.ndim == 0:  # one weight for every row, as scikit-learn takes it
+                sample_weight = np.full(X.shape[0], sample_weight, dtype=X.dtype)
+            if sample_weight.shape != (X.shape[0],):
+                raise ValueError(f"sample_weight.shape == {sample_weight.shape}, expected ({X.shape[0]},)!")
+            sample_weight = da.from_array(sample_weight, chunks=(X.chunks[0],))
+        if any(np.isnan(size) for size in sample_weight.chunks[0]):
+            sample_weight = sample_weight.compute_chunk_sizes()
         if sample_weight.shape != (X.shape[0],):
             raise ValueError(f"sample_weight.shape == {sample_weight.shape}, expected ({X.shape[0]},)!")
+        sample_weight = sample_weight.astype(X.dtype)
         weights = list(sample_weight.rechunk((X.chunks[0],)).to_delayed().ravel())
     return Blocks(rows, weights, tuple(int(s) for s in X.chunks[0]), int(X.shape[1]), X.dtype)
 

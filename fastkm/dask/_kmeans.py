@@ -46,7 +46,9 @@ class KMeans(_LocalKMeans):
     iteration, each block's step kept on the worker holding the block; the
     results equal those of :class:`fastkm.KMeans` on the same data from the
     same initial centres (labels and ``n_iter_``; centres to rounding, as
-    the blocks add their sums in another order), whatever the chunks.
+    the blocks add their sums in another order), whatever the chunks. (Two
+    clusters left empty in one iteration, a rare event, may be given the
+    farthest rows in another pairing.)
 
     Parameters
     ----------
@@ -182,7 +184,11 @@ class KMeans(_LocalKMeans):
                 tol,
                 self.verbose,
             )
-            if best is None or run[1] < best[1]:
+            # scikit-learn's rule: a new run must beat the best inertia *and*
+            # be a different clustering (a relabelled copy can win on rounding).
+            if best is None or (
+                run[1] < best[1] and not _same_clustering(cluster, best[0], run[0], self.n_clusters)
+            ):
                 best = run
         label_blocks, inertia, centers, n_iter = best
         self.cluster_centers_ = centers + means
@@ -207,7 +213,17 @@ class KMeans(_LocalKMeans):
             dask.delayed(_norm_and_weight)(x, w) for x, w in zip(blocks.rows, blocks.weights, strict=True)
         ]
         found = dask.compute(*parts)
+        for (_, _, finite), w in zip(found, blocks.weights, strict=True):
+            if not finite:
+                check_array(w.compute(), ensure_2d=False, input_name="sample_weight")
         return max(f[0] for f in found), min(f[1] for f in found)
+
+    def _local_twin(self):
+        """A fitted fastkm.KMeans with this model's centres: what numpy input is answered by."""
+        twin = _LocalKMeans(**self._local_params())
+        params = self.get_params(deep=False)
+        twin.__dict__.update({k: val for k, val in self.__dict__.items() if k not in params})
+        return twin
 
     def _local_params(self):
         params = self.get_params(deep=False)
@@ -221,8 +237,9 @@ class KMeans(_LocalKMeans):
         n, means, m2 = moments
         if not (np.isfinite(means).all() and np.isfinite(m2).all()):
             finite = dask.compute(*blocks.map(_blocks.is_finite))
-            bad = blocks.rows[finite.index(False)].compute()
-            check_array(bad, ensure_all_finite=True, input_name="X", estimator=self)
+            if False in finite:  # else finite values whose squares overflowed
+                bad = blocks.rows[finite.index(False)].compute()
+                check_array(bad, ensure_all_finite=True, input_name="X", estimator=self)
         variances = m2 / n
         return means.astype(blocks.dtype), float(np.mean(variances) * self.tol) if self.tol else 0.0
 
@@ -239,13 +256,18 @@ class KMeans(_LocalKMeans):
         v.validate_center_shape(np.empty((0, blocks.n_features)), init, self.n_clusters)
         return init - means
 
-    def _dask_map(self, X, func, *args, dtype, drop_axis=True, new_axis=None, chunks=None):
+    def _checked(self, X):
+        """Dask input as a dask array of the fitted width (scikit-learn's message otherwise)."""
         X = _data.as_dask_array(X)
         if X.shape[1] != self.n_features_in_:
             raise ValueError(
                 f"X has {X.shape[1]} features, but {type(self).__name__} "
                 f"is expecting {self.n_features_in_} features as input."
             )
+        return X
+
+    def _dask_map(self, X, func, *args, dtype, drop_axis=True, new_axis=None, chunks=None):
+        X = self._checked(X)
         centers = np.ascontiguousarray(self.cluster_centers_, dtype=X.dtype)
         return X.map_blocks(
             func, centers, *args, dtype=dtype, drop_axis=drop_axis, new_axis=new_axis, chunks=chunks
@@ -264,7 +286,7 @@ class KMeans(_LocalKMeans):
         """
         check_is_fitted(self)
         if not _data.is_dask_collection(X):
-            return super().predict(X)
+            return self._local_twin().predict(X)
         return self._dask_map(X, _predict_block, dtype=np.int32, drop_axis=1)
 
     def transform(self, X):
@@ -280,7 +302,7 @@ class KMeans(_LocalKMeans):
         """
         check_is_fitted(self)
         if not _data.is_dask_collection(X):
-            return super().transform(X)
+            return self._local_twin().transform(X)
         X = _data.as_dask_array(X)
         chunks = (X.chunks[0], (self.n_clusters,))
         return self._dask_map(X, _blocks.block_distances, dtype=X.dtype, drop_axis=None, chunks=chunks)
@@ -300,8 +322,8 @@ class KMeans(_LocalKMeans):
         """
         check_is_fitted(self)
         if not _data.is_dask_collection(X):
-            return super().score(X, sample_weight=sample_weight)
-        X = _data.as_dask_array(X)
+            return self._local_twin().score(X, sample_weight=sample_weight)
+        X = self._checked(X)
         blocks = _data.blocks_of(X, sample_weight)
         centers = np.ascontiguousarray(self.cluster_centers_, dtype=X.dtype)
         parts = blocks.map(_inertia_of, centers, weights=True)
@@ -311,7 +333,17 @@ class KMeans(_LocalKMeans):
 def _norm_and_weight(X, sample_weight):
     weights = _blocks.weights_of(X, sample_weight)
     x_max = float(np.einsum("ij,ij->i", X, X).max()) if len(X) else 0.0
-    return x_max, float(weights.min()) if len(weights) else 0.0
+    w_min = float(weights.min()) if len(weights) else 0.0
+    return x_max, w_min, bool(np.isfinite(weights).all())
+
+
+def _same_clustering(cluster, labels1, labels2, n_clusters):
+    """``exact.is_same_clustering`` over the blocks: every label of one run maps to one of the other."""
+    pairs = [
+        cluster.submit(_blocks.label_pairs, a, b, n_clusters) for a, b in zip(labels1, labels2, strict=True)
+    ]
+    pairs = np.unique(np.concatenate(cluster.gather(pairs)))
+    return bool(np.unique(pairs // n_clusters).size == pairs.size)
 
 
 def _predict_block(X, centers):
@@ -322,14 +354,18 @@ def _predict_block(X, centers):
 
 
 def _inertia_of(X, sample_weight, centers):
-    return _blocks.block_labels_inertia(X, sample_weight, centers)[1]
+    labels = _predict_block(X, centers)
+    return _blocks.labelled_inertia(X, sample_weight, centers, labels)
 
 
 def _relocate(cluster, states, offsets, centers_old, sums, weights, n_empty, iteration):
-    """Give each empty cluster one of the rows farthest from its centre (scikit-learn's rule), in place.
+    """Give each empty cluster one of the rows farthest from its centre, in place.
 
-    The candidates are the farthest rows of each block, merged in block order;
-    ties go to the lower row index.
+    The candidates are the farthest rows of each block, merged farthest first,
+    ties to the lower row index. One process pairs empty clusters with the
+    farthest rows in numpy's argpartition order: with two or more clusters
+    empty at once, or tied distances, the pairing (so the labels' numbering)
+    can differ from fastkm.KMeans's.
     """
     empty = np.flatnonzero(weights == 0)
     each = [(offset,) for offset in offsets[:-1]]
@@ -358,11 +394,12 @@ def _lloyd(cluster, rows, weights_blocks, offsets, centers_init, algorithm, x_ma
     sums = np.zeros((n_clusters, n_features + 2))
     weights = np.empty(n_clusters, dtype=centers.dtype)
     each = [(w,) for w in weights_blocks]
-    states = cluster.spread(_blocks.new_state, rows, centers, algorithm, x_max, each=each)
+    states = cluster.spread(_blocks.BlockState, rows, centers, algorithm, x_max, each=each)
     cluster.wait(states)
     strict = False
     try:
         for i in range(max_iter):
+            # A state's version counts its iterations (then the relabel).
             shares = cluster.pinned(_blocks.step_block, states, centers, i)
             partials, n_changed = cluster.gather(cluster.tree(_blocks.combine, shares))
             n_changed, n_empty, shift = lloyd.finish_iteration(
@@ -381,12 +418,14 @@ def _lloyd(cluster, rows, weights_blocks, offsets, centers_init, algorithm, x_ma
                 break
             if shift <= tol:
                 break
+        version = i + 1
         done = [None] * len(states)
         if not strict:
-            done = cluster.pinned(_blocks.relabel_state, states, centers, i + 1)
+            done = cluster.pinned(_blocks.relabel_state, states, centers, version)
+            version += 1
         each = [(d,) for d in done]
-        label_blocks = cluster.pinned(_blocks.state_labels, states, i + 1, each=each)
-        inertias = cluster.pinned(_blocks.state_inertia, states, centers, i + 1, each=each)
+        label_blocks = cluster.pinned(_blocks.state_labels, states, version, each=each)
+        inertias = cluster.pinned(_blocks.state_inertia, states, centers, version, each=each)
         inertia = float(cluster.gather(cluster.tree(_add, inertias)))
         cluster.wait(label_blocks)
     except _blocks.LostBlockState as error:
@@ -394,4 +433,6 @@ def _lloyd(cluster, rows, weights_blocks, offsets, centers_init, algorithm, x_ma
             f"A worker holding blocks of X was lost during the fit, at iteration {i}; the blocks' "
             "states cannot be rebuilt mid-run. Fit again."
         ) from error
+    finally:
+        states.clear()  # the workers' copies of X in tiles and the bounds go with them
     return label_blocks, inertia, centers, i + 1
