@@ -215,7 +215,10 @@ def test_dataframe_and_unknown_chunks(client, data):
     init = _init(X, 8, 2)
     expected = fastkm.KMeans(8, init=init, n_init=1).fit(X)
     frame = dd.from_pandas(pd.DataFrame(X, columns=list("abcde")), npartitions=4)
-    _same_fit(expected, KMeans(8, init=init).fit(frame))
+    named = KMeans(8, init=init).fit(frame)
+    _same_fit(expected, named)
+    np.testing.assert_array_equal(named.feature_names_in_, list("abcde"))
+    np.testing.assert_array_equal(named.predict(frame).compute(), expected.labels_)
     Xd = da.from_array(X, chunks=700)
     unknown = Xd[Xd[:, 0] > -np.inf]  # the same rows, chunk sizes unknown
     assert np.isnan(unknown.chunks[0][0])

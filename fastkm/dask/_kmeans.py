@@ -17,13 +17,12 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_array, check_is_fitted
+from sklearn.utils.validation import _get_feature_names, check_array, check_is_fitted
 
 from .. import _validation as v
-from .._kernels import lloyd
 from .._kmeans import KMeans as _LocalKMeans
 from .._solvers.exact import choose_algorithm as _choose
-from . import _blocks, _cluster, _data, _init
+from . import _blocks, _cluster, _data, _init, _solver
 
 _CONSTRAINTS = {
     **v.KMEANS_CONSTRAINTS,
@@ -146,12 +145,18 @@ class KMeans(_LocalKMeans):
             self.__dict__.update({k: val for k, val in local.__dict__.items() if k not in params})
             return self
         self._validate_params()
+        # A dask DataFrame's column names, as scikit-learn keeps a pandas one's (from its empty pandas twin).
+        names = _get_feature_names(getattr(X, "_meta", X)) if hasattr(X, "columns") else None
         X = _data.as_dask_array(X)
         blocks = _data.blocks_of(X, sample_weight)
         v.check_n_samples(X, self.n_clusters)
         n_init = v.resolve_n_init(self.n_init, self.init, 1, "KMeans")
         means, tol = self._moments(blocks)
         self.n_features_in_ = blocks.n_features
+        if names is not None:
+            self.feature_names_in_ = names
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
         # Centred as fastkm.KMeans centres: the distance expansion stays accurate.
         centered = _data.Blocks(
             list(dask.persist(*blocks.map(_blocks.center_block, means))),
@@ -160,8 +165,8 @@ class KMeans(_LocalKMeans):
             blocks.n_features,
             blocks.dtype,
         )
-        cluster = _cluster.executor()
-        rows, row_weights = cluster.blocks(centered.rows), cluster.blocks(centered.weights)
+        runner = _cluster.executor()
+        rows, row_weights = runner.blocks(centered.rows), runner.blocks(centered.weights)
         x_max, w_min = self._norms_and_weights(centered)
         n_samples = centered.n_samples
         algorithm = self.algorithm
@@ -172,8 +177,8 @@ class KMeans(_LocalKMeans):
         best = None
         for _ in range(n_init):
             centers_init = self._initial_centers(centered, means, random_state)
-            run = _lloyd(
-                cluster,
+            run = _solver.single_run(
+                runner,
                 rows,
                 row_weights,
                 centered.offsets,
@@ -187,7 +192,7 @@ class KMeans(_LocalKMeans):
             # scikit-learn's rule: a new run must beat the best inertia *and*
             # be a different clustering (a relabelled copy can win on rounding).
             if best is None or (
-                run[1] < best[1] and not _same_clustering(cluster, best[0], run[0], self.n_clusters)
+                run[1] < best[1] and not _solver.same_clustering(runner, best[0], run[0], self.n_clusters)
             ):
                 best = run
         label_blocks, inertia, centers, n_iter = best
@@ -337,15 +342,6 @@ def _norm_and_weight(X, sample_weight):
     return x_max, w_min, bool(np.isfinite(weights).all())
 
 
-def _same_clustering(cluster, labels1, labels2, n_clusters):
-    """``exact.is_same_clustering`` over the blocks: every label of one run maps to one of the other."""
-    pairs = [
-        cluster.submit(_blocks.label_pairs, a, b, n_clusters) for a, b in zip(labels1, labels2, strict=True)
-    ]
-    pairs = np.unique(np.concatenate(cluster.gather(pairs)))
-    return bool(np.unique(pairs // n_clusters).size == pairs.size)
-
-
 def _predict_block(X, centers):
     labels, finite = _blocks.block_labels(X, centers)
     if not finite:
@@ -356,83 +352,3 @@ def _predict_block(X, centers):
 def _inertia_of(X, sample_weight, centers):
     labels = _predict_block(X, centers)
     return _blocks.labelled_inertia(X, sample_weight, centers, labels)
-
-
-def _relocate(cluster, states, offsets, centers_old, sums, weights, n_empty, iteration):
-    """Give each empty cluster one of the rows farthest from its centre, in place.
-
-    The candidates are the farthest rows of each block, merged farthest first,
-    ties to the lower row index. One process pairs empty clusters with the
-    farthest rows in numpy's argpartition order: with two or more clusters
-    empty at once, or tied distances, the pairing (so the labels' numbering)
-    can differ from fastkm.KMeans's.
-    """
-    empty = np.flatnonzero(weights == 0)
-    each = [(offset,) for offset in offsets[:-1]]
-    parts = cluster.pinned(_blocks.state_farthest, states, centers_old, n_empty, iteration, each=each)
-    far = cluster.gather(cluster.tree(_blocks.merge_farthest, parts, n_empty))
-    distances, _, rows, row_weights, row_labels = far
-    if distances.size == 0 or distances.max() == 0:
-        return
-    for new_cluster, row, weight, old_cluster in zip(empty, rows, row_weights, row_labels, strict=False):
-        sums[old_cluster] -= row * weight
-        sums[new_cluster] = row * weight
-        weights[new_cluster] = weight
-        weights[old_cluster] -= weight
-
-
-def _lloyd(cluster, rows, weights_blocks, offsets, centers_init, algorithm, x_max, max_iter, tol, verbose):
-    """One run of Lloyd's iterations over the blocks (see ``exact.lloyd_single``).
-
-    Every block's step lives on the worker holding its rows (``_blocks.BlockState``).
-    Returns the label blocks (futures on a cluster), the inertia, the centres
-    and the iterations run.
-    """
-    n_clusters, n_features = centers_init.shape
-    centers = np.array(centers_init, order="C")
-    new_centers = np.empty_like(centers)
-    sums = np.zeros((n_clusters, n_features + 2))
-    weights = np.empty(n_clusters, dtype=centers.dtype)
-    each = [(w,) for w in weights_blocks]
-    states = cluster.spread(_blocks.BlockState, rows, centers, algorithm, x_max, each=each)
-    cluster.wait(states)
-    strict = False
-    try:
-        for i in range(max_iter):
-            # A state's version counts its iterations (then the relabel).
-            shares = cluster.pinned(_blocks.step_block, states, centers, i)
-            partials, n_changed = cluster.gather(cluster.tree(_blocks.combine, shares))
-            n_changed, n_empty, shift = lloyd.finish_iteration(
-                partials[None], np.array([n_changed], dtype=np.int64), sums, centers, new_centers, weights
-            )
-            if n_empty:
-                # new_centers holds the sums: relocate, then average, as in one process.
-                _relocate(cluster, states, offsets, centers, new_centers, weights, n_empty, i + 1)
-                lloyd.average_centers(new_centers, weights)
-                shift = lloyd.center_shift_total(centers, new_centers)
-            centers, new_centers = new_centers, centers
-            if verbose:
-                print(f"Iteration {i}: {n_changed} labels changed, centre shift {shift}.")
-            if n_changed == 0:
-                strict = True
-                break
-            if shift <= tol:
-                break
-        version = i + 1
-        done = [None] * len(states)
-        if not strict:
-            done = cluster.pinned(_blocks.relabel_state, states, centers, version)
-            version += 1
-        each = [(d,) for d in done]
-        label_blocks = cluster.pinned(_blocks.state_labels, states, version, each=each)
-        inertias = cluster.pinned(_blocks.state_inertia, states, centers, version, each=each)
-        inertia = float(cluster.gather(cluster.tree(_add, inertias)))
-        cluster.wait(label_blocks)
-    except _blocks.LostBlockState as error:
-        raise RuntimeError(
-            f"A worker holding blocks of X was lost during the fit, at iteration {i}; the blocks' "
-            "states cannot be rebuilt mid-run. Fit again."
-        ) from error
-    finally:
-        states.clear()  # the workers' copies of X in tiles and the bounds go with them
-    return label_blocks, inertia, centers, i + 1
