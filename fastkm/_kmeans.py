@@ -12,7 +12,6 @@ from sklearn.base import (
     TransformerMixin,
     _fit_context,
 )
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import validate_params
 from sklearn.utils.validation import check_is_fitted
@@ -525,14 +524,7 @@ class KMeans(_BaseKMeans):
                 X += X_mean
             centers += X_mean
 
-        distinct_clusters = np.count_nonzero(np.bincount(labels, minlength=self.n_clusters))
-        if distinct_clusters < self.n_clusters:
-            warnings.warn(
-                f"Number of distinct clusters ({distinct_clusters}) found smaller than "
-                f"n_clusters ({self.n_clusters}). Possibly due to duplicate points in X.",
-                ConvergenceWarning,
-                stacklevel=2,
-            )
+        v.warn_fewer_clusters(np.bincount(labels, minlength=self.n_clusters), self.n_clusters, stacklevel=2)
 
         self.cluster_centers_ = centers
         self._n_features_out = centers.shape[0]

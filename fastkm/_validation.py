@@ -11,6 +11,7 @@ from numbers import Integral, Number, Real
 import numpy as np
 import scipy.sparse as sp
 from sklearn import get_config
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, _is_arraylike_not_scalar, validate_data
@@ -323,3 +324,18 @@ def check_init_result(centers, X, n_centers):
 
 
 is_array_init = _is_arraylike_not_scalar
+
+
+def warn_fewer_clusters(cluster_sizes, n_clusters, stacklevel):
+    """scikit-learn's ConvergenceWarning when fewer than ``n_clusters`` clusters hold a row.
+
+    ``stacklevel`` counts from the caller, as ``warnings.warn``'s does.
+    """
+    distinct = np.count_nonzero(cluster_sizes)
+    if distinct < n_clusters:
+        warnings.warn(
+            f"Number of distinct clusters ({distinct}) found smaller than "
+            f"n_clusters ({n_clusters}). Possibly due to duplicate points in X.",
+            ConvergenceWarning,
+            stacklevel=stacklevel + 1,
+        )

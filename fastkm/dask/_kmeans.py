@@ -8,13 +8,11 @@ relocating empty clusters to the farthest rows as scikit-learn does. Labels
 stay with the blocks, on the workers.
 """
 
-import warnings
 from numbers import Integral, Real
 
 import dask
 import dask.array as da
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _get_feature_names, check_array, check_is_fitted
@@ -201,15 +199,8 @@ class KMeans(_LocalKMeans):
         self.labels_ = _data.labels_array(label_blocks, blocks.sizes)
         self.inertia_ = inertia
         self.n_iter_ = n_iter
-        counts = da.bincount(self.labels_, minlength=self.n_clusters).compute()
-        distinct = np.count_nonzero(counts)
-        if distinct < self.n_clusters:
-            warnings.warn(
-                f"Number of distinct clusters ({distinct}) found smaller than "
-                f"n_clusters ({self.n_clusters}). Possibly due to duplicate points in X.",
-                ConvergenceWarning,
-                stacklevel=2,
-            )
+        sizes = da.bincount(self.labels_, minlength=self.n_clusters).compute()
+        v.warn_fewer_clusters(sizes, self.n_clusters, stacklevel=2)
         return self
 
     def _norms_and_weights(self, blocks):
