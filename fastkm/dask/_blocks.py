@@ -182,6 +182,11 @@ def weights_of(X, sample_weight):
     return np.ascontiguousarray(sample_weight, dtype=X.dtype)
 
 
+def add(a, b):
+    """Two blocks' sums added (``a`` is the earlier block's)."""
+    return a + b
+
+
 def combine(a, b):
     """Two shares of an iteration added (``a`` is the earlier block)."""
     return a[0] + b[0], a[1] + b[1]

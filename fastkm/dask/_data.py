@@ -41,10 +41,6 @@ class Blocks:
         return [call(x, *args) for x in self.rows]
 
 
-def is_dask_collection(X):
-    return dask.is_dask_collection(X)
-
-
 def as_dask_array(X):
     """A dask array of X's rows: DataFrames converted, unknown chunk sizes computed, columns merged."""
     if not isinstance(X, da.Array):
@@ -72,7 +68,7 @@ def blocks_of(X, sample_weight):
     else:
         if hasattr(sample_weight, "to_dask_array"):  # a dask Series
             sample_weight = sample_weight.to_dask_array(lengths=True)
-        if not is_dask_collection(sample_weight):
+        if not dask.is_dask_collection(sample_weight):
             sample_weight = np.asarray(sample_weight, dtype=X.dtype)
             if sample_weight.ndim == 0:  # one weight for every row, as scikit-learn takes it
                 sample_weight = np.full(X.shape[0], sample_weight, dtype=X.dtype)

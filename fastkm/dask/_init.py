@@ -17,10 +17,6 @@ from . import _blocks
 from ._data import tree
 
 
-def _add(a, b):
-    return a + b
-
-
 def _row(blocks, target, values=None):
     """The row at which the running weighted sum over all blocks passes ``target``."""
     totals = (
@@ -55,7 +51,7 @@ def kmeans_parallel(blocks, n_clusters, oversampling_factor, init_rounds, seed):
             dask.delayed(_blocks.weighted_cost)(d, x, w)
             for d, x, w in zip(distances, blocks.rows, blocks.weights, strict=True)
         ]
-        phi = tree(_add, costs).compute()
+        phi = tree(_blocks.add, costs).compute()
         if phi <= 0:
             break
         scale = oversampling_factor * n_clusters / phi
@@ -68,7 +64,7 @@ def kmeans_parallel(blocks, n_clusters, oversampling_factor, init_rounds, seed):
         # Too few distinct candidates (tiny or duplicated data): rows drawn by weight.
         candidates = np.concatenate([candidates, _row(blocks, rng.random())])
     shares = blocks.map(_blocks.candidate_weights, candidates, weights=True)
-    weights = tree(_add, shares).compute()
+    weights = tree(_blocks.add, shares).compute()
     from .._kmeans import KMeans
 
     local = KMeans(n_clusters, init="k-means++", n_init=1, random_state=int(rng.integers(2**31)))

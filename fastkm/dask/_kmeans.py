@@ -30,10 +30,6 @@ _CONSTRAINTS = {
 }
 
 
-def _add(a, b):
-    return a + b
-
-
 class KMeans(_LocalKMeans):
     """K-Means on a Dask cluster: fastkm's kernels on every block, scikit-learn's semantics.
 
@@ -131,18 +127,14 @@ class KMeans(_LocalKMeans):
         self : object
             Fitted estimator.
         """
-        if not _data.is_dask_collection(X):
-            init = self.init
-            if isinstance(init, str) and init == "k-means||":
-                self._validate_params()
-                local = _LocalKMeans(**{**self._local_params(), "init": "k-means++"})
-            else:
-                local = _LocalKMeans(**self._local_params())
-            local.fit(X, sample_weight=sample_weight)
-            params = local.get_params(deep=False)
-            self.__dict__.update({k: val for k, val in local.__dict__.items() if k not in params})
-            return self
         self._validate_params()
+        if not dask.is_dask_collection(X):
+            params = self._local_params()
+            if isinstance(self.init, str) and self.init == "k-means||":
+                params["init"] = "k-means++"  # k-means|| on one machine is k-means++
+            local = _LocalKMeans(**params).fit(X, sample_weight=sample_weight)
+            self.__dict__.update(_fitted(local))
+            return self
         # A dask DataFrame's column names, as scikit-learn keeps a pandas one's (from its empty pandas twin).
         names = _get_feature_names(getattr(X, "_meta", X)) if hasattr(X, "columns") else None
         X = _data.as_dask_array(X)
@@ -217,8 +209,7 @@ class KMeans(_LocalKMeans):
     def _local_twin(self):
         """A fitted fastkm.KMeans with this model's centres: what numpy input is answered by."""
         twin = _LocalKMeans(**self._local_params())
-        params = self.get_params(deep=False)
-        twin.__dict__.update({k: val for k, val in self.__dict__.items() if k not in params})
+        twin.__dict__.update(_fitted(self))
         return twin
 
     def _local_params(self):
@@ -281,7 +272,7 @@ class KMeans(_LocalKMeans):
         labels : dask array or ndarray of shape (n_samples,)
         """
         check_is_fitted(self)
-        if not _data.is_dask_collection(X):
+        if not dask.is_dask_collection(X):
             return self._local_twin().predict(X)
         return self._dask_map(X, _predict_block, dtype=np.int32, drop_axis=1)
 
@@ -297,7 +288,7 @@ class KMeans(_LocalKMeans):
         X_new : dask array or ndarray of shape (n_samples, n_clusters)
         """
         check_is_fitted(self)
-        if not _data.is_dask_collection(X):
+        if not dask.is_dask_collection(X):
             return self._local_twin().transform(X)
         X = _data.as_dask_array(X)
         chunks = (X.chunks[0], (self.n_clusters,))
@@ -317,13 +308,19 @@ class KMeans(_LocalKMeans):
         score : float
         """
         check_is_fitted(self)
-        if not _data.is_dask_collection(X):
+        if not dask.is_dask_collection(X):
             return self._local_twin().score(X, sample_weight=sample_weight)
         X = self._checked(X)
         blocks = _data.blocks_of(X, sample_weight)
         centers = np.ascontiguousarray(self.cluster_centers_, dtype=X.dtype)
         parts = blocks.map(_inertia_of, centers, weights=True)
-        return -float(_data.tree(_add, parts).compute())
+        return -float(_data.tree(_blocks.add, parts).compute())
+
+
+def _fitted(estimator):
+    """An estimator's fitted state: every attribute that is not a parameter."""
+    params = estimator.get_params(deep=False)
+    return {k: val for k, val in vars(estimator).items() if k not in params}
 
 
 def _norm_and_weight(X, sample_weight):

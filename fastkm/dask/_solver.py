@@ -13,10 +13,6 @@ from .._kernels import lloyd
 from . import _blocks
 
 
-def _add(a, b):
-    return a + b
-
-
 def same_clustering(runner, labels1, labels2, n_clusters):
     """``exact.is_same_clustering`` over the blocks: every label of one run maps to one of the other."""
     pairs = [
@@ -94,7 +90,7 @@ def single_run(runner, rows, weights_blocks, offsets, centers_init, algorithm, x
         each = [(d,) for d in done]
         label_blocks = runner.pinned(_blocks.state_labels, states, version, each=each)
         inertias = runner.pinned(_blocks.state_inertia, states, centers, version, each=each)
-        inertia = float(runner.gather(runner.tree(_add, inertias)))
+        inertia = float(runner.gather(runner.tree(_blocks.add, inertias)))
         runner.wait(label_blocks)
     except _blocks.LostBlockState as error:
         raise RuntimeError(
