@@ -2,7 +2,7 @@
 
 A fit sees X as ``Blocks``: one delayed numpy block per chunk of rows (the
 columns merged into one chunk), their sizes and first rows, and the weights
-cut the same way. ``tree`` reduces per-block results pairwise in block
+cut the same way. ``tree`` reduces per-block results in block
 order, so the result depends on the blocks alone, never on the workers.
 """
 
@@ -13,6 +13,7 @@ import dask.array as da
 import numpy as np
 
 from .. import _validation as v
+from ._cluster import FAN_IN, fold
 
 
 @dataclasses.dataclass
@@ -85,11 +86,13 @@ def blocks_of(X, sample_weight):
 
 
 def tree(func, parts, *args):
-    """``parts`` reduced pairwise by ``func(a, b, *args)``, in block order (a delayed)."""
-    call = dask.delayed(func, pure=True)
+    """``parts`` (delayed) reduced by ``func(a, b, *args)`` as ``_cluster``'s runners reduce: in block order.
+
+    Up to ``_cluster.FAN_IN`` parts a task, folded left to right.
+    """
+    call = dask.delayed(fold, pure=True)
     while len(parts) > 1:
-        paired = [call(a, b, *args) for a, b in zip(parts[::2], parts[1::2], strict=False)]
-        parts = paired + ([parts[-1]] if len(parts) % 2 else [])
+        parts = [call(func, args, *parts[i : i + FAN_IN]) for i in range(0, len(parts), FAN_IN)]
     return parts[0]
 
 
