@@ -149,6 +149,10 @@ def test_without_a_client_runs_in_process(data, monkeypatch):
     with dask.config.set(scheduler="sync"):  # and dask's own computations here too
         fitted = KMeans(8, init=init).fit(da.from_array(data, chunks=700))
         _same_fit(expected, fitted)
+        from fastkm.dask import _kmeans
+
+        monkeypatch.setattr(_kmeans, "MEMORY_SHARE", 0.0)  # and X read from its source every pass
+        _same_fit(expected, KMeans(8, init=init).fit(da.from_array(data, chunks=700)))
 
 
 def test_float32_and_column_chunks(client, data):
@@ -172,6 +176,44 @@ def test_empty_cluster_relocated_as_in_one_process(client, data):
     fitted = KMeans(8, init=init).fit(da.from_array(X, chunks=(450, 5)))
     _same_fit(expected, fitted)
     assert np.bincount(expected.labels_, minlength=8).min() > 0
+
+
+@pytest.fixture
+def streamed(monkeypatch):
+    """Fits that take X for larger than the workers' memory: every pass reads it from its source."""
+    from fastkm.dask import _kmeans
+
+    monkeypatch.setattr(_kmeans, "MEMORY_SHARE", 0.0)
+
+
+def test_streamed_from_disk_gives_the_same_fit(client, data, streamed, tmp_path, capsys):
+    # X on disk as a .npy stack (uneven chunks, weights, float64 and float32),
+    # read by the workers every iteration: the fit of fastkm.KMeans still.
+    w = np.random.default_rng(1).uniform(0.5, 2.0, len(data))
+    da.to_npy_stack(tmp_path / "x", da.from_array(data, chunks=((1000, 17, 1500, 483), 5)))
+    Xd = da.from_npy_stack(tmp_path / "x", mmap_mode="r")
+    wd = da.from_array(w, chunks=(Xd.chunks[0],))
+    init = _init(data, 8, 2)
+    for options in ({}, {"max_iter": 3}):
+        expected = fastkm.KMeans(8, init=init, n_init=1, **options).fit(data, sample_weight=w)
+        _same_fit(expected, KMeans(8, init=init, verbose=1, **options).fit(Xd, sample_weight=wd))
+    assert "does not fit in the workers' memory" in capsys.readouterr().out
+    X32 = data.astype(np.float32)
+    expected = fastkm.KMeans(8, init=init, n_init=1).fit(X32)
+    fitted = KMeans(8, init=init).fit(da.from_array(X32, chunks=700))
+    np.testing.assert_array_equal(fitted.labels_.compute(), expected.labels_)
+    assert fitted.n_iter_ == expected.n_iter_
+
+
+def test_streamed_empty_cluster_and_kmeans_parallel(client, data, streamed):
+    X = data
+    init = _init(X, 8, 4)
+    init[3] = X.max(axis=0) + 1000.0
+    Xd = da.from_array(X, chunks=(450, 5))
+    _same_fit(fastkm.KMeans(8, init=init, n_init=1).fit(X), KMeans(8, init=init).fit(Xd))
+    fitted = KMeans(8, random_state=0).fit(Xd)
+    assert fitted.inertia_ == pytest.approx(-fitted.score(Xd), rel=1e-10)
+    assert fitted.inertia_ <= 1.01 * fastkm.KMeans(8, n_init=1, random_state=0).fit(X).inertia_
 
 
 def test_kmeans_parallel_quality(client):

@@ -33,8 +33,9 @@ centres are final (after any relocation), calls every block's
 The buffers every step keeps are one ``Buffers`` object, so a class states
 only what its algorithm or its data layout adds: ``LloydStep`` is brute force
 (``SparseLloydStep`` on CSR rows, ``MixedLloydStep`` scored in float32
-first); ``HamerlyStep``, ``ElkanStep`` and ``YinyangStep`` skip what their
-bounds rule out (the bound tests are kernels: ``_kernels/bounds.py``,
+first, ``StreamedLloydStep`` on rows read for one iteration);
+``HamerlyStep``, ``ElkanStep`` and ``YinyangStep`` skip what their bounds
+rule out (the bound tests are kernels: ``_kernels/bounds.py``,
 ``elkan.py`` and ``yinyang.py``).
 """
 
@@ -183,6 +184,21 @@ class LloydStep:
     def relabel(self, centers):
         """Label every row against ``centers`` (after a non-strict convergence)."""
         assign(self.rows, centers, self.labels, self.n_groups, self.tiles)
+
+
+class StreamedLloydStep(LloydStep):
+    """Lloyd's per-block entry on rows read for this one iteration (a block streamed from disk).
+
+    Scores X as it is (no tiled copy: the rows are read once); ``labels``
+    are the block's from the last iteration, updated in place.
+    """
+
+    def __init__(self, rows, sample_weight, centers_init, labels):
+        super().__init__(rows, sample_weight, centers_init)
+        self.buffers.labels = labels
+
+    def _tiles(self):
+        return no_tiles(self.rows)
 
 
 class SparseLloydStep(LloydStep):

@@ -1,27 +1,22 @@
-"""What a Dask worker runs on one block of rows: the solver's per-block entry and its reductions.
+"""What a Dask worker computes on one block of rows, from its inputs alone.
 
-A fit gives each block a ``BlockState`` on the worker holding its rows: the
-block's step (``_solvers.steps``, the exact algorithm's per-block entry,
-with its tiled copy and bounds) and its version. Each iteration runs
-``step_block`` on it: the step's ``centers_moved`` for the previous
-iteration's move, then its ``block``, and the block's share (its partials
-summed in group order, the labels changed). ``combine`` adds two shares;
-the driver adds them in block order, so the result never depends on which
-worker ran what. A state that is not the version the driver expects, or not
-on its own worker (a worker was lost and the state made again, or a task
-was moved), raises ``LostBlockState``. The other functions read their
-inputs and return new arrays. Kernels run with the worker's own thread
-count (``_worker_threads``).
+The moments and checks of the setup pass, the centring, the farthest rows
+for empty-cluster relocation, k-means||'s draws, and the labels,
+distances and inertia of ``predict``, ``transform`` and ``score``. Each
+reads its inputs and returns new arrays; the per-block results are added in
+block order (``add``, ``combine``), so no result depends on which worker ran
+what. What a worker keeps for a block across a fit is in ``_states``.
+Kernels run with the worker's own thread count (``worker_threads``).
 """
 
 import numba
 import numpy as np
 
 from .._kernels._jit import start_threads
-from .._solvers import predict, steps
+from .._solvers import predict
 
 
-def _worker_threads():
+def worker_threads():
     """Give numba's kernels in this task the threads of the worker running it, no more.
 
     A worker with one thread runs one task at a time: its kernels get one
@@ -72,109 +67,6 @@ def center_block(X, means):
     return X - means.astype(X.dtype)
 
 
-class LostBlockState(RuntimeError):
-    """A block's state is not the one the fit left: its worker was lost, or it was copied."""
-
-
-def _worker_address():
-    try:
-        from distributed import get_worker
-
-        return get_worker().address
-    except (ImportError, ValueError):
-        return None
-
-
-class BlockState:
-    """A block's step, kept on the worker holding the block's rows, and its version.
-
-    The version counts the changes made to it (iterations and the final
-    relabel); the driver says which version it expects, and a state made
-    again (its worker lost) or a copy on another worker (the scheduler moved
-    a task) raises ``LostBlockState`` instead of answering.
-    """
-
-    def __init__(self, X, sample_weight, centers_init, algorithm, x_max):
-        X = np.ascontiguousarray(X)
-        self.step = steps.step_for(X, weights_of(X, sample_weight), centers_init, algorithm, x_max)
-        self.version = 0
-        self.centers = None
-        self.home = _worker_address()
-
-    def check(self, version):
-        if self.version != version or _worker_address() != self.home:
-            raise LostBlockState(
-                f"A block's state is at version {self.version} on {self.home}, the fit expected "
-                f"{version} on {_worker_address()}: the worker holding it was lost during the fit."
-            )
-
-    def __sizeof__(self):
-        # What the scheduler weighs before moving it: the block's arrays, not
-        # the object's few bytes (so it is never judged cheap to copy).
-        return sum(value.nbytes for value in vars(self.step).values() if isinstance(value, np.ndarray)) + sum(
-            value.nbytes for value in vars(self.step.buffers).values()
-        )
-
-    def moved_to(self, centers):
-        """Record the move from the last centres to ``centers`` (the bounds' drift)."""
-        if self.centers is not None:
-            self.step.centers_moved(self.centers, centers)
-        self.centers = np.array(centers)
-
-
-def step_block(state, centers, version):
-    """One iteration's share of a block: its step's ``block`` from ``centers`` (in place).
-
-    First the step's ``centers_moved`` for the previous iteration's move, then
-    its ``block``. Returns ``(partials, n_changed)``: the corrections to the
-    centre sums, weights and counts (n_clusters, n_features + 2), float64,
-    summed over the block's row groups in group order, and the labels changed.
-    """
-    _worker_threads()
-    state.check(version)
-    first = state.centers is None
-    state.moved_to(centers)
-    step = state.step
-    step.block(first, centers)
-    state.version += 1
-    partials, changed = step.buffers.partials()
-    total = np.zeros(partials.shape[1:])
-    for group in partials:  # group order
-        total += group
-    return total, int(changed.sum())
-
-
-def relabel_state(state, centers, version):
-    """Label the block's rows against the final centres (after a non-strict stop)."""
-    _worker_threads()
-    state.check(version)
-    state.moved_to(centers)
-    state.step.relabel(centers)
-    state.version += 1
-    return True
-
-
-def state_labels(state, done, version):
-    """The block's labels (a copy); ``done`` orders it after a relabel."""
-    state.check(version)
-    return state.step.labels.copy()
-
-
-def state_inertia(state, done, centers, version):
-    """The block's weighted squared distances to its rows' centres, summed."""
-    _worker_threads()
-    state.check(version)
-    step = state.step
-    return predict.total_inertia(step.rows, step.sample_weight, centers, step.labels)
-
-
-def state_farthest(state, offset, centers, n, version):
-    """``farthest_rows`` of the block's rows and labels."""
-    state.check(version)
-    step = state.step
-    return farthest_rows(step.rows, step.sample_weight, centers, step.labels, n, offset)
-
-
 def weights_of(X, sample_weight):
     """The block's weights in its dtype; ones for None."""
     if sample_weight is None:
@@ -213,19 +105,19 @@ def merge_farthest(a, b, n):
 
 def block_labels(X, centers):
     """Nearest-centre labels of a block of rows, and whether it is finite."""
-    _worker_threads()
+    worker_threads()
     return predict.predict_labels(np.ascontiguousarray(X), centers)
 
 
 def block_distances(X, centers):
     """Euclidean distances from the block's rows to every centre."""
-    _worker_threads()
+    worker_threads()
     return predict.euclidean_distances(np.ascontiguousarray(X), centers)
 
 
 def labelled_inertia(X, sample_weight, centers, labels):
     """The block's weighted squared distances to its rows' centres, summed."""
-    _worker_threads()
+    worker_threads()
     X = np.ascontiguousarray(X)
     centers = np.ascontiguousarray(centers, dtype=X.dtype)
     return predict.total_inertia(X, weights_of(X, sample_weight), centers, labels)
@@ -238,16 +130,18 @@ def label_pairs(labels1, labels2, n_clusters):
 
 def nearest_sq_distances(X, centers):
     """Each row's squared distance to its nearest centre (float64), and its label."""
-    _worker_threads()
+    worker_threads()
     X = np.ascontiguousarray(X)
     labels, _ = predict.predict_labels(X, np.ascontiguousarray(centers, dtype=X.dtype))
     diff = X.astype(np.float64) - centers[labels].astype(np.float64)
     return np.einsum("ij,ij->i", diff, diff), labels
 
 
-def weighted_cost(sq_distances, X, sample_weight):
+def weighted_cost(sq_distances, sample_weight):
     """The block's share of the potential: its weighted squared distances, summed."""
-    return float(np.dot(weights_of(X, sample_weight).astype(np.float64), sq_distances))
+    if sample_weight is None:
+        return float(sq_distances.sum())
+    return float(np.dot(np.asarray(sample_weight, dtype=np.float64), sq_distances))
 
 
 def sample_candidates(X, sample_weight, sq_distances, scale, seed):

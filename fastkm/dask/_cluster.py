@@ -4,8 +4,11 @@
 worker and every later task on that state is pinned to that worker, so the
 state is changed in place where it lives and never copied. ``InProcess``
 runs the same calls at once, for dask arrays fitted without a client.
-Both reduce with ``tree``: a few parts a task, in block order.
+Both reduce with ``tree``: a few parts a task, in block order, and say how
+much memory a fit may keep on them (``memory``).
 """
+
+import os
 
 # Parts a reduction task adds up (in order).
 FAN_IN = 8
@@ -50,12 +53,13 @@ class Workers:
     def spread(self, func, blocks, *args, each=None):
         """``func(block, *own, *args)`` for every block, the blocks shared out between the workers.
 
+        ``blocks``: futures, or plain values (then no worker holds them).
         Each worker takes a share in proportion to its threads: a block stays
         on a worker holding it while that worker is under its share, and goes
         to the least loaded one otherwise (its rows move once, not every
         iteration).
         """
-        holders = self.client.who_has(blocks)
+        holders = self.client.who_has([block for block in blocks if hasattr(block, "key")])
         threads = {w: info["nthreads"] for w, info in self.client.scheduler_info()["workers"].items()}
         total = sum(threads.values())
         share = {w: len(blocks) * n / total for w, n in threads.items()}
@@ -64,7 +68,9 @@ class Workers:
         futures = []
         for block, own in zip(blocks, each, strict=True):
             mine = [
-                w for w in sorted(holders.get(block.key, ())) if w in load and load[w] + 1 <= share[w] + 1e-9
+                w
+                for w in sorted(holders.get(getattr(block, "key", None), ()))
+                if w in load and load[w] + 1 <= share[w] + 1e-9
             ]
             worker = mine[0] if mine else min(sorted(load), key=lambda w: load[w] / threads[w])
             load[worker] += 1
@@ -105,6 +111,11 @@ class Workers:
             self._holders_of = (key, self.client.who_has(states))
         return self._holders_of[1]
 
+    def memory(self):
+        """The workers' memory limits added up, in bytes (None: a worker has none)."""
+        limits = [info.get("memory_limit") for info in self.client.scheduler_info()["workers"].values()]
+        return sum(limits) if limits and all(limits) else None
+
     def wait(self, futures):
         from distributed import wait
 
@@ -142,6 +153,10 @@ class InProcess:
     def pinned(self, func, states, *args, each=None):
         each = [()] * len(states) if each is None else each
         return [func(state, *own, *args) for state, own in zip(states, each, strict=True)]
+
+    def memory(self):
+        """This machine's memory, in bytes."""
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
     def wait(self, futures):
         pass

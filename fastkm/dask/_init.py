@@ -22,10 +22,7 @@ def _row(blocks, target, values=None):
     totals = (
         [dask.delayed(_blocks.weight_total)(x, w) for x, w in zip(blocks.rows, blocks.weights, strict=True)]
         if values is None
-        else [
-            dask.delayed(_blocks.weighted_cost)(d, x, w)
-            for d, x, w in zip(values, blocks.rows, blocks.weights, strict=True)
-        ]
+        else [dask.delayed(_blocks.weighted_cost)(d, w) for d, w in zip(values, blocks.weights, strict=True)]
     )
     totals = np.array(dask.compute(*totals), dtype=np.float64)
     running = np.cumsum(totals)
@@ -48,8 +45,7 @@ def kmeans_parallel(blocks, n_clusters, oversampling_factor, init_rounds, seed):
     for r in range(init_rounds):
         distances = _nearest(blocks, candidates)
         costs = [
-            dask.delayed(_blocks.weighted_cost)(d, x, w)
-            for d, x, w in zip(distances, blocks.rows, blocks.weights, strict=True)
+            dask.delayed(_blocks.weighted_cost)(d, w) for d, w in zip(distances, blocks.weights, strict=True)
         ]
         phi = tree(_blocks.add, costs).compute()
         if phi <= 0:

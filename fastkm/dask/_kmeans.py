@@ -20,7 +20,7 @@ from sklearn.utils.validation import _get_feature_names, check_array, check_is_f
 from .. import _validation as v
 from .._kmeans import KMeans as _LocalKMeans
 from .._solvers.exact import choose_algorithm as _choose
-from . import _blocks, _cluster, _data, _init, _solver
+from . import _blocks, _cluster, _data, _init, _solver, _states
 
 _CONSTRAINTS = {
     **v.KMEANS_CONSTRAINTS,
@@ -147,37 +147,47 @@ class KMeans(_LocalKMeans):
             self.feature_names_in_ = names
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
-        # Centred as fastkm.KMeans centres: the distance expansion stays accurate.
-        centered = _data.Blocks(
-            list(dask.persist(*blocks.map(_blocks.center_block, means))),
-            blocks.weights,
-            blocks.sizes,
-            blocks.n_features,
-            blocks.dtype,
-        )
         runner = _cluster.executor()
-        rows, row_weights = runner.blocks(centered.rows), runner.blocks(centered.weights)
+        streamed = not _fits_in_memory(runner, blocks)
+        # Centred as fastkm.KMeans centres: the distance expansion stays accurate.
+        centered_rows = blocks.map(_blocks.center_block, means)
+        if not streamed:
+            centered_rows = list(dask.persist(*centered_rows))
+        centered = _data.Blocks(centered_rows, blocks.weights, blocks.sizes, blocks.n_features, blocks.dtype)
         x_max, w_min = self._norms_and_weights(centered)
-        n_samples = centered.n_samples
         algorithm = self.algorithm
-        if algorithm in ("auto", "elkan") or w_min < 0:
-            # Elkan's O(n k) bounds per block buy nothing here; negative weights need brute force.
-            algorithm = "lloyd" if w_min < 0 else _choose(n_samples, blocks.n_features, self.n_clusters)
+        if streamed or w_min < 0:
+            # Read once a pass, a block has no bounds to keep; negative weights need brute force.
+            algorithm = "lloyd"
+        elif algorithm in ("auto", "elkan"):
+            # Elkan's O(n k) bounds per block buy nothing here.
+            algorithm = _choose(centered.n_samples, blocks.n_features, self.n_clusters)
+        if streamed:
+            if self.verbose:
+                print(
+                    "X does not fit in the workers' memory: its blocks are read from its source every pass."
+                )
+            sources = [
+                _states.BlockSource(x, w, means) for x, w in zip(blocks.rows, blocks.weights, strict=True)
+            ]
+            sizes = [(n,) for n in blocks.sizes]
+
+            def place_states(centers):
+                return runner.spread(_states.StreamedState, sources, each=sizes)
+
+        else:
+            rows, row_weights = runner.blocks(centered.rows), runner.blocks(centered.weights)
+            row_weights = [(w,) for w in row_weights]
+
+            def place_states(centers):
+                return runner.spread(_states.BlockState, rows, centers, algorithm, x_max, each=row_weights)
+
         random_state = check_random_state(self.random_state)
         best = None
         for _ in range(n_init):
             centers_init = self._initial_centers(centered, means, random_state)
             run = _solver.single_run(
-                runner,
-                rows,
-                row_weights,
-                centered.offsets,
-                centers_init,
-                algorithm,
-                x_max,
-                self.max_iter,
-                tol,
-                self.verbose,
+                runner, place_states, centered.offsets, centers_init, self.max_iter, tol, self.verbose
             )
             # scikit-learn's rule: a new run must beat the best inertia *and*
             # be a different clustering (a relabelled copy can win on rounding).
@@ -315,6 +325,23 @@ class KMeans(_LocalKMeans):
         centers = np.ascontiguousarray(self.cluster_centers_, dtype=X.dtype)
         parts = blocks.map(_inertia_of, centers, weights=True)
         return -float(_data.tree(_blocks.add, parts).compute())
+
+
+# A fit keeps X on the workers while this share of their memory holds it
+# (dask's workers spill at 60% of their limit; the rest is the tasks' room).
+MEMORY_SHARE = 0.5
+
+
+def _fits_in_memory(runner, blocks):
+    """Whether the workers can keep X between iterations, or must stream it.
+
+    Kept, a row takes its centred copy, about as much again in tiles, its
+    label and (Hamerly's) two bounds.
+    """
+    memory = runner.memory()
+    itemsize = np.dtype(blocks.dtype).itemsize
+    needed = blocks.n_samples * (2 * itemsize * blocks.n_features + 4 + 16)
+    return memory is None or needed <= MEMORY_SHARE * memory
 
 
 def _fitted(estimator):

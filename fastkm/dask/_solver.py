@@ -1,7 +1,8 @@
 """Lloyd's loop over the blocks of a dask array (``exact.lloyd_single``'s, run block by block).
 
-``single_run`` is one run from given centres: every block's step lives on a
-worker (``_blocks.BlockState``), each iteration's shares are reduced in
+``single_run`` is one run from given centres: every block's state lives on
+a worker (``_states``: the rows and step persisted, or the labels alone
+while the rows stream from their source), each iteration's shares are reduced in
 block order and the centres made by ``lloyd.finish_iteration``; an empty
 cluster gets one of the farthest rows (``relocate``). ``same_clustering`` is
 scikit-learn's test between two runs, from the blocks' label pairs.
@@ -10,7 +11,7 @@ scikit-learn's test between two runs, from the blocks' label pairs.
 import numpy as np
 
 from .._kernels import lloyd
-from . import _blocks
+from . import _blocks, _states
 
 
 def same_clustering(runner, labels1, labels2, n_clusters):
@@ -33,7 +34,7 @@ def relocate(runner, states, offsets, centers_old, sums, weights, n_empty, itera
     """
     empty = np.flatnonzero(weights == 0)
     each = [(offset,) for offset in offsets[:-1]]
-    parts = runner.pinned(_blocks.state_farthest, states, centers_old, n_empty, iteration, each=each)
+    parts = runner.pinned(_states.state_farthest, states, centers_old, n_empty, iteration, each=each)
     far = runner.gather(runner.tree(_blocks.merge_farthest, parts, n_empty))
     distances, _, rows, row_weights, row_labels = far
     if distances.size == 0 or distances.max() == 0:
@@ -45,26 +46,25 @@ def relocate(runner, states, offsets, centers_old, sums, weights, n_empty, itera
         weights[old_cluster] -= weight
 
 
-def single_run(runner, rows, weights_blocks, offsets, centers_init, algorithm, x_max, max_iter, tol, verbose):
+def single_run(runner, place_states, offsets, centers_init, max_iter, tol, verbose):
     """One run of Lloyd's iterations over the blocks (see ``exact.lloyd_single``).
 
-    Every block's step lives on the worker holding its rows (``_blocks.BlockState``).
-    Returns the label blocks (futures on a cluster), the inertia, the centres
-    and the iterations run.
+    ``place_states(centers_init)`` puts every block's state on a worker
+    (``_states``). Returns the label blocks (futures on a cluster), the
+    inertia, the centres and the iterations run.
     """
     n_clusters, n_features = centers_init.shape
     centers = np.array(centers_init, order="C")
     new_centers = np.empty_like(centers)
     sums = np.zeros((n_clusters, n_features + 2))
     weights = np.empty(n_clusters, dtype=centers.dtype)
-    each = [(w,) for w in weights_blocks]
-    states = runner.spread(_blocks.BlockState, rows, centers, algorithm, x_max, each=each)
+    states = place_states(centers)
     runner.wait(states)
     strict = False
     try:
         for i in range(max_iter):
             # A state's version counts its iterations (then the relabel).
-            shares = runner.pinned(_blocks.step_block, states, centers, i)
+            shares = runner.pinned(_states.step_block, states, centers, i)
             partials, n_changed = runner.gather(runner.tree(_blocks.combine, shares))
             n_changed, n_empty, shift = lloyd.finish_iteration(
                 partials[None], np.array([n_changed], dtype=np.int64), sums, centers, new_centers, weights
@@ -85,18 +85,18 @@ def single_run(runner, rows, weights_blocks, offsets, centers_init, algorithm, x
         version = i + 1
         done = [None] * len(states)
         if not strict:
-            done = runner.pinned(_blocks.relabel_state, states, centers, version)
+            done = runner.pinned(_states.relabel_state, states, centers, version)
             version += 1
         each = [(d,) for d in done]
-        label_blocks = runner.pinned(_blocks.state_labels, states, version, each=each)
-        inertias = runner.pinned(_blocks.state_inertia, states, centers, version, each=each)
+        label_blocks = runner.pinned(_states.state_labels, states, version, each=each)
+        inertias = runner.pinned(_states.state_inertia, states, centers, version, each=each)
         inertia = float(runner.gather(runner.tree(_blocks.add, inertias)))
         runner.wait(label_blocks)
-    except _blocks.LostBlockState as error:
+    except _states.LostBlockState as error:
         raise RuntimeError(
             f"A worker holding blocks of X was lost during the fit, at iteration {i}; the blocks' "
             "states cannot be rebuilt mid-run. Fit again."
         ) from error
     finally:
-        states.clear()  # the workers' copies of X in tiles and the bounds go with them
+        states.clear()  # the workers' copies of X, its tiles and the bounds go with them
     return label_blocks, inertia, centers, i + 1
