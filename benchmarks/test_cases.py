@@ -18,7 +18,7 @@ from fastkm.bench.cases import load_dataset
 from fastkm.bench.libraries import REFERENCE, CaseData
 from fastkm.bench.measure import score, settle
 
-IN_PROCESS = [case for case in CASES if not case.cold_start]
+IN_PROCESS = [case for case in CASES if not (case.cold_start or case.on_cluster)]
 _datasets, _data, _references = {}, {}, {}
 
 

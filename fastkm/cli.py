@@ -35,7 +35,8 @@ def build_parser():
         "--cases",
         action="append",
         metavar="PATTERNS",
-        help="comma-separated case names, globs or prefixes (e.g. 'china-k64-fit', '*-predict', 'digits')",
+        help="comma-separated case names, globs or prefixes (e.g. 'china-k64-fit', '*-predict', 'digits'); "
+        "'dask' is the Dask cluster's case, run only when named (needs 'fastkm[dask]')",
     )
     bench.add_argument(
         "--libraries",
@@ -132,9 +133,10 @@ def _bench(parser, args):
     if missing:
         hints = ", ".join(f"{lib.name} (pip install {lib.distribution})" for lib in missing)
         print(f"not installed, so left out: {hints}", flush=True)
-    progress = bench.progress.ProgressBar(
-        len(cases) * len(libraries), enabled=False if args.no_progress else None
-    )
+    if any(case.on_cluster for case in cases) and bench.cluster.missing():
+        print(f"the Dask case is left out: {bench.cluster.missing()}", flush=True)
+    steps = sum(1 if case.on_cluster else len(libraries) for case in cases)
+    progress = bench.progress.ProgressBar(steps, enabled=False if args.no_progress else None)
     budget = bench.QUICK if args.quick else bench.FULL
     report = bench.run(cases, libraries, budget=budget, quick=args.quick, progress=progress)
 

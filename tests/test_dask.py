@@ -318,9 +318,18 @@ def test_import_fastkm_imports_no_dask():
     assert subprocess.check_output([sys.executable, "-c", code], text=True).strip() == "False"
 
 
-def test_a_worker_killed_mid_fit_never_hangs():
-    # The nanny restarts a killed worker; the blocks' states it held are
-    # gone, and the fit says so (or, if it was done first, gives its result).
+@pytest.mark.parametrize("kept", [True, False], ids=["kept", "streamed"])
+def test_a_worker_killed_mid_fit_never_hangs(kept, monkeypatch):
+    # The nanny restarts a killed worker. Kept on the workers, the blocks'
+    # states it held are gone, and the fit says so (or, if it was done
+    # first, gives its result). Streamed, the blocks' labels are plain dask
+    # tasks: dask runs the lost ones again, and the fit gives its result.
+    from fastkm.dask import _kmeans
+
+    max_iter = 300
+    if not kept:
+        monkeypatch.setattr(_kmeans, "MEMORY_SHARE", 0.0)
+        max_iter = 20  # streamed passes take longer: still seconds after the kill
     import os
     import signal
     import threading
@@ -340,7 +349,7 @@ def test_a_worker_killed_mid_fit_never_hangs():
 
         def fit():
             try:
-                outcome["fitted"] = KMeans(64, init=init, max_iter=300, tol=0).fit(Xd)
+                outcome["fitted"] = KMeans(64, init=init, max_iter=max_iter, tol=0).fit(Xd)
             except RuntimeError as error:
                 outcome["error"] = str(error)
 
@@ -351,7 +360,22 @@ def test_a_worker_killed_mid_fit_never_hangs():
         thread.join(120)
         assert not thread.is_alive()
         if "error" in outcome:
-            assert "was lost during the fit" in outcome["error"]
+            assert kept and "was lost during the fit" in outcome["error"]
         else:
-            expected = fastkm.KMeans(64, init=init, n_init=1, tol=0).fit(X)
+            expected = fastkm.KMeans(64, init=init, n_init=1, max_iter=max_iter, tol=0).fit(X)
             np.testing.assert_array_equal(outcome["fitted"].labels_.compute(), expected.labels_)
+
+
+def test_column_moments_match_numpy():
+    # Taken a slice of rows at a time and merged, with NaN still showing through.
+    from fastkm.dask import _blocks
+
+    X = np.random.default_rng(0).normal(5.0, 3.0, (2 * _blocks._MOMENT_ROWS + 123, 3)).astype(np.float32)
+    n, means, m2 = _blocks.column_moments(X)
+    X64 = X.astype(np.float64)
+    assert n == len(X)
+    np.testing.assert_allclose(means, X64.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(m2, X64.var(axis=0) * len(X), rtol=1e-10)
+    assert _blocks.column_moments(X[:0])[0] == 0
+    X[-1, 2] = np.nan
+    assert not np.isfinite(_blocks.column_moments(X)[1][2])

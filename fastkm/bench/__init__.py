@@ -4,7 +4,7 @@ The case table (:mod:`fastkm.bench.cases`) is shared by ``fastkm bench`` and
 the pytest-benchmark suite in ``benchmarks/``. Nothing here runs at import.
 """
 
-from . import progress, report
+from . import cluster, progress, report
 from .cases import CASES, Case, UnknownCaseError, select_cases
 from .libraries import LIBRARIES, resolve_libraries
 from .measure import FULL, QUICK, Budget
@@ -20,6 +20,7 @@ __all__ = [
     "Case",
     "Report",
     "UnknownCaseError",
+    "cluster",
     "format_table",
     "plot_speedups",
     "progress",

@@ -18,6 +18,10 @@ task                      what is timed
 ``cold-start-first-fit``  a new user's first fit, empty cache, default mode
                           (scikit-learn answers while fastkm compiles aside)
 ``cold-start-first-minibatch``  the same for MiniBatchKMeans on china.jpg
+``dask-iteration``        one iteration of ``fastkm.dask.KMeans`` on a
+                          LocalCluster (2 workers x 1 thread), beside
+                          ``fastkm.KMeans`` in one process and dask-ml
+                          (``bench.cluster``); only when asked for by name
 ========================  ======================================================
 """
 
@@ -38,6 +42,7 @@ class Dataset:
     shape: tuple
     load: object
     target: object = None
+    chunks: int = None  # a dask array's row chunks (the dask case makes its own data)
 
     def __str__(self):
         return self.name
@@ -55,6 +60,9 @@ DATASETS = {
             "large", "make_blobs(1,000,000, n_features=16, centers=32)", (1_000_000, 16), datasets.large_blobs
         ),
         Dataset("sparse", "random CSR matrix, 1% stored", (100_000, 10_000), datasets.sparse_random),
+        Dataset(
+            "blobs10m", "blobs as float32 in 16 row chunks of a dask array", (10_000_000, 16), None, chunks=16
+        ),
     ]
 }
 
@@ -67,6 +75,7 @@ TASKS = {
     "cold-start-compile": "import + first KMeans.fit, empty cache, FASTKM_COMPILE=wait",
     "cold-start-first-fit": "import + first KMeans.fit, empty cache",
     "cold-start-first-minibatch": "import + first MiniBatchKMeans.fit, empty cache",
+    "dask-iteration": "seconds per iteration on a LocalCluster",
 }
 
 COLD_START_TASKS = ("cold-start", "cold-start-compile", "cold-start-first-fit", "cold-start-first-minibatch")
@@ -88,6 +97,8 @@ class Case:
         """The name `--cases` selects it by, e.g. ``china-k64-fit-init``."""
         if self.task in COLD_START_TASKS:
             return self.task
+        if self.on_cluster:
+            return f"dask-{self.dataset}-k{self.k}"
         return f"{self.dataset}-k{self.k}-{self.task}"
 
     @property
@@ -105,9 +116,19 @@ class Case:
         return self.task in COLD_START_TASKS
 
     @property
+    def on_cluster(self):
+        """Timed on a Dask LocalCluster (``bench.cluster``): run only when named (``--cases dask``)."""
+        return self.task == "dask-iteration"
+
+    @property
     def heavy(self):
         """Left out of ``--quick`` runs: minutes of scikit-learn time, or a compile."""
-        return self.dataset in ("large", "sparse") or self.k >= 256 or self.task == "cold-start-compile"
+        return (
+            self.dataset in ("large", "sparse")
+            or self.k >= 256
+            or self.task == "cold-start-compile"
+            or self.on_cluster
+        )
 
 
 _SIZES = [
@@ -126,6 +147,7 @@ CASES = tuple(
     + [Case("digits", 10, "cold-start"), Case("digits", 10, "cold-start-compile")]
     # The seeds' first calls: their notebooks' blobs, and china.jpg's colours.
     + [Case("blobs", 4, "cold-start-first-fit"), Case("china", 16, "cold-start-first-minibatch")]
+    + [Case("blobs10m", 32, "dask-iteration")]
 )
 
 
@@ -138,7 +160,8 @@ def select_cases(patterns=None, *, quick=False, cases=CASES):
 
     A pattern is a case name (``china-k64-fit``), a glob (``china-*``,
     ``*-predict``) or a name prefix ending at a dash (``china``, ``digits-k10``).
-    Without patterns, every case, or with ``quick`` every case that is not heavy.
+    Without patterns, every case but the cluster's (``Case.on_cluster``), or
+    with ``quick`` every one of those that is not heavy.
 
     Raises
     ------
@@ -146,7 +169,7 @@ def select_cases(patterns=None, *, quick=False, cases=CASES):
         If a pattern matches no case; the message lists the valid names.
     """
     if not patterns:
-        return [c for c in cases if not (quick and c.heavy)]
+        return [c for c in cases if not (c.on_cluster or (quick and c.heavy))]
     chosen, unknown = set(), []
     for pattern in patterns:
         matched = _matching(pattern, cases)

@@ -5,6 +5,7 @@ import json
 import os
 import tempfile
 
+from . import cluster
 from .libraries import REFERENCE
 
 FORMAT_VERSION = 1
@@ -43,7 +44,7 @@ def rows(report):
     if with_accuracy:
         header.append(f"digits accuracy ({' / '.join(with_accuracy)})")
     table = [header]
-    for result in report.results:
+    for result in _in_process_results(report):
         ref = result.measurements.get(REFERENCE)
         row = [result.case.name, format_seconds(ref.median) if ref else "-"]
         for name in others:
@@ -61,9 +62,50 @@ def rows(report):
     return table
 
 
-def format_table(report):
-    """The results as aligned plain text, for the terminal."""
-    table = rows(report)
+def _in_process_results(report):
+    return [r for r in report.results if not r.case.on_cluster]
+
+
+def cluster_rows(report):
+    """The Dask case's table: seconds per iteration, a row per algorithm, or None without the case.
+
+    The time ratio to fastkm in one process (fastkm.dask aims at 1.3x at
+    most) and dask-ml's time over fastkm.dask's (it runs Lloyd's iterations).
+    """
+    results = [r for r in report.results if r.case.on_cluster]
+    if not results:
+        return None
+    header = [
+        "case (s / iteration)",
+        cluster.ONE_PROCESS,
+        cluster.DASK,
+        "fastkm.dask / fastkm",
+        cluster.DASK_ML,
+        "dask-ml / fastkm.dask",
+    ]
+    table = [header]
+    for result in results:
+        m = result.measurements
+        dask_ml = m.get(cluster.DASK_ML)
+        for suffix, label in (("", "auto"), (cluster.LLOYD, "lloyd")):
+            local, ours = m.get(cluster.ONE_PROCESS + suffix), m.get(cluster.DASK + suffix)
+            if local is None or ours is None:
+                table.append([f"{result.case.name} ({label})", "-", "-", "-", "-", "-"])
+                continue
+            table.append(
+                [
+                    f"{result.case.name} ({label})",
+                    format_seconds(local.median),
+                    format_seconds(ours.median),
+                    f"{ours.median / local.median:.2f}x",
+                    format_seconds(dask_ml.median) if dask_ml else "not installed",
+                    f"{dask_ml.median / ours.median:.1f}x" if dask_ml else "-",
+                ]
+            )
+    return table
+
+
+def _aligned(table):
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     lines = []
     for n, row in enumerate(table):
@@ -74,6 +116,14 @@ def format_table(report):
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def format_table(report):
+    """The results as aligned plain text, for the terminal (the Dask case's table after)."""
+    tables = [rows(report)] if _in_process_results(report) else []
+    if cluster_rows(report):
+        tables.append(cluster_rows(report))
+    return "\n\n".join(_aligned(table) for table in tables)
 
 
 def describe_machine(report):
@@ -88,20 +138,32 @@ def describe_machine(report):
     )
 
 
+def _markdown_table(table):
+    lines = ["| " + " | ".join(table[0]) + " |", "|" + "|".join("---" for _ in table[0]) + "|"]
+    return lines + ["| " + " | ".join(cell or " " for cell in row) + " |" for row in table[1:]]
+
+
 def to_markdown(report, command="fastkm bench"):
-    """The results as a markdown section: how they were measured, then the table."""
-    table = rows(report)
-    lines = [
-        f"`{command}` on {describe_machine(report)}.",
-        "",
-        f"Times are medians of repeated calls after one warm-up call (JIT compilation excluded); "
-        f"speed-up is {REFERENCE}'s median over the library's; inertia ratio is the library's "
-        f"inertia over {REFERENCE}'s, both computed on the result's labels and centres.",
-        "",
-        "| " + " | ".join(table[0]) + " |",
-        "|" + "|".join("---" for _ in table[0]) + "|",
-    ]
-    lines += ["| " + " | ".join(cell or " " for cell in row) + " |" for row in table[1:]]
+    """The results as a markdown section: how they were measured, then the tables."""
+    lines = [f"`{command}` on {describe_machine(report)}."]
+    if _in_process_results(report):
+        lines += [
+            "",
+            f"Times are medians of repeated calls after one warm-up call (JIT compilation excluded); "
+            f"speed-up is {REFERENCE}'s median over the library's; inertia ratio is the library's "
+            f"inertia over {REFERENCE}'s, both computed on the result's labels and centres.",
+            "",
+            *_markdown_table(rows(report)),
+        ]
+    if cluster_rows(report):
+        lines += [
+            "",
+            "The Dask case: seconds per iteration on a LocalCluster of 2 workers x 1 thread, "
+            "fastkm in one process on the same data and cores, all from the same initial centres; "
+            "medians over rounds in which the libraries take turns (see `fastkm.bench.cluster`).",
+            "",
+            *_markdown_table(cluster_rows(report)),
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -117,6 +179,7 @@ def to_json(report):
             "k": case.k,
             "task": case.task,
             "description": case.description,
+            "reference": result.reference,
             "libraries": {},
         }
         for name, m in result.measurements.items():
@@ -179,7 +242,7 @@ def plot_speedups(report, path):
     from matplotlib.ticker import FuncFormatter
 
     others = _others(report)
-    results = [r for r in report.results if any(r.speedup(n) for n in others)]
+    results = [r for r in _in_process_results(report) if any(r.speedup(n) for n in others)]
     height = 0.8 / max(len(others), 1)
     fig = Figure(figsize=(8, 1.2 + 0.32 * len(results) * max(len(others), 1) ** 0.5))
     ax = fig.subplots()

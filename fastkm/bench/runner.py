@@ -7,8 +7,8 @@ import sys
 import warnings
 from dataclasses import dataclass, field
 
-from . import measure
-from .cases import SEED, load_dataset
+from . import cluster, measure
+from .cases import DATASETS, SEED, load_dataset
 from .libraries import REFERENCE, CaseData
 
 
@@ -19,9 +19,14 @@ class CaseResult:
     case: object
     measurements: dict = field(default_factory=dict)
 
+    @property
+    def reference(self):
+        """The library the others are compared with: scikit-learn (the Dask case: fastkm, one process)."""
+        return cluster.ONE_PROCESS if self.case.on_cluster else REFERENCE
+
     def speedup(self, library):
-        """scikit-learn's median time over ``library``'s, or None."""
-        ours, ref = self.measurements.get(library), self.measurements.get(REFERENCE)
+        """The reference's median time over ``library``'s, or None."""
+        ours, ref = self.measurements.get(library), self.measurements.get(self.reference)
         if ours is None or ref is None:
             return None
         return ref.median / ours.median
@@ -85,6 +90,11 @@ def run(cases, libraries, *, budget, quick=False, progress=None):
     for case in cases:
         result = CaseResult(case)
         report.results.append(result)
+        if case.on_cluster:
+            # Its own libraries, on a cluster of its own: one step.
+            _notify(progress, case, _ClusterLibraries)
+            result.measurements.update(_on_cluster(case, budget))
+            continue
         if case.cold_start:
             # The libraries' processes take turns: one step for all of them.
             for library in libraries:
@@ -133,6 +143,20 @@ def _cold_start(case, libraries, session, budget):
         able, X, case.k, mode=mode, repeats=budget.cold_start_repeats, minibatch=minibatch
     )
     return {name: measure.Measurement(times=seconds) for name, seconds in times.items()}
+
+
+class _ClusterLibraries:
+    name = f"{cluster.DASK}, {cluster.ONE_PROCESS}, {cluster.DASK_ML}"
+
+
+def _on_cluster(case, budget):
+    """The Dask case's measurements (seconds per iteration), by name; none without dask."""
+    if cluster.missing():
+        return {}
+    spec = DATASETS[case.dataset]
+    rows, features = spec.shape
+    # A round times every library once; the budget's least repeats is the rounds.
+    return cluster.measure(rows, features, spec.chunks, case.k, rounds=budget.min_repeats)
 
 
 def _in_process(case, library, session, budget):

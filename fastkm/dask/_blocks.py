@@ -33,16 +33,23 @@ def worker_threads():
     numba.set_num_threads(max(1, min(n_threads, numba.config.NUMBA_NUM_THREADS)))
 
 
+# Rows column_moments converts to float64 at a time: small temporaries for a large block.
+_MOMENT_ROWS = 1 << 15
+
+
 def column_moments(X):
     """The block's row count, column means and summed squared deviations (float64).
 
-    A NaN or an infinity anywhere in the block makes them non-finite.
+    Taken ``_MOMENT_ROWS`` rows at a time and merged (``merge_moments``), so
+    the float64 temporaries stay small whatever the block's size. A NaN or an
+    infinity anywhere in the block makes them non-finite.
     """
-    X = np.asarray(X, dtype=np.float64)
-    if X.shape[0] == 0:
-        return 0, np.zeros(X.shape[1]), np.zeros(X.shape[1])
-    means = X.mean(axis=0)
-    return X.shape[0], means, ((X - means) ** 2).sum(axis=0)
+    moments = 0, np.zeros(X.shape[1]), np.zeros(X.shape[1])
+    for start in range(0, X.shape[0], _MOMENT_ROWS):
+        part = np.asarray(X[start : start + _MOMENT_ROWS], dtype=np.float64)
+        means = part.mean(axis=0)
+        moments = merge_moments(moments, (part.shape[0], means, ((part - means) ** 2).sum(axis=0)))
+    return moments
 
 
 def is_finite(X):

@@ -20,7 +20,7 @@ from sklearn.utils.validation import _get_feature_names, check_array, check_is_f
 from .. import _validation as v
 from .._kmeans import KMeans as _LocalKMeans
 from .._solvers.exact import choose_algorithm as _choose
-from . import _blocks, _cluster, _data, _init, _solver, _states
+from . import _blocks, _cluster, _data, _init, _solver
 
 _CONSTRAINTS = {
     **v.KMEANS_CONSTRAINTS,
@@ -167,20 +167,15 @@ class KMeans(_LocalKMeans):
                 print(
                     "X does not fit in the workers' memory: its blocks are read from its source every pass."
                 )
-            sources = [
-                _states.BlockSource(x, w, means) for x, w in zip(blocks.rows, blocks.weights, strict=True)
-            ]
-            sizes = [(n,) for n in blocks.sizes]
 
             def place_states(centers):
-                return runner.spread(_states.StreamedState, sources, each=sizes)
+                return _solver.StreamedStates(runner, blocks, means)
 
         else:
             rows, row_weights = runner.blocks(centered.rows), runner.blocks(centered.weights)
-            row_weights = [(w,) for w in row_weights]
 
             def place_states(centers):
-                return runner.spread(_states.BlockState, rows, centers, algorithm, x_max, each=row_weights)
+                return _solver.KeptStates(runner, rows, row_weights, centers, algorithm, x_max)
 
         random_state = check_random_state(self.random_state)
         best = None

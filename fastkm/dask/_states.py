@@ -6,20 +6,21 @@ runs there (``_cluster.Workers.pinned``), changing it in place:
 - ``BlockState``: the block's rows persisted on the worker, and its step
   (``_solvers.steps``, the exact algorithm's per-block entry, with its
   tiled copy and bounds);
-- ``StreamedState``: for X larger than the workers' memory, only the
-  block's labels; each pass reads the rows from X's source
-  (``BlockSource``, the block's own task graph) and lets them go.
-
 Each iteration runs ``step_block``: the state's block from the new centres
 and the block's share (its partials summed in group order, the labels
 changed). The version counts the changes made to a state; a state that is
 not the version the driver expects, or not on its own worker (a worker was
 lost and the state made again, or a task was moved), raises
 ``LostBlockState``.
+
+X larger than the workers' memory is streamed instead: a block keeps only
+its labels, a new array each pass (``streamed_step`` and the others take
+the last labels and return new ones: plain dask tasks, which the scheduler
+may move or run again), and every pass computes the block from X's source
+(``_solver.StreamedStates``), centres it and lets it go.
 """
 
 import numpy as np
-from dask.local import get_sync
 
 from .._solvers import predict, steps
 from ._blocks import center_block, farthest_rows, weights_of, worker_threads
@@ -38,10 +39,13 @@ def _worker_address():
         return None
 
 
-class _State:
-    """A version and a home worker: what every block state checks before it answers."""
+class BlockState:
+    """A block's rows and step, kept on the worker holding the rows, and its version."""
 
-    def __init__(self):
+    def __init__(self, X, sample_weight, centers_init, algorithm, x_max):
+        X = np.ascontiguousarray(X)
+        self.step = steps.step_for(X, weights_of(X, sample_weight), centers_init, algorithm, x_max)
+        self.centers = None
         self.version = 0
         self.home = _worker_address()
 
@@ -51,16 +55,6 @@ class _State:
                 f"A block's state is at version {self.version} on {self.home}, the fit expected "
                 f"{version} on {_worker_address()}: the worker holding it was lost during the fit."
             )
-
-
-class BlockState(_State):
-    """A block's rows and step, kept on the worker holding the rows."""
-
-    def __init__(self, X, sample_weight, centers_init, algorithm, x_max):
-        super().__init__()
-        X = np.ascontiguousarray(X)
-        self.step = steps.step_for(X, weights_of(X, sample_weight), centers_init, algorithm, x_max)
-        self.centers = None
 
     def __sizeof__(self):
         # What the scheduler weighs before moving it: the block's arrays, not
@@ -96,50 +90,10 @@ class BlockState(_State):
         self.step.relabel(centers)
 
 
-class BlockSource:
-    """Where a streamed block is read from: its rows' and weights' task graphs, culled to the block.
-
-    ``rows`` and ``weights`` are one-block dask ``Delayed`` objects (weights
-    may be None); ``means`` are subtracted from the rows as they are read.
-    """
-
-    def __init__(self, rows, weights, means):
-        self.parts = [_culled(rows), None if weights is None else _culled(weights)]
-        self.means = means
-
-    def read(self):
-        """The block's centred rows (C-contiguous) and its weights, in the rows' dtype."""
-        rows, weights = (None if part is None else get_sync(*part) for part in self.parts)
-        rows = np.ascontiguousarray(center_block(np.asarray(rows), self.means))
-        return rows, weights_of(rows, weights)
-
-
-def _culled(block):
-    key = block.key
-    return dict(block.__dask_graph__().cull({key})), key
-
-
-class StreamedState(_State):
-    """A block's labels alone: its rows are read from their source for every pass (Lloyd's step)."""
-
-    def __init__(self, source, n_rows):
-        super().__init__()
-        self.source = source
-        self.labels = np.full(n_rows, -1, dtype=np.int32)
-
-    def rows(self):
-        return self.source.read()
-
-    def block(self, centers):
-        rows, weights = self.source.read()
-        step = steps.StreamedLloydStep(rows, weights, centers, self.labels)
-        step.block(False, centers)
-        return step.buffers.partials()
-
-    def relabel(self, centers):
-        rows, _ = self.source.read()
-        n_groups = steps.LloydStep.row_groups(rows, len(centers))
-        predict.assign(rows, centers, self.labels, n_groups)
+def _centred(X, sample_weight, means):
+    """A streamed block's centred rows (C-contiguous) and its weights, in the rows' dtype."""
+    rows = np.ascontiguousarray(center_block(np.asarray(X), means))
+    return rows, weights_of(rows, sample_weight)
 
 
 def step_block(state, centers, version):
@@ -151,8 +105,12 @@ def step_block(state, centers, version):
     """
     worker_threads()
     state.check(version)
-    partials, changed = state.block(centers)
+    share = _share(*state.block(centers))
     state.version += 1
+    return share
+
+
+def _share(partials, changed):
     total = np.zeros(partials.shape[1:])
     for group in partials:  # group order
         total += group
@@ -187,3 +145,41 @@ def state_farthest(state, offset, centers, n, version):
     state.check(version)
     rows, weights = state.rows()
     return farthest_rows(rows, weights, centers, state.labels, n, offset)
+
+
+def streamed_step(labels, X, sample_weight, means, centers):
+    """One iteration's share of a streamed block (see ``step_block``), and its new labels.
+
+    ``X`` and ``sample_weight``: the block as read from its source, centred
+    here by ``means``. ``labels``: the block's from the last iteration (None
+    before the first), not changed: each pass makes a new array, so a task
+    run again (its worker lost) gives the same answer.
+    """
+    worker_threads()
+    rows, weights = _centred(X, sample_weight, means)
+    labels = np.full(len(rows), -1, dtype=np.int32) if labels is None else labels.copy()
+    step = steps.StreamedLloydStep(rows, weights, centers, labels)
+    step.block(False, centers)
+    return labels, _share(*step.buffers.partials())
+
+
+def streamed_relabel(labels, X, sample_weight, means, centers):
+    """A streamed block's labels against the final centres (a new array)."""
+    worker_threads()
+    rows, _ = _centred(X, sample_weight, means)
+    labels = labels.copy()
+    predict.assign(rows, centers, labels, steps.LloydStep.row_groups(rows, len(centers)))
+    return labels
+
+
+def streamed_inertia(labels, X, sample_weight, means, centers):
+    """``state_inertia`` of a streamed block."""
+    worker_threads()
+    rows, weights = _centred(X, sample_weight, means)
+    return predict.total_inertia(rows, weights, centers, labels)
+
+
+def streamed_farthest(labels, X, sample_weight, means, offset, centers, n):
+    """``state_farthest`` of a streamed block."""
+    rows, weights = _centred(X, sample_weight, means)
+    return farthest_rows(rows, weights, centers, labels, n, offset)
