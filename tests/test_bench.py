@@ -15,7 +15,7 @@ TINY = measure.Budget(seconds=0.0, min_repeats=2, max_repeats=2, cold_start_repe
 def test_case_table_covers_the_issue():
     names = [case.name for case in bench.CASES]
     assert len(names) == len(set(names))
-    sizes = {(c.dataset, c.k) for c in bench.CASES if not c.cold_start}
+    sizes = {(c.dataset, c.k) for c in bench.CASES if not (c.cold_start or c.on_cluster)}
     assert sizes == {
         ("blobs", 4),
         ("digits", 10),
@@ -56,7 +56,10 @@ def test_large_dataset_shape_is_stated():
 
 def test_select_cases():
     all_cases = bench.select_cases()
-    assert all_cases == list(bench.CASES)
+    # The Dask case runs only when named: it starts a cluster and needs the dask extra.
+    assert all_cases == [c for c in bench.CASES if not c.on_cluster]
+    assert [c.name for c in bench.select_cases(["dask"])] == ["dask-blobs10m-k32"]
+    assert bench.select_cases(["dask"])[0].heavy
     quick = bench.select_cases(quick=True)
     assert quick and all(not c.heavy for c in quick)
     assert [c.name for c in bench.select_cases(["china-k64-fit"])] == ["china-k64-fit"]
@@ -295,6 +298,52 @@ def test_failed_write_leaves_no_file(tmp_path, monkeypatch):
     with pytest.raises(TypeError):
         bench.write_json(_report(), path)
     assert list(tmp_path.iterdir()) == []
+
+
+def _cluster_report():
+    result = runner.CaseResult(bench.Case("blobs10m", 32, "dask-iteration"))
+    names = bench.cluster
+    for name, seconds in (
+        (names.DASK, 0.1),
+        (names.ONE_PROCESS, 0.16),
+        (names.DASK + names.LLOYD, 0.22),
+        (names.ONE_PROCESS + names.LLOYD, 0.15),
+        (names.DASK_ML, 1.25),
+    ):
+        result.measurements[name] = measure.Measurement([seconds], 1.0, None, 11)
+    base = _report()
+    base.results.append(result)
+    return base
+
+
+def test_cluster_table():
+    rows = report.cluster_rows(_cluster_report())
+    assert rows[0][1:4] == ["fastkm", "fastkm.dask", "fastkm.dask / fastkm"]
+    assert rows[1] == ["dask-blobs10m-k32 (auto)", "160 ms", "100 ms", "0.62x", "1.25 s", "12.5x"]
+    assert rows[2] == ["dask-blobs10m-k32 (lloyd)", "150 ms", "220 ms", "1.47x", "1.25 s", "5.7x"]
+    assert report.cluster_rows(_report()) is None
+    # The in-process table leaves the Dask case out; the text and markdown have both tables.
+    assert [row[0] for row in report.rows(_cluster_report())][-1] == "cold-start"
+    text = report.format_table(_cluster_report())
+    assert "china-k64-minibatch" in text and "dask-blobs10m-k32 (lloyd)" in text
+    markdown = report.to_markdown(_cluster_report())
+    assert "| dask-blobs10m-k32 (auto) | 160 ms | 100 ms | 0.62x | 1.25 s | 12.5x |" in markdown
+    entry = report.to_json(_cluster_report())["results"][-1]
+    assert entry["reference"] == "fastkm"
+    assert entry["libraries"]["fastkm.dask"]["speedup"] == pytest.approx(1.6)
+
+
+@pytest.mark.slow
+def test_cluster_case_on_a_local_cluster():
+    # A small version of the Dask case, on a real LocalCluster of its own.
+    pytest.importorskip("distributed")
+    results = bench.cluster.measure(40_000, 4, 4, 8, rounds=1, short=1, long=3, dask_ml_long=2)
+    expected = {"fastkm.dask", "fastkm", "fastkm.dask lloyd", "fastkm lloyd"}
+    assert expected <= set(results) and set(results) - expected <= {"dask-ml"}
+    for name, m in results.items():
+        assert len(m.times) == 1 and m.n_iter == (2 if name == "dask-ml" else 3)
+    # From the same initial centres, the same iterations: the same inertia.
+    assert results["fastkm.dask"].inertia == pytest.approx(results["fastkm"].inertia, rel=1e-6)
 
 
 def test_plot(tmp_path):

@@ -22,8 +22,10 @@ def _exit_code(argv):
 def test_list(capsys):
     assert cli.main(["bench", "--list"]) == 0
     out = capsys.readouterr().out
-    assert len(out.splitlines()) == len(bench.CASES)
+    assert len(out.splitlines()) == len(bench.CASES) - 1  # all but the Dask case
     assert "china-k64-fit-init" in out and "[heavy]" in out
+    assert cli.main(["bench", "--list", "--cases", "dask"]) == 0
+    assert capsys.readouterr().out.startswith("dask-blobs10m-k32 ")
 
 
 def test_list_with_patterns(capsys):

@@ -277,7 +277,14 @@ def test_dataframe_and_unknown_chunks(client, data):
     _same_fit(expected, named)
     np.testing.assert_array_equal(named.feature_names_in_, list("abcde"))
     np.testing.assert_array_equal(named.predict(frame).compute(), expected.labels_)
+    # Column names are checked as scikit-learn checks a pandas DataFrame's.
+    renamed = dd.from_pandas(pd.DataFrame(X, columns=list("abcdz")), npartitions=4)
+    with pytest.raises(ValueError, match="The feature names should match those that were passed during fit"):
+        named.transform(renamed)
     Xd = da.from_array(X, chunks=700)
+    with pytest.warns(UserWarning, match="X does not have valid feature names, but KMeans was fitted with"):
+        named.score(Xd)
+    assert not hasattr(KMeans(8, init=init).fit(Xd), "feature_names_in_")
     unknown = Xd[Xd[:, 0] > -np.inf]  # the same rows, chunk sizes unknown
     assert np.isnan(unknown.chunks[0][0])
     _same_fit(expected, KMeans(8, init=init).fit(unknown))

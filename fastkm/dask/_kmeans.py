@@ -15,7 +15,7 @@ import dask.array as da
 import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _get_feature_names, check_array, check_is_fitted
+from sklearn.utils.validation import _check_feature_names, check_array, check_is_fitted
 
 from .. import _validation as v
 from .._kmeans import KMeans as _LocalKMeans
@@ -135,18 +135,14 @@ class KMeans(_LocalKMeans):
             local = _LocalKMeans(**params).fit(X, sample_weight=sample_weight)
             self.__dict__.update(_fitted(local))
             return self
-        # A dask DataFrame's column names, as scikit-learn keeps a pandas one's (from its empty pandas twin).
-        names = _get_feature_names(getattr(X, "_meta", X)) if hasattr(X, "columns") else None
+        names = _names_of(X)
         X = _data.as_dask_array(X)
         blocks = _data.blocks_of(X, sample_weight)
         v.check_n_samples(X, self.n_clusters)
         n_init = v.resolve_n_init(self.n_init, self.init, 1, "KMeans")
         means, tol = self._moments(blocks)
         self.n_features_in_ = blocks.n_features
-        if names is not None:
-            self.feature_names_in_ = names
-        elif hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
+        _check_feature_names(self, names, reset=True)
         runner = _cluster.executor()
         streamed = not _fits_in_memory(runner, blocks)
         # Centred as fastkm.KMeans centres: the distance expansion stays accurate.
@@ -249,7 +245,8 @@ class KMeans(_LocalKMeans):
         return init - means
 
     def _checked(self, X):
-        """Dask input as a dask array of the fitted width (scikit-learn's message otherwise)."""
+        """Dask input as a dask array of the fitted width and names (scikit-learn's message otherwise)."""
+        _check_feature_names(self, _names_of(X), reset=False)
         X = _data.as_dask_array(X)
         if X.shape[1] != self.n_features_in_:
             raise ValueError(
@@ -259,7 +256,7 @@ class KMeans(_LocalKMeans):
         return X
 
     def _dask_map(self, X, func, *args, dtype, drop_axis=True, new_axis=None, chunks=None):
-        X = self._checked(X)
+        # X: checked (``_checked``).
         centers = np.ascontiguousarray(self.cluster_centers_, dtype=X.dtype)
         return X.map_blocks(
             func, centers, *args, dtype=dtype, drop_axis=drop_axis, new_axis=new_axis, chunks=chunks
@@ -279,7 +276,7 @@ class KMeans(_LocalKMeans):
         check_is_fitted(self)
         if not dask.is_dask_collection(X):
             return self._local_twin().predict(X)
-        return self._dask_map(X, _predict_block, dtype=np.int32, drop_axis=1)
+        return self._dask_map(self._checked(X), _predict_block, dtype=np.int32, drop_axis=1)
 
     def transform(self, X):
         """Distances to every centre: a dask array for dask input, else as :class:`fastkm.KMeans`.
@@ -295,7 +292,7 @@ class KMeans(_LocalKMeans):
         check_is_fitted(self)
         if not dask.is_dask_collection(X):
             return self._local_twin().transform(X)
-        X = _data.as_dask_array(X)
+        X = self._checked(X)
         chunks = (X.chunks[0], (self.n_clusters,))
         return self._dask_map(X, _blocks.block_distances, dtype=X.dtype, drop_axis=None, chunks=chunks)
 
@@ -337,6 +334,11 @@ def _fits_in_memory(runner, blocks):
     itemsize = np.dtype(blocks.dtype).itemsize
     needed = blocks.n_samples * (2 * itemsize * blocks.n_features + 4 + 16)
     return memory is None or needed <= MEMORY_SHARE * memory
+
+
+def _names_of(X):
+    """What scikit-learn reads feature names from: a dask DataFrame's empty pandas twin, else X."""
+    return X._meta if hasattr(X, "columns") and hasattr(X, "_meta") else X
 
 
 def _fitted(estimator):
