@@ -328,6 +328,12 @@ def test_cluster_table():
     assert "china-k64-minibatch" in text and "dask-blobs10m-k32 (lloyd)" in text
     markdown = report.to_markdown(_cluster_report())
     assert "| dask-blobs10m-k32 (auto) | 160 ms | 100 ms | 0.62x | 1.25 s | 12.5x |" in markdown
+    with_versions = _cluster_report()
+    with_versions.machine["dask"] = "dask 2025.1.0, distributed 2025.1.0, dask-ml 2025.1.0"
+    assert "; dask 2025.1.0, distributed 2025.1.0, dask-ml 2025.1.0; 2026-11-22" in report.describe_machine(
+        with_versions
+    )
+    assert "dask " in bench.cluster.versions()
     entry = report.to_json(_cluster_report())["results"][-1]
     assert entry["reference"] == "fastkm"
     assert entry["libraries"]["fastkm.dask"]["speedup"] == pytest.approx(1.6)

@@ -36,6 +36,19 @@ def missing():
     return None
 
 
+def versions():
+    """The Dask libraries' versions, as one line: ``dask 2025.1.0, distributed ..., dask-ml ...``."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = []
+    for name in ("dask", "distributed", "dask-ml"):
+        try:
+            found.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            found.append(f"{name} not installed")
+    return ", ".join(found)
+
+
 def has_dask_ml():
     return importlib.util.find_spec("dask_ml") is not None
 

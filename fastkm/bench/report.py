@@ -134,7 +134,7 @@ def describe_machine(report):
         f"{m.get('cpu', '?')}, {m.get('logical_cpus', '?')} logical CPUs, "
         f"{m.get('numba_threads', '?')} Numba threads; {m.get('platform', '?')}; "
         f"Python {m.get('python', '?')}, numpy {m.get('numpy', '?')}, numba {m.get('numba', '?')}; "
-        f"{versions}; {m.get('date', '?')}"
+        f"{versions}; {m['dask'] + '; ' if 'dask' in m else ''}{m.get('date', '?')}"
     )
 
 

@@ -108,6 +108,8 @@ def run(cases, libraries, *, budget, quick=False, progress=None):
                 result.measurements[library.name] = measurement
     _notify(progress, None, None)
     report.machine = machine_info()
+    if any(case.on_cluster for case in cases):
+        report.machine["dask"] = cluster.versions()
     return report
 
 
