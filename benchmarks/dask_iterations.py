@@ -27,8 +27,8 @@ def main(argv=None):
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--short", type=int, default=1)
-    parser.add_argument("--long", type=int, default=11)
-    parser.add_argument("--dask-ml-long", type=int, default=3, help="dask-ml's long fit (it is slow)")
+    parser.add_argument("--long", type=int, default=31)
+    parser.add_argument("--dask-ml-long", type=int, default=4, help="dask-ml's long fit (it is slow)")
     args = parser.parse_args(argv)
     if cluster.missing():
         parser.error(cluster.missing())

@@ -10,7 +10,9 @@ elsewhere) as float32 in row chunks, persisted on the workers; the initial
 centres are rows strided through X. An iteration's time is the difference
 between fits of ``long`` and ``short`` iterations (``tol=0``, each checked to
 run them all) over the iterations between, so what a fit costs before its
-first iteration cancels out. The libraries take turns within each round.
+first iteration cancels out (it varies by a second from fit to fit on 10M
+rows, hence 30 iterations between). The libraries take turns within each
+round.
 """
 
 import importlib.util
@@ -77,7 +79,7 @@ def per_iteration(fit, short, long):
     return ((end - middle) - (middle - start)) / (long - short), second
 
 
-def measure(rows, features, chunks, k, *, rounds=3, workers=2, short=1, long=11, dask_ml_long=3):
+def measure(rows, features, chunks, k, *, rounds=3, workers=2, short=1, long=31, dask_ml_long=4):
     """Seconds per iteration of each library, by name: ``Measurement`` s (times: one per round).
 
     A measurement's inertia and n_iter are its last long fit's.
