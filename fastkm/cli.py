@@ -11,6 +11,8 @@ import importlib.util
 import os
 import sys
 
+from . import _files
+
 
 def _split(values):
     """``--cases a,b --cases c`` -> ``['a', 'b', 'c']``; None when not given."""
@@ -75,6 +77,12 @@ def build_parser():
         help="every power of two from LO to HI colours: one image each, and a table of "
         "time, PSNR and file size",
     )
+    quantize.add_argument(
+        "--labels",
+        metavar="MASK",
+        help="also write each pixel's cluster as an 8-bit label image (PNG or TIFF), "
+        "clusters ordered by brightness, 0 the darkest: with -n 2, a segmentation mask",
+    )
     quantize.add_argument("--no-progress", action="store_true", help="no progress bar (--sweep)")
     quantize.set_defaults(handler=_quantize, parser=quantize)
 
@@ -119,8 +127,8 @@ def _bench(parser, args):
             print(f"{case.name:<24} {case.description}{'  [heavy]' if case.heavy else ''}")
         return 0
     for path in (args.json, args.markdown, args.plot):
-        if path and not _directory_exists(path):
-            parser.error(f"cannot write {path}: no such directory")
+        if path:
+            _check_writable(parser, path)
     if args.plot and importlib.util.find_spec("matplotlib") is None:
         parser.error("--plot needs matplotlib: pip install 'fastkm[bench]'")
     try:
@@ -145,12 +153,15 @@ def _bench(parser, args):
     print()
     print(f"on {bench.report.describe_machine(report)}")
     command = " ".join(["fastkm bench", *_command_options(args)])
-    if args.json:
-        bench.write_json(report, args.json)
-    if args.markdown:
-        bench.write_markdown(report, args.markdown, command=command)
-    if args.plot:
-        bench.plot_speedups(report, args.plot)
+    try:
+        if args.json:
+            bench.write_json(report, args.json)
+        if args.markdown:
+            bench.write_markdown(report, args.markdown, command=command)
+        if args.plot:
+            bench.plot_speedups(report, args.plot)
+    except _files.OutputError as error:
+        _fail(parser, str(error))
     return 0
 
 
@@ -195,7 +206,7 @@ def _fail(parser, message):
 def _quantize(parser, args):
     from PIL import Image, UnidentifiedImageError
 
-    from .quantize import quantize, save
+    from .quantize import LABEL_EXTENSIONS, quantize, save, save_labels
 
     if (args.colors is None) == (args.sweep is None):
         _fail(parser, "give either -n N or --sweep LO..HI")
@@ -204,6 +215,14 @@ def _quantize(parser, args):
         _fail(parser, f"N must be at least 1, got {min(counts)}")
     if args.sample is not None and args.sample < max(counts):
         _fail(parser, f"--sample {args.sample} must be at least the number of colours ({max(counts)})")
+    if args.labels is not None:
+        if args.sweep is not None:
+            _fail(parser, "--labels takes one colour count: -n N, not --sweep")
+        if os.path.splitext(args.labels)[1].lower() not in LABEL_EXTENSIONS:
+            _fail(parser, f"cannot write {args.labels}: a label image is {', '.join(LABEL_EXTENSIONS)}")
+        if args.colors > 256:
+            _fail(parser, f"--labels holds at most 256 clusters, got -n {args.colors}")
+        _check_writable(parser, args.labels)
     if args.sweep is None:
         _check_output_path(parser, args.output)
     try:
@@ -217,10 +236,16 @@ def _quantize(parser, args):
     except OSError as error:
         _fail(parser, f"cannot read {args.input}: {error.strerror or error}")
     options = {"method": args.method, "random_state": args.seed, "sample_size": args.sample}
-    if args.sweep is None:
-        save(quantize(image, args.colors, **options), args.output)
-        return 0
-    return _quantize_sweep(image, counts, args, options)
+    try:
+        if args.sweep is None:
+            result = quantize(image, args.colors, **options)
+            save(result, args.output)
+            if args.labels is not None:
+                save_labels(result, args.labels)
+            return 0
+        return _quantize_sweep(image, counts, args, options)
+    except _files.OutputError as error:
+        _fail(parser, str(error))
 
 
 def _sweep_counts(parser, sweep):
@@ -240,8 +265,15 @@ def _check_output_path(parser, path):
 
     if os.path.splitext(path)[1].lower() not in Image.registered_extensions():
         _fail(parser, f"cannot write {path}: unknown image file extension")
-    if not _directory_exists(path):
-        _fail(parser, f"cannot write {path}: no such directory")
+    _check_writable(parser, path)
+
+
+def _check_writable(parser, path):
+    """One line and exit status 2 if ``path`` cannot be written (see ``_files.check_writable``)."""
+    try:
+        _files.check_writable(path)
+    except _files.OutputError as error:
+        _fail(parser, str(error))
 
 
 def _quantize_sweep(image, counts, args, options):
@@ -253,7 +285,10 @@ def _quantize_sweep(image, counts, args, options):
     from .bench.progress import ProgressBar
     from .quantize import psnr, quantize, save
 
-    os.makedirs(args.output, exist_ok=True)
+    try:
+        os.makedirs(args.output, exist_ok=True)
+    except OSError as error:
+        raise _files.OutputError(args.output, error.strerror or str(error)) from error
     stem = os.path.splitext(os.path.basename(args.input))[0]
     progress = ProgressBar(len(counts), enabled=False if args.no_progress else None)
     method = types.SimpleNamespace(name=args.method)
@@ -276,11 +311,6 @@ def _quantize_sweep(image, counts, args, options):
     total = sum(row[2] for row in rows)
     print(f"total {total:.2f} s for {len(rows)} images in {args.output}")
     return 0
-
-
-def _directory_exists(path):
-    """Whether the directory ``path`` would be written in exists."""
-    return os.path.isdir(os.path.dirname(os.path.abspath(path)))
 
 
 def _command_options(args):

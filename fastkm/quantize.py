@@ -6,12 +6,12 @@ pixel labelled with its nearest centre, and the centres as the palette.
 """
 
 import os
-import tempfile
 import typing
 import warnings
 
 import numpy as np
 
+from . import _files
 from ._lazy import LazyModule
 
 # Pillow, imported by the first call of this module's functions:
@@ -237,23 +237,84 @@ def save(result, path):
     A PNG with at most 256 colours and no alpha is written as a palette
     ('P' mode) image, which makes a smaller file; anything else as it is. The
     file appears only once complete: nothing is left behind on failure.
+
+    Raises
+    ------
+    fastkm._files.OutputError
+        When ``path`` cannot be written (no such directory, no permission, a
+        read-only file there).
     """
     image = result.image
     if _is_png(path) and image.mode in ("RGB", "L") and len(result.palette) <= 256:
         image = _palette_image(result)
-    directory = os.path.dirname(os.path.abspath(path))
-    handle, partial = tempfile.mkstemp(dir=directory, prefix=".fastkm-", suffix=os.path.splitext(path)[1])
-    os.close(handle)
-    try:
-        image.save(partial, format=Image.registered_extensions()[os.path.splitext(path)[1].lower()])
-        # mkstemp's file is private (0600); give it the mode a new file would get.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(partial, 0o666 & ~umask)
-        os.replace(partial, path)
-    except BaseException:
-        os.unlink(partial)
-        raise
+    _save_image(image, path)
+
+
+def _save_image(image, path):
+    extension = os.path.splitext(path)[1]
+    file_format = Image.registered_extensions()[extension.lower()]
+    with _files.replacing(path, suffix=extension) as partial:
+        image.save(partial, format=file_format)
+
+
+# Formats a label mask is written in: lossless, keeping a palette image's values (BMP makes 2 colours 1-bit).
+LABEL_EXTENSIONS = (".png", ".tif", ".tiff")
+
+
+def brightness_order(palette):
+    """The rank of each palette colour by brightness, 0 the darkest (ties by palette order).
+
+    Brightness is the grey value Pillow converts to (ITU-R 601 luma:
+    0.299 R + 0.587 G + 0.114 B) for colours, the value itself for grey.
+    """
+    palette = np.asarray(palette, dtype=np.float64)
+    luma = palette[:, 0] if palette.shape[1] == 1 else palette[:, :3] @ np.array([0.299, 0.587, 0.114])
+    ranks = np.empty(len(palette), dtype=np.int64)
+    ranks[np.argsort(luma, kind="stable")] = np.arange(len(palette))
+    return ranks
+
+
+def label_image(result):
+    """Each pixel's cluster as an 8-bit label image: clusters ordered by brightness, 0 the darkest.
+
+    A segmentation mask: with ``n_colors=2`` the darker cluster (the
+    background of dark-background scans, such as the seeds' coins) is 0 and
+    the other 1. The image is a palette ('P') image whose values are the
+    labels; its palette shows them as greys from black to white, so the
+    mask is visible as it is.
+
+    Parameters
+    ----------
+    result : Quantized
+        A :func:`quantize` result with at most 256 colours.
+
+    Returns
+    -------
+    PIL.Image.Image
+    """
+    n = len(result.palette)
+    if n > 256:
+        raise ValueError(f"a label image holds at most 256 clusters, got {n}")
+    labels = brightness_order(result.palette)[result.labels].astype(np.uint8)
+    image = Image.fromarray(labels)  # 'L': the labels
+    greys = np.rint(np.arange(n) * (255 / max(n - 1, 1))).astype(np.uint8)
+    image.putpalette(np.repeat(greys, 3).tolist())  # now 'P'
+    return image
+
+
+def save_labels(result, path):
+    """Write :func:`label_image` of ``result`` to ``path`` (PNG or TIFF), atomically.
+
+    Raises
+    ------
+    ValueError
+        For another format (a lossy one would change the labels).
+    fastkm._files.OutputError
+        When ``path`` cannot be written.
+    """
+    if os.path.splitext(path)[1].lower() not in LABEL_EXTENSIONS:
+        raise ValueError(f"a label image is written as {', '.join(LABEL_EXTENSIONS)}, not {path}")
+    _save_image(label_image(result), path)
 
 
 def _is_png(path):

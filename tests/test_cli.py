@@ -3,6 +3,7 @@
 import importlib.util
 import io
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -61,6 +62,18 @@ def test_output_directory_must_exist(tmp_path, capsys):
     missing = tmp_path / "nowhere" / "results.json"
     assert _exit_code(["bench", "--json", str(missing)]) == 2
     assert f"cannot write {missing}: no such directory" in capsys.readouterr().err
+
+
+def test_outputs_are_never_written_over_a_read_only_file(tmp_path, capsys):
+    target = tmp_path / "results.json"
+    target.write_text("keep")
+    os.chmod(target, 0o444)
+    assert _exit_code(["bench", "--json", str(target), "--cases", "blobs-k4-fit"]) == 2
+    assert (
+        capsys.readouterr().err.strip()
+        == f"fastkm bench: error: cannot write {target}: the file is read-only"
+    )
+    assert target.read_text() == "keep"
 
 
 def test_plot_without_matplotlib(monkeypatch, capsys):

@@ -1,5 +1,7 @@
 """Colour quantisation: inputs, outputs, edge cases, and the seeds' recipe in scikit-learn."""
 
+import os
+import stat
 import subprocess
 import sys
 import warnings
@@ -10,7 +12,7 @@ import sklearn.cluster
 from PIL import Image, UnidentifiedImageError
 from sklearn.datasets import load_sample_image
 
-from fastkm.quantize import psnr, quantize, save
+from fastkm.quantize import brightness_order, label_image, psnr, quantize, save, save_labels
 
 RNG = np.random.default_rng(0)
 
@@ -199,6 +201,61 @@ def test_save_keeps_alpha(tmp_path):
     assert back.mode == "RGBA" and np.asarray(back)[0, 0, 3] == 7
 
 
+# --- label images: segmentation masks ------------------------------------------------
+
+
+def _two_tone(height=20, width=30):
+    """A bright object (left) on a dark background (right), with noise."""
+    image = np.zeros((height, width, 3), dtype=np.uint8)
+    image[:, : width // 3] = [200, 180, 160]
+    image[:, width // 3 :] = [20, 30, 10]
+    noise = np.random.default_rng(1).integers(0, 6, size=image.shape)
+    return (image + noise).astype(np.uint8)
+
+
+def test_brightness_order_matches_pillows_grey():
+    palette = np.array([[0, 0, 255], [255, 0, 0], [0, 255, 0], [0, 0, 255]], dtype=np.uint8)
+    # Pillow's grey: blue 29, red 76, green 150; the tied blues keep their order.
+    greys = np.asarray(Image.fromarray(palette[None]).convert("L"))[0]
+    assert list(greys) == [29, 76, 150, 29]
+    assert list(brightness_order(palette)) == [0, 2, 3, 1]
+    assert list(brightness_order(np.array([[0.9], [0.1], [0.5]]))) == [2, 0, 1]
+
+
+def test_label_image_numbers_clusters_from_the_darkest():
+    image = _two_tone()
+    result = quantize(image, 2, random_state=0)
+    mask = label_image(result)
+    assert mask.mode == "P"
+    values = np.asarray(mask)
+    assert (values[:, :10] == 1).all() and (values[:, 10:] == 0).all()
+    # The same partition as the quantised labels, renumbered; shown black and white.
+    rank = brightness_order(result.palette)
+    np.testing.assert_array_equal(values, rank[result.labels])
+    np.testing.assert_array_equal(np.unique(np.asarray(mask.convert("L"))), [0, 255])
+    # Grey images work as they are; three clusters are 0, 1, 2 by brightness.
+    grey = np.repeat(np.array([[10] * 4 + [250] * 4 + [120] * 4], dtype=np.uint8), 3, axis=0)
+    with pytest.warns(UserWarning, match="3 distinct colours"):
+        values = np.asarray(label_image(quantize(Image.fromarray(grey), 3, random_state=0)))
+    assert list(values[0, ::4]) == [0, 2, 1]
+
+
+def test_save_labels(tmp_path):
+    result = quantize(_two_tone(), 2, random_state=0)
+    for name in ("mask.png", "mask.tif"):
+        save_labels(result, str(tmp_path / name))
+        np.testing.assert_array_equal(
+            np.asarray(Image.open(tmp_path / name)), np.asarray(label_image(result))
+        )
+    for lossy_or_remapped in ("mask.jpg", "mask.bmp"):
+        with pytest.raises(ValueError, match=r"a label image is written as \.png"):
+            save_labels(result, str(tmp_path / lossy_or_remapped))
+    big = result._replace(palette=np.zeros((300, 3), dtype=np.uint8))
+    with pytest.raises(ValueError, match="at most 256 clusters"):
+        label_image(big)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mask.png", "mask.tif"]
+
+
 def test_psnr():
     a = _image()
     assert psnr(a, a) == np.inf
@@ -225,9 +282,55 @@ def test_command_line(tmp_path):
     assert "PSNR" in done.stdout and len(done.stdout.splitlines()) == 5
 
 
+def test_command_line_segmentation_mask(tmp_path):
+    Image.fromarray(_two_tone()).save(tmp_path / "in.png")
+    done = _cli("in.png", "-n", "2", "-o", "out.png", "--labels", "mask.png", "--seed", "0", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    values = np.asarray(Image.open(tmp_path / "mask.png"))
+    assert (values[:, :10] == 1).all() and (values[:, 10:] == 0).all()
+
+
+def test_command_line_never_writes_over_a_read_only_file(tmp_path):
+    Image.fromarray(_image()).save(tmp_path / "in.png")
+    (tmp_path / "out.png").write_bytes(b"keep me")
+    os.chmod(tmp_path / "out.png", 0o444)
+    done = _cli("in.png", "-n", "4", "-o", "out.png", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip() == "fastkm quantize: error: cannot write out.png: the file is read-only"
+    assert (tmp_path / "out.png").read_bytes() == b"keep me"
+    assert stat.S_IMODE(os.stat(tmp_path / "out.png").st_mode) == 0o444
+    # A writable file is replaced, and keeps its mode.
+    os.chmod(tmp_path / "out.png", 0o600)
+    assert _cli("in.png", "-n", "4", "-o", "out.png", cwd=tmp_path).returncode == 0
+    assert stat.S_IMODE(os.stat(tmp_path / "out.png").st_mode) == 0o600
+    assert Image.open(tmp_path / "out.png").mode == "P"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["in.png", "-n", "2", "-o", "/sys/fastkm-out.png"],
+        ["in.png", "-n", "2", "-o", "out.png", "--labels", "/sys/fastkm-mask.png"],
+        ["in.png", "--sweep", "2..4", "-o", "/sys/fastkm-series"],
+    ],
+    ids=["image", "labels", "sweep"],
+)
+def test_command_line_folder_it_may_not_write_to(tmp_path, args):
+    # /sys takes no new files, even from root: one line, exit 2, no traceback.
+    Image.fromarray(_image()).save(tmp_path / "in.png")
+    done = _cli(*args, cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.startswith("fastkm quantize: error: cannot write /sys/fastkm-")
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not list(tmp_path.glob(".fastkm-*"))
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
+        (["in.png", "-n", "2", "-o", "o.png", "--labels", "m.jpg"], "cannot write m.jpg: a label image is"),
+        (["in.png", "--sweep", "2..4", "-o", "d", "--labels", "m.png"], "--labels takes one colour count"),
+        (["in.png", "-n", "300", "-o", "o.png", "--labels", "m.png"], "--labels holds at most 256 clusters"),
         (["missing.png", "-n", "4", "-o", "out.png"], "cannot read missing.png: no such file"),
         (["text.png", "-n", "4", "-o", "out.png"], "cannot read text.png: not an image file"),
         (["in.png", "-n", "0", "-o", "out.png"], "N must be at least 1"),

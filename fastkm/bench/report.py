@@ -1,10 +1,8 @@
 """A run's results as a terminal table, markdown, JSON and a speed-up plot."""
 
-import contextlib
 import json
-import os
-import tempfile
 
+from .. import _files
 from . import cluster
 from .libraries import REFERENCE
 
@@ -203,25 +201,9 @@ def to_json(report):
     }
 
 
-@contextlib.contextmanager
-def _replacing(path, suffix=".tmp"):
-    """A temporary path next to ``path`` that replaces it on success, vanishes on failure.
-
-    So a failed or interrupted write never leaves a partial file behind.
-    """
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".fastkm-", suffix=suffix)
-    os.close(fd)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def write_text(path, text):
-    """Write ``text`` to ``path``, whole or not at all."""
-    with _replacing(path) as tmp, open(tmp, "w") as f:
+    """Write ``text`` to ``path``, whole or not at all (``fastkm._files.replacing``)."""
+    with _files.replacing(path) as tmp, open(tmp, "w") as f:
         f.write(text)
 
 
@@ -260,5 +242,5 @@ def plot_speedups(report, path):
     ax.set_title(f"{REFERENCE} = 1x; {report.machine.get('cpu', '')}", fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    with _replacing(path, ".png") as tmp:
+    with _files.replacing(path, ".png") as tmp:
         fig.savefig(tmp, format="png", dpi=120)
