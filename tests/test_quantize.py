@@ -348,3 +348,21 @@ def test_command_line_errors(tmp_path, args, message):
         message in done.stderr and len(done.stderr.strip().splitlines()) == 1
     )
     assert not (tmp_path / "out.png").exists()
+
+
+def test_coins_segmentation_example(tmp_path):
+    # The seeds' coins flow, as examples/coins_segmentation.py runs it (scikit-image's
+    # coins() when installed, a synthetic picture otherwise).
+    example = os.path.join(os.path.dirname(__file__), os.pardir, "examples", "coins_segmentation.py")
+    done = subprocess.run(
+        [sys.executable, example, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "FASTKM_COMPILE": "wait"},
+    )
+    assert done.returncode == 0, done.stderr
+    picture = np.asarray(Image.open(tmp_path / "coins.png"))
+    mask = np.asarray(Image.open(tmp_path / "coins-mask.png"))
+    assert mask.shape == picture.shape and set(np.unique(mask)) == {0, 1}
+    assert picture[mask == 0].mean() + 50 < picture[mask == 1].mean()
+    assert "0 background:" in done.stdout and "1 coins:" in done.stdout
