@@ -35,6 +35,8 @@ __version__ = VERSION
 
 
 def __getattr__(name):
+    if name == "metrics":  # the subpackage, imported on first use
+        return _import_module(".metrics", __name__)
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -44,4 +46,4 @@ def __getattr__(name):
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | {"metrics"})

@@ -7,6 +7,7 @@ decides per call from the group's ready stamp):
 ``kmeans``     ``KMeans.fit`` on dense data, every algorithm; ``kmeans_plusplus``
 ``minibatch``  ``MiniBatchKMeans.fit`` and ``partial_fit`` on dense data
 ``sparse``     every call on CSR data
+``metrics``    ``fastkm.metrics``' silhouette (computed in float64 for either dtype)
 
 Each group is a list of steps, run for float64 and float32. The data are tiny
 (compiling is the cost, not running), but shaped to take each branch that
@@ -24,7 +25,7 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 
-GROUPS = ("predict", "kmeans", "minibatch", "sparse")
+GROUPS = ("predict", "kmeans", "minibatch", "sparse", "metrics")
 DTYPES = (np.float64, np.float32)
 
 
@@ -172,15 +173,32 @@ def _sparse(dtype):
     yield "sparse MiniBatchKMeans"
 
 
-_STEPS = {"predict": _predict, "kmeans": _kmeans, "minibatch": _minibatch, "sparse": _sparse}
+def _metrics(dtype):
+    from .metrics import silhouette_samples
+
+    # Narrow (d <= 4, distances in registers) and wide rows; blocks with and
+    # without a partner (odd cluster runs), tiles off and on the diagonal.
+    for n_features in (3, 9):
+        X = _data(700, n_features, dtype)
+        silhouette_samples(X, np.arange(len(X)) % 5)
+    yield "silhouette"
+
+
+_STEPS = {
+    "predict": _predict,
+    "kmeans": _kmeans,
+    "minibatch": _minibatch,
+    "sparse": _sparse,
+    "metrics": _metrics,
+}
 
 #: A unit of compiling: one group's calls for one dtype, ``"kmeans:float64"``.
 UNITS = tuple(f"{group}:{np.dtype(dtype).name}" for group in GROUPS for dtype in DTYPES)
 
 # Steps per unit (for a progress bar's total), and a rough share of the
 # compile time (for spreading units over processes).
-N_STEPS = {"predict": 3, "kmeans": 8, "minibatch": 2, "sparse": 2}
-WEIGHT = {"predict": 1, "kmeans": 5, "minibatch": 2, "sparse": 2}
+N_STEPS = {"predict": 3, "kmeans": 8, "minibatch": 2, "sparse": 2, "metrics": 1}
+WEIGHT = {"predict": 1, "kmeans": 5, "minibatch": 2, "sparse": 2, "metrics": 1}
 
 
 def units_of(group):

@@ -80,3 +80,9 @@ def minibatch_step(X, sample_weight, centers, counts, random_state, random_reass
             centers[to_reassign] = X[rows]
         counts[to_reassign] = counts[~to_reassign].min()
     return centers, counts, batch_inertia
+
+
+def cluster_distance_sums(X, labels, n_clusters):
+    """Each row's summed Euclidean distances to every cluster's rows (the n x n matrix, in float64)."""
+    distances = np.sqrt(squared_distances(X, X))
+    return np.stack([distances[:, labels == c].sum(axis=1) for c in range(n_clusters)], axis=1)

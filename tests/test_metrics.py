@@ -1,0 +1,141 @@
+"""fastkm.metrics: the silhouette against a numpy reference and against scikit-learn."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn import metrics as sk
+from sklearn.cluster import KMeans
+from sklearn.datasets import load_digits, make_blobs
+
+from fastkm.metrics import _silhouette, silhouette_samples, silhouette_score
+
+from . import reference
+
+
+@pytest.mark.parametrize(
+    "n_samples, n_features, n_clusters",
+    # Around the kernel's 256-row blocks (one block, a partial one, an odd
+    # count of blocks), narrow (d <= 4) and wide rows, clusters of one row.
+    [(1, 3, 1), (7, 1, 3), (255, 3, 4), (256, 4, 2), (257, 5, 7), (600, 9, 5), (800, 64, 10)],
+)
+def test_cluster_distance_sums_match_numpy(n_samples, n_features, n_clusters):
+    rng = np.random.default_rng(n_samples)
+    X = rng.normal(size=(n_samples, n_features)) * 3 + 1
+    labels = rng.integers(0, n_clusters, n_samples)
+    labels[: min(n_clusters, n_samples)] = np.arange(min(n_clusters, n_samples))
+    expected = reference.cluster_distance_sums(X, labels, n_clusters)
+    found = _silhouette.cluster_distance_sums(X, labels, n_clusters)
+    np.testing.assert_allclose(found, expected, rtol=1e-13, atol=1e-12 * expected.max())
+
+
+def _digits():
+    X = load_digits().data
+    return X, KMeans(10, random_state=0, n_init=1).fit(X).labels_
+
+
+def test_digits_equal_to_scikit_learn():
+    # Integer pixels: every squared distance is exact, in both.
+    X, labels = _digits()
+    expected = sk.silhouette_score(X, labels)
+    assert silhouette_score(X, labels) == pytest.approx(expected, rel=1e-12, abs=0)
+    np.testing.assert_allclose(
+        silhouette_samples(X, labels), sk.silhouette_samples(X, labels), rtol=0, atol=1e-12
+    )
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_blobs_equal_to_scikit_learn(dtype):
+    X, _ = make_blobs(1500, n_features=6, centers=5, cluster_std=2.0, random_state=1)
+    X = X.astype(dtype)
+    labels = KMeans(5, random_state=0, n_init=1).fit(X).labels_
+    # scikit-learn sums float32 distances in float32; fastkm in float64.
+    tol = 1e-10 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(silhouette_samples(X, labels), sk.silhouette_samples(X, labels), atol=tol)
+    assert silhouette_score(X, labels) == pytest.approx(sk.silhouette_score(X, labels), rel=tol)
+
+
+def test_sample_size_draws_as_scikit_learn():
+    X, labels = _digits()
+    for seed in (0, 3):
+        ours = silhouette_score(X, labels, sample_size=300, random_state=seed)
+        theirs = sk.silhouette_score(X, labels, sample_size=300, random_state=seed)
+        assert ours == pytest.approx(theirs, rel=1e-12)
+    assert silhouette_score(X, labels, sample_size=300, random_state=0) != silhouette_score(
+        X, labels, sample_size=300, random_state=1
+    )
+
+
+def test_labels_of_any_kind_and_clusters_of_one():
+    X, _ = make_blobs(60, n_features=2, centers=3, random_state=2)
+    names = np.array(["a", "b", "c"], dtype=object)[np.arange(60) % 3]
+    names[0] = "alone"
+    ours = silhouette_samples(X, names)
+    np.testing.assert_allclose(ours, sk.silhouette_samples(X, names), atol=1e-12)
+    assert ours[0] == 0.0  # a sample alone in its cluster, as scikit-learn
+
+
+def test_other_metrics_and_sparse_go_to_scikit_learn():
+    X, labels = _digits()
+    X, labels = X[:400], labels[:400]
+    assert silhouette_score(X, labels, metric="manhattan") == sk.silhouette_score(
+        X, labels, metric="manhattan"
+    )
+    sparse = sp.csr_matrix(X)
+    assert silhouette_score(sparse, labels) == pytest.approx(sk.silhouette_score(sparse, labels), rel=1e-12)
+    distances = sk.pairwise_distances(X)
+    assert silhouette_score(distances, labels, metric="precomputed") == sk.silhouette_score(
+        distances, labels, metric="precomputed"
+    )
+
+
+@pytest.mark.parametrize(
+    "labels, message",
+    [
+        (np.zeros(50), "Number of labels is 1. Valid values are 2 to n_samples - 1"),
+        (np.arange(50), "Number of labels is 50. Valid values are 2 to n_samples - 1"),
+        (np.arange(49) % 2, "inconsistent numbers of samples"),
+    ],
+)
+def test_bad_labels_raise_scikit_learns_error(labels, message):
+    X = np.random.default_rng(0).normal(size=(50, 3))
+    with pytest.raises(ValueError, match=message):
+        silhouette_score(X, labels)
+
+
+def test_nan_and_bad_parameters():
+    X = np.random.default_rng(0).normal(size=(50, 3))
+    labels = np.arange(50) % 2
+    X[3, 1] = np.nan
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        silhouette_samples(X, labels)
+    with pytest.raises(ValueError, match="sample_size"):
+        silhouette_score(X, labels, sample_size=0)
+    with pytest.raises(ValueError, match="metric"):
+        silhouette_score(X, labels, metric="no-such-metric")
+
+
+_HASH = """
+import hashlib, numpy as np
+from sklearn.datasets import make_blobs
+from fastkm.metrics import silhouette_samples
+X, _ = make_blobs(1100, n_features={d}, centers=6, random_state=0)
+print(hashlib.sha256(silhouette_samples(X, np.arange(1100) % 6).tobytes()).hexdigest())
+"""
+
+
+@pytest.mark.parametrize("n_features", [3, 10])
+def test_same_bits_for_any_thread_count(n_features):
+    # Real processes with 1 and 2 threads: the sums are made in one order.
+    digests = []
+    for threads in ("1", "2"):
+        env = {**os.environ, "NUMBA_NUM_THREADS": threads, "FASTKM_COMPILE": "wait"}
+        done = subprocess.run(
+            [sys.executable, "-c", _HASH.format(d=n_features)], capture_output=True, text=True, env=env
+        )
+        assert done.returncode == 0, done.stderr
+        digests.append(done.stdout.strip())
+    assert digests[0] == digests[1] and len(digests[0]) == 64
