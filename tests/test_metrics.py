@@ -139,3 +139,26 @@ def test_same_bits_for_any_thread_count(n_features):
         assert done.returncode == 0, done.stderr
         digests.append(done.stdout.strip())
     assert digests[0] == digests[1] and len(digests[0]) == 64
+
+
+def test_same_bits_wherever_the_arrays_lie():
+    # A loop vectorised behind a run-time overlap check runs scalar when two
+    # arrays lie close in memory: the kernel's results must not depend on
+    # which ran (compiled without reassociation; see _jit.ORDERED). Where the
+    # kernel's own buffers land varies from run to run, so the processes of
+    # test_same_bits_for_any_thread_count check it too.
+    from fastkm._kernels import silhouette as kernels
+
+    X, _ = make_blobs(1100, n_features=3, centers=6, random_state=0)
+    labels = np.sort(np.arange(1100) % 6).astype(np.int64)
+    n = len(X)
+    results = set()
+    for shift in range(8):
+        for out_shift in range(3):
+            flat = np.zeros(4 * n + 8)
+            XT = flat[shift : shift + 4 * n].reshape(4, n)
+            XT[:3] = X.T
+            out = np.zeros(6 * n + 8)[out_shift : out_shift + 6 * n].reshape(n, 6)
+            kernels.cluster_distance_sums(XT, labels, kernels.block_rows(n), out)
+            results.add(out.tobytes())
+    assert len(results) == 1

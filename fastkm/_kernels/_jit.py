@@ -28,6 +28,14 @@ FEATURE_BLOCK = 4
 # drop the +inf "best so far" sentinels the argmin loops rely on.
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
+# FASTMATH without 'reassoc': every expression is evaluated in the order
+# written. With it, a loop vectorised behind a run-time overlap check (a
+# loop that loads from one array and stores to another) may group its sums
+# one way in the vector body and another in the scalar fallback, which runs
+# when two arrays lie close in memory: the bits then change from process to
+# process (the silhouette's sums did).
+ORDERED = FASTMATH - {"reassoc"}
+
 # Caching is attached by ``_disk_cache.attach`` (fastkm's own cache directory).
 # No C-callable wrapper (for numba's first-class functions and cfuncs, which
 # fastkm does not use): numba makes one beside the Python wrapper of every
@@ -142,6 +150,17 @@ def kernel_for_types(choose, fastmath=FASTMATH):
 def parallel_kernel(fn):
     """Compile ``fn`` as a parallel kernel; its ``prange`` loops run on threads."""
     return LazyKernel(fn, lambda: attach(Kernel(fn, {"parallel": True, **_OPTIONS})))
+
+
+def ordered_kernel(fn):
+    """A serial kernel compiled with ``ORDERED``: its results never depend on where arrays lie."""
+    return LazyKernel(fn, lambda: attach(Kernel(fn, {**_OPTIONS, "fastmath": ORDERED})))
+
+
+def ordered_parallel_kernel(fn):
+    """``parallel_kernel`` compiled with ``ORDERED``."""
+    options = {"parallel": True, **_OPTIONS, "fastmath": ORDERED}
+    return LazyKernel(fn, lambda: attach(Kernel(fn, options)))
 
 
 @intrinsic

@@ -162,6 +162,7 @@ def cluster_distance_sums(X, labels, n_clusters):
 
     X : (n_samples, n_features) dense; labels : (n_samples,) in 0 .. n_clusters - 1.
     """
+    from .._kernels.silhouette import block_rows
     from .._kernels.silhouette import cluster_distance_sums as kernel
 
     order = np.argsort(labels, kind="stable")
@@ -171,7 +172,7 @@ def cluster_distance_sums(X, labels, n_clusters):
     XT[:n_features] = X[order].T
     sorted_sums = np.zeros((n_samples, n_clusters))
     start_threads()
-    kernel(XT, labels[order].astype(np.int64), sorted_sums)
+    kernel(XT, labels[order].astype(np.int64), block_rows(n_samples), sorted_sums)
     sums = np.empty_like(sorted_sums)
     sums[order] = sorted_sums
     return sums
