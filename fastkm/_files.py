@@ -37,17 +37,25 @@ def check_writable(path):
     if os.path.isdir(path):
         raise OutputError(path, "it is a directory")
     if os.path.lexists(path):
-        mode = os.stat(path).st_mode
+        try:
+            mode = os.stat(path).st_mode
+        except OSError as error:  # a dangling symbolic link, a loop of them
+            raise OutputError(path, error.strerror or str(error)) from error
         if not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH) or not os.access(path, os.W_OK):
             raise OutputError(path, "the file is read-only")
     if not os.access(directory, os.W_OK | os.X_OK):
         raise OutputError(path, f"permission denied (cannot create files in {directory})")
 
 
-def _new_file_mode():
+def _read_umask():
+    # os.umask can only be read by setting it: done once, at import, before
+    # any thread of the caller's could create a file meanwhile.
     umask = os.umask(0)
     os.umask(umask)
-    return 0o666 & ~umask
+    return umask
+
+
+_UMASK = _read_umask()
 
 
 @contextlib.contextmanager
@@ -55,13 +63,16 @@ def replacing(path, suffix=""):
     """A temporary path beside ``path``, renamed over it once the block completes.
 
     ``suffix`` (an extension, say) is given to the temporary file. The file
-    keeps the mode of the one it replaces, or gets a new file's. On any
+    keeps the mode of the one it replaces, or gets a new file's; a symbolic
+    link is followed (the file it points to is replaced). On any
     failure the temporary file is removed; an ``OSError`` becomes an
     ``OutputError`` naming ``path``.
     """
     path = os.fspath(path)
     check_writable(path)
-    directory = os.path.dirname(os.path.abspath(path))
+    # A symbolic link stays one: the file it points to is the one replaced.
+    target = os.path.realpath(path)
+    directory = os.path.dirname(target)
     try:
         handle, partial = tempfile.mkstemp(dir=directory, prefix=".fastkm-", suffix=suffix)
     except OSError as error:
@@ -70,9 +81,9 @@ def replacing(path, suffix=""):
     try:
         yield partial
         # mkstemp's file is private (0600): give it the mode the target has or would get.
-        mode = stat.S_IMODE(os.stat(path).st_mode) if os.path.exists(path) else _new_file_mode()
+        mode = stat.S_IMODE(os.stat(target).st_mode) if os.path.exists(target) else 0o666 & ~_UMASK
         os.chmod(partial, mode)
-        os.replace(partial, path)
+        os.replace(partial, target)
     except BaseException as error:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(partial)

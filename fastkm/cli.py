@@ -222,6 +222,8 @@ def _quantize(parser, args):
             _fail(parser, f"cannot write {args.labels}: a label image is {', '.join(LABEL_EXTENSIONS)}")
         if args.colors > 256:
             _fail(parser, f"--labels holds at most 256 clusters, got -n {args.colors}")
+        if os.path.abspath(args.labels) == os.path.abspath(args.output):
+            _fail(parser, f"--labels {args.labels} is the output image too: give it another name")
         _check_writable(parser, args.labels)
     if args.sweep is None:
         _check_output_path(parser, args.output)
@@ -263,8 +265,9 @@ def _sweep_counts(parser, sweep):
 def _check_output_path(parser, path):
     from PIL import Image
 
-    if os.path.splitext(path)[1].lower() not in Image.registered_extensions():
-        _fail(parser, f"cannot write {path}: unknown image file extension")
+    extension = os.path.splitext(path)[1].lower()
+    if Image.registered_extensions().get(extension) not in Image.SAVE:
+        _fail(parser, f"cannot write {path}: unknown image file extension, or one Pillow cannot write")
     _check_writable(parser, path)
 
 

@@ -50,3 +50,18 @@ def test_a_folder_it_may_not_write_to():
     with pytest.raises(_files.OutputError, match=r"^cannot write /sys/fastkm-test.txt: "):
         with _files.replacing("/sys/fastkm-test.txt") as partial:
             open(partial, "w").write("x")
+
+
+def test_symbolic_links(tmp_path):
+    # A link to a file stays a link (the file is replaced); a dangling one is a one-line error.
+    real = tmp_path / "real.txt"
+    real.write_text("old")
+    link = tmp_path / "link.txt"
+    link.symlink_to(real)
+    with _files.replacing(link) as partial:
+        open(partial, "w").write("new")
+    assert link.is_symlink() and real.read_text() == "new"
+    dangling = tmp_path / "dangling.txt"
+    dangling.symlink_to(tmp_path / "nowhere.txt")
+    with pytest.raises(_files.OutputError, match=r"dangling\.txt: No such file or directory"):
+        _files.check_writable(dangling)

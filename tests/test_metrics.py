@@ -18,9 +18,11 @@ from . import reference
 
 @pytest.mark.parametrize(
     "n_samples, n_features, n_clusters",
-    # Around the kernel's 256-row blocks (one block, a partial one, an odd
-    # count of blocks), narrow (d <= 4) and wide rows, clusters of one row.
-    [(1, 3, 1), (7, 1, 3), (255, 3, 4), (256, 4, 2), (257, 5, 7), (600, 9, 5), (800, 64, 10)],
+    # The kernel's blocks (block_rows: 128 rows below 2,048): one block, a
+    # partial last one, odd and even counts of blocks (8: the circle
+    # method's fixed slot beside others in every round), narrow (d <= 4)
+    # and wide rows, clusters of one row.
+    [(1, 3, 1), (7, 1, 3), (255, 3, 4), (256, 4, 2), (257, 5, 7), (600, 9, 5), (800, 64, 10), (1000, 5, 6)],
 )
 def test_cluster_distance_sums_match_numpy(n_samples, n_features, n_clusters):
     rng = np.random.default_rng(n_samples)
@@ -52,9 +54,12 @@ def test_blobs_equal_to_scikit_learn(dtype):
     X, _ = make_blobs(1500, n_features=6, centers=5, cluster_std=2.0, random_state=1)
     X = X.astype(dtype)
     labels = KMeans(5, random_state=0, n_init=1).fit(X).labels_
-    # scikit-learn sums float32 distances in float32; fastkm in float64.
+    # scikit-learn sums float32 distances in float32; fastkm in float64,
+    # and gives float32 for float32 X, as scikit-learn does.
     tol = 1e-10 if dtype == np.float64 else 1e-5
-    np.testing.assert_allclose(silhouette_samples(X, labels), sk.silhouette_samples(X, labels), atol=tol)
+    ours, theirs = silhouette_samples(X, labels), sk.silhouette_samples(X, labels)
+    assert ours.dtype == theirs.dtype
+    np.testing.assert_allclose(ours, theirs, atol=tol)
     assert silhouette_score(X, labels) == pytest.approx(sk.silhouette_score(X, labels), rel=tol)
 
 

@@ -322,7 +322,6 @@ def test_command_line_folder_it_may_not_write_to(tmp_path, args):
     assert done.returncode == 2
     assert done.stderr.startswith("fastkm quantize: error: cannot write /sys/fastkm-")
     assert len(done.stderr.strip().splitlines()) == 1
-    assert not list(tmp_path.glob(".fastkm-*"))
 
 
 @pytest.mark.parametrize(
@@ -331,6 +330,8 @@ def test_command_line_folder_it_may_not_write_to(tmp_path, args):
         (["in.png", "-n", "2", "-o", "o.png", "--labels", "m.jpg"], "cannot write m.jpg: a label image is"),
         (["in.png", "--sweep", "2..4", "-o", "d", "--labels", "m.png"], "--labels takes one colour count"),
         (["in.png", "-n", "300", "-o", "o.png", "--labels", "m.png"], "--labels holds at most 256 clusters"),
+        (["in.png", "-n", "2", "-o", "o.png", "--labels", "o.png"], "--labels o.png is the output image too"),
+        (["in.png", "-n", "2", "-o", "out.psd"], "or one Pillow cannot write"),
         (["missing.png", "-n", "4", "-o", "out.png"], "cannot read missing.png: no such file"),
         (["text.png", "-n", "4", "-o", "out.png"], "cannot read text.png: not an image file"),
         (["in.png", "-n", "0", "-o", "out.png"], "N must be at least 1"),

@@ -99,8 +99,13 @@ def silhouette_samples(X, labels, *, metric="euclidean", **kwds):
     sil_samples = inter_clust_dists - intra_clust_dists
     with np.errstate(divide="ignore", invalid="ignore"):
         sil_samples /= np.maximum(intra_clust_dists, inter_clust_dists)
-    # NaN for the samples alone in their cluster: 0, as scikit-learn.
-    return np.nan_to_num(sil_samples)
+    # NaN for the samples alone in their cluster: 0, as scikit-learn. Its
+    # result is float32 for float32 X (its distances are): so is this one.
+    return np.nan_to_num(sil_samples).astype(_result_dtype(X), copy=False)
+
+
+def _result_dtype(X):
+    return np.float32 if X.dtype == np.float32 else np.float64
 
 
 @validate_params(
