@@ -49,35 +49,55 @@ def _pair(round_, slot, n_slots):
     return (round_ + slot) % last, (round_ - slot + last) % last
 
 
-@ordered_kernel
-def _distances(XT, i, j_start, j_stop, weight, out):
-    """``out[t]``: the distance from row ``i`` to row ``j_start + t``, times ``weight``.
+# Rows of a block taken together: their distances to the other block share its loads.
+ROWS = 4
 
-    One array written per loop: LLVM vectorises it behind a few run-time
-    overlap checks (with more, it keeps the loop scalar).
+
+@ordered_kernel
+def _distances(XT, rows, weights, j_start, j_stop, out):
+    """``out[r, t]``: the distance from row ``rows[r]`` to row ``j_start + t``, times ``weights[r]``.
+
+    ``ROWS`` rows at once, each of the other block's values loaded once for
+    all of them. Without reassociation every squared distance is summed
+    feature block by feature block in the same order, vectorised or not.
+    The loops read and write one-dimensional views (a feature's row of XT,
+    a row of ``out``).
     """
     width = XT.shape[0]
     m = j_stop - j_start
-    p0, p1, p2, p3 = XT[0, i], XT[1, i], XT[2, i], XT[3, i]
-    if width == FEATURE_BLOCK:
-        # d <= 4: the squared distance in registers.
-        for t in range(m):
-            j = j_start + t
-            a, b, c, e = p0 - XT[0, j], p1 - XT[1, j], p2 - XT[2, j], p3 - XT[3, j]
-            out[t] = np.sqrt(a * a + b * b + c * c + e * e) * weight
-        return
+    i0, i1, i2, i3 = rows[0], rows[1], rows[2], rows[3]
+    o0, o1, o2, o3 = out[0], out[1], out[2], out[3]
     for t in range(m):
-        j = j_start + t
-        a, b, c, e = p0 - XT[0, j], p1 - XT[1, j], p2 - XT[2, j], p3 - XT[3, j]
-        out[t] = a * a + b * b + c * c + e * e
-    for f in range(FEATURE_BLOCK, width, FEATURE_BLOCK):
-        p0, p1, p2, p3 = XT[f, i], XT[f + 1, i], XT[f + 2, i], XT[f + 3, i]
+        o0[t] = 0.0
+        o1[t] = 0.0
+        o2[t] = 0.0
+        o3[t] = 0.0
+    for f in range(0, width, FEATURE_BLOCK):
+        x0, x1, x2, x3 = XT[f], XT[f + 1], XT[f + 2], XT[f + 3]
+        p0, p1, p2, p3 = x0[i0], x1[i0], x2[i0], x3[i0]
+        q0, q1, q2, q3 = x0[i1], x1[i1], x2[i1], x3[i1]
+        r0, r1, r2, r3 = x0[i2], x1[i2], x2[i2], x3[i2]
+        s0, s1, s2, s3 = x0[i3], x1[i3], x2[i3], x3[i3]
+        # Views from j_start, indexed by the loop's own counter: numba then
+        # knows the index is not negative and drops its wraparound check,
+        # which made LLVM gather the values one by one.
+        v0, v1, v2, v3 = x0[j_start:j_stop], x1[j_start:j_stop], x2[j_start:j_stop], x3[j_start:j_stop]
         for t in range(m):
-            j = j_start + t
-            a, b, c, e = p0 - XT[f, j], p1 - XT[f + 1, j], p2 - XT[f + 2, j], p3 - XT[f + 3, j]
-            out[t] += a * a + b * b + c * c + e * e
+            y0, y1, y2, y3 = v0[t], v1[t], v2[t], v3[t]
+            a, b, c, e = p0 - y0, p1 - y1, p2 - y2, p3 - y3
+            o0[t] += a * a + b * b + c * c + e * e
+            a, b, c, e = q0 - y0, q1 - y1, q2 - y2, q3 - y3
+            o1[t] += a * a + b * b + c * c + e * e
+            a, b, c, e = r0 - y0, r1 - y1, r2 - y2, r3 - y3
+            o2[t] += a * a + b * b + c * c + e * e
+            a, b, c, e = s0 - y0, s1 - y1, s2 - y2, s3 - y3
+            o3[t] += a * a + b * b + c * c + e * e
+    w0, w1, w2, w3 = weights[0], weights[1], weights[2], weights[3]
     for t in range(m):
-        out[t] = np.sqrt(out[t]) * weight
+        o0[t] = np.sqrt(o0[t]) * w0
+        o1[t] = np.sqrt(o1[t]) * w1
+        o2[t] = np.sqrt(o2[t]) * w2
+        o3[t] = np.sqrt(o3[t]) * w3
 
 
 @ordered_kernel
@@ -102,21 +122,22 @@ def _sum(values, start, stop):
 
 
 @ordered_kernel
-def _add_both(col, offset, first, second, m):
-    """``col[offset + t] += first[t] + second[t]``."""
-    for t in range(m):
-        col[offset + t] += first[t] + second[t]
+def _add_rows(col, offset, values, m):
+    """``col[offset + t] += values[0, t] + ... + values[ROWS - 1, t]``."""
+    target, v0, v1, v2, v3 = col[offset : offset + m], values[0], values[1], values[2], values[3]
+    for t in range(m):  # views indexed by the counter: see _distances
+        target[t] += (v0[t] + v1[t]) + (v2[t] + v3[t])
 
 
 @ordered_kernel
-def _tile(XT, labels, a_start, a_stop, b_start, b_stop, diagonal, out, col, buf0, buf1):
+def _tile(XT, labels, a_start, a_stop, b_start, b_stop, diagonal, out, col, buf, rows, weights):
     """Add the distances between the rows of block a and block b to both rows' sums.
 
     ``diagonal``: a and b are one block, whose pairs ``i < j`` are taken. The
-    rows of a are taken two at a time within each run of one cluster (a
-    last odd row paired with itself, its copy's distances weighted 0); the
-    distances go to a's row sums run by run of b's clusters, and to b's rows
-    through ``col``, added to their sums at the end of each of a's runs.
+    rows of a are taken ``ROWS`` at a time within each run of one cluster (a
+    run's last rows padded with its first, weighted 0); the distances go to
+    a's row sums run by run of b's clusters, and to b's rows through
+    ``col``, added to their sums at the end of each of a's runs.
     """
     # b's runs of one cluster: runs[r] to runs[r + 1].
     runs = np.empty(b_stop - b_start + 1, dtype=np.int64)
@@ -136,25 +157,30 @@ def _tile(XT, labels, a_start, a_stop, b_start, b_stop, diagonal, out, col, buf0
             run_stop += 1
         for t in range(b_stop - b_start):
             col[t] = 0.0
-        for i0 in range(run_start, run_stop, 2):
-            has_pair = i0 + 1 < run_stop
-            i1 = i0 + 1 if has_pair else i0
-            # On the diagonal the pairs start at i0 + 1: row i1's first is
-            # itself (distance 0), and its pair with i0 is i0's.
+        for i0 in range(run_start, run_stop, ROWS):
+            for r in range(ROWS):
+                taken = i0 + r < run_stop
+                rows[r] = i0 + r if taken else i0
+                weights[r] = 1.0 if taken else 0.0
+            # On the diagonal the pairs start at i0 + 1; row i0 + r's first r
+            # are itself and rows before it, whose own sweep took them.
             j_start = i0 + 1 if diagonal else b_start
             if j_start >= b_stop:
                 continue
             m = b_stop - j_start
-            _distances(XT, i0, j_start, b_stop, 1.0, buf0)
-            _distances(XT, i1, j_start, b_stop, 1.0 if has_pair else 0.0, buf1)
-            _add_both(col, j_start - b_start, buf0, buf1, m)
-            for r in range(n_runs):
-                j, j_run = max(runs[r], j_start), runs[r + 1]
+            _distances(XT, rows, weights, j_start, b_stop, buf)
+            if diagonal:
+                for r in range(1, ROWS):
+                    for t in range(min(r, m)):
+                        buf[r, t] = 0.0
+            _add_rows(col, j_start - b_start, buf, m)
+            for q in range(n_runs):
+                j, j_run = max(runs[q], j_start), runs[q + 1]
                 if j < j_run:
                     c = labels[j]
-                    out[i0, c] += _sum(buf0, j - j_start, j_run - j_start)
-                    if has_pair:
-                        out[i1, c] += _sum(buf1, j - j_start, j_run - j_start)
+                    for r in range(ROWS):
+                        if weights[r] != 0.0:
+                            out[rows[r], c] += _sum(buf[r], j - j_start, j_run - j_start)
         for t in range(b_stop - b_start):
             out[b_start + t, cluster] += col[t]
         run_start = run_stop
@@ -164,11 +190,12 @@ def _tile(XT, labels, a_start, a_stop, b_start, b_stop, diagonal, out, col, buf0
 def _run_tile(XT, labels, block, a, b, diagonal, out):
     n = labels.shape[0]
     col = np.empty(block)
-    buf0 = np.empty(block)
-    buf1 = np.empty(block)
+    buf = np.empty((ROWS, block))
+    rows = np.empty(ROWS, dtype=np.int64)
+    weights = np.empty(ROWS)
     a_start, b_start = a * block, b * block
     a_stop, b_stop = min(a_start + block, n), min(b_start + block, n)
-    _tile(XT, labels, a_start, a_stop, b_start, b_stop, diagonal, out, col, buf0, buf1)
+    _tile(XT, labels, a_start, a_stop, b_start, b_stop, diagonal, out, col, buf, rows, weights)
 
 
 @ordered_parallel_kernel
