@@ -19,6 +19,7 @@ _LAZY = {
     "k_means": "._kmeans",
     "kmeans_plusplus": "._kmeans",
     "MiniBatchKMeans": "._minibatch_kmeans",
+    "sweep_n_clusters": ".sweep",
 }
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "k_means",
     "kmeans_plusplus",
     "quantize",
+    "sweep_n_clusters",
 ]
 __version__ = VERSION
 
