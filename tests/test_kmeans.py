@@ -355,7 +355,7 @@ def test_feature_names_and_set_output(blobs):
 
 def test_public_names():
     estimators = ["KMeans", "MiniBatchKMeans", "k_means", "kmeans_plusplus"]
-    others = ["Quantized", "quantize", "CompileReport", "compile"]
+    others = ["Quantized", "quantize", "CompileReport", "compile", "sweep_n_clusters"]
     assert sorted(fastkm.__all__) == sorted([*estimators, *others])
     # One documented difference: algorithm defaults to "auto" (scikit-learn: "lloyd").
     assert KMeans().get_params() == {**skc.KMeans().get_params(), "algorithm": "auto"}
