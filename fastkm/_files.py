@@ -90,3 +90,9 @@ def replacing(path, suffix=""):
         if isinstance(error, OSError) and not isinstance(error, OutputError):
             raise OutputError(path, error.strerror or str(error)) from error
         raise
+
+
+def write_text(path, text):
+    """Write ``text`` to ``path``, whole or not at all (see ``replacing``)."""
+    with replacing(path) as partial, open(partial, "w") as f:
+        f.write(text)

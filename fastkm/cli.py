@@ -86,6 +86,28 @@ def build_parser():
     quantize.add_argument("--no-progress", action="store_true", help="no progress bar (--sweep)")
     quantize.set_defaults(handler=_quantize, parser=quantize)
 
+    sweep = commands.add_parser(
+        "sweep",
+        help="fit k-means for a range of k: inertia, silhouette, the elbow",
+        description="Fit k-means for every k of a range and score each fit: inertia, silhouette, "
+        "Calinski-Harabasz, Davies-Bouldin and fit time; the elbow (Kneedle) and the best silhouette.",
+    )
+    sweep.add_argument("data", metavar="DATA", help="a .npy array, a .csv table or an image (its pixels)")
+    sweep.add_argument("--k", default="2..10", metavar="LO..HI", help="the range of k (default: 2..10)")
+    sweep.add_argument("--method", choices=["kmeans", "minibatch"], default="kmeans")
+    sweep.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    sweep.add_argument(
+        "--silhouette-sample",
+        type=int,
+        default=20_000,
+        metavar="M",
+        help="exact silhouettes up to M samples, on M random ones past it (default: 20000)",
+    )
+    sweep.add_argument("--plot", metavar="PNG", help="draw the curves (needs matplotlib)")
+    sweep.add_argument("--json", metavar="PATH", help="write the table as JSON")
+    sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sweep.set_defaults(handler=_sweep, parser=sweep)
+
     compile_ = commands.add_parser(
         "compile",
         help="compile every kernel into the cache, ahead of use",
@@ -248,6 +270,63 @@ def _quantize(parser, args):
         return _quantize_sweep(image, counts, args, options)
     except _files.OutputError as error:
         _fail(parser, str(error))
+
+
+def _sweep(parser, args):
+    import json
+    import types
+
+    from .bench.progress import ProgressBar
+
+    try:
+        low, high = (int(part) for part in args.k.split(".."))
+    except ValueError:
+        _fail(parser, f"--k takes LO..HI, e.g. 2..20, got {args.k!r}")
+    if args.silhouette_sample < 2:
+        _fail(parser, f"--silhouette-sample must be at least 2, got {args.silhouette_sample}")
+    if args.plot and importlib.util.find_spec("matplotlib") is None:
+        _fail(parser, "--plot needs matplotlib: pip install 'fastkm[bench]'")
+    for path in (args.plot, args.json):
+        if path:
+            _check_writable(parser, path)
+    from .sweep import read_samples, sweep_n_clusters
+
+    try:
+        X = read_samples(args.data)
+    except FileNotFoundError:
+        _fail(parser, f"cannot read {args.data}: no such file")
+    except (OSError, ValueError) as error:
+        _fail(parser, f"cannot read {args.data}: {str(error).splitlines()[0]}")
+    from . import KMeans, MiniBatchKMeans
+
+    estimator = (KMeans if args.method == "kmeans" else MiniBatchKMeans)(random_state=args.seed)
+    ks = list(range(low, high + 1))
+    progress = ProgressBar(len(ks), enabled=False if args.no_progress else None)
+    method = types.SimpleNamespace(name=args.method)
+    try:
+        result = sweep_n_clusters(
+            X,
+            ks,
+            estimator=estimator,
+            silhouette_sample_size=args.silhouette_sample,
+            random_state=args.seed,
+            progress=lambda k: progress(types.SimpleNamespace(name=f"k={k}"), method),
+        )
+    except ValueError as error:
+        progress(None, None)
+        _fail(parser, str(error).splitlines()[0])
+    progress(None, None)
+    print(result)
+    print(f"elbow: k={result.elbow}" if result.elbow is not None else "elbow: none found")
+    print(f"best silhouette: k={result.best_silhouette}")
+    try:
+        if args.json:
+            _files.write_text(args.json, json.dumps(result.to_dict(), indent=2) + "\n")
+        if args.plot:
+            result.plot(args.plot)
+    except _files.OutputError as error:
+        _fail(parser, str(error))
+    return 0
 
 
 def _sweep_counts(parser, sweep):

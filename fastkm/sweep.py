@@ -55,6 +55,47 @@ class Sweep:
         frame.index.name = "n_clusters"
         return frame
 
+    def to_dict(self):
+        """Everything as plain Python values (for JSON)."""
+        table = {name: [float(v) for v in getattr(self, name)] for name in self.COLUMNS}
+        return {
+            "n_clusters": [int(k) for k in self.n_clusters],
+            **table,
+            "elbow": self.elbow,
+            "best_silhouette": self.best_silhouette,
+            "silhouette_sample_size": self.silhouette_sample_size,
+        }
+
+    def plot(self, path=None):
+        """The inertia and silhouette curves, the elbow and the best silhouette marked.
+
+        Needs matplotlib (``pip install 'fastkm[bench]'``). Returns the
+        figure; with ``path``, also writes it there as a PNG (atomically).
+        """
+        from matplotlib.figure import Figure
+        from matplotlib.ticker import MaxNLocator
+
+        figure = Figure(figsize=(8, 3.2))
+        inertia_axes, silhouette_axes = figure.subplots(1, 2)
+        for axes, values, label, chosen, name in (
+            (inertia_axes, self.inertia, "inertia", self.elbow, "elbow"),
+            (silhouette_axes, self.silhouette, "silhouette", self.best_silhouette, "best"),
+        ):
+            axes.plot(self.n_clusters, values, marker="o", markersize=3)
+            if chosen is not None:
+                axes.axvline(chosen, color="tab:red", linewidth=1, linestyle="--")
+                axes.annotate(f"{name}: k={chosen}", (chosen, values.max()), color="tab:red", fontsize=8)
+            axes.set_xlabel("number of clusters k")
+            axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+            axes.set_title(label, fontsize=10)
+        figure.tight_layout()
+        if path is not None:
+            from . import _files
+
+            with _files.replacing(path, ".png") as partial:
+                figure.savefig(partial, format="png", dpi=110)
+        return figure
+
     def __str__(self):
         header = (
             f"{'k':>4} {'inertia':>14} {'silhouette':>11} {'Calinski-H.':>12} {'Davies-B.':>10} {'fit':>9}"
@@ -215,3 +256,40 @@ def sweep_n_clusters(
         models=models if return_models else None,
         **values,
     )
+
+
+def read_samples(path):
+    """The samples stored at ``path``: a .npy array, a .csv table (a header row skipped) or an image.
+
+    An image gives its pixels, one row each, scaled to [0, 1] (alpha
+    dropped), as ``fastkm.quantize`` clusters them.
+    """
+    import os
+
+    extension = os.path.splitext(os.fspath(path))[1].lower()
+    if extension == ".npy":
+        X = np.load(path, allow_pickle=False)
+    elif extension == ".csv":
+        with open(path) as f:
+            first = f.readline()
+        try:
+            [float(value) for value in first.split(",")]
+            skip = 0
+        except ValueError:
+            skip = 1  # a header row
+        X = np.loadtxt(path, delimiter=",", skiprows=skip, ndmin=2)
+    else:
+        from .quantize import _pixels
+
+        pixels = _pixels(path)
+        channels = 1 if pixels.shape[2] in (1, 2) else 3  # grey or colour, without alpha
+        X = pixels[:, :, :channels].reshape(-1, channels)
+        X = X.astype(np.float64) / 255 if X.dtype == np.uint8 else X.astype(np.float64)
+    X = np.asarray(X)
+    if X.ndim == 1:
+        X = X[:, None]
+    if X.ndim != 2:
+        raise ValueError(
+            f"{path} holds an array of {X.ndim} dimensions; a sweep needs (n_samples, n_features)"
+        )
+    return X

@@ -97,3 +97,80 @@ def test_bad_data():
     X[5, 1] = np.nan
     with pytest.raises(ValueError, match="Input contains NaN"):
         sweep_n_clusters(X, range(2, 4))
+
+
+# --- reading samples and the fastkm sweep command ------------------------------------
+
+
+def test_read_samples(tmp_path):
+    from PIL import Image
+
+    from fastkm.sweep import read_samples
+
+    X = np.arange(12.0).reshape(4, 3)
+    np.save(tmp_path / "x.npy", X)
+    np.testing.assert_array_equal(read_samples(tmp_path / "x.npy"), X)
+    np.save(tmp_path / "v.npy", np.arange(5.0))
+    assert read_samples(tmp_path / "v.npy").shape == (5, 1)
+    (tmp_path / "h.csv").write_text("a,b,c\n0,1,2\n3,4,5\n")
+    (tmp_path / "n.csv").write_text("0,1,2\n3,4,5\n")
+    for name in ("h.csv", "n.csv"):
+        np.testing.assert_array_equal(read_samples(tmp_path / name), [[0, 1, 2], [3, 4, 5]])
+    rgba = np.zeros((2, 3, 4), dtype=np.uint8)
+    rgba[..., 0] = 255
+    Image.fromarray(rgba).save(tmp_path / "i.png")
+    pixels = read_samples(tmp_path / "i.png")
+    assert pixels.shape == (6, 3) and pixels.max() == 1.0  # alpha dropped, scaled to [0, 1]
+    Image.fromarray(np.full((2, 2), 51, dtype=np.uint8)).save(tmp_path / "g.png")
+    np.testing.assert_allclose(read_samples(tmp_path / "g.png"), np.full((4, 1), 0.2))
+
+
+def _cli(args, capsys):
+    from fastkm import cli
+
+    try:
+        code = cli.main(["sweep", *args, "--no-progress"])
+    except SystemExit as exited:
+        code = exited.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_command_line(tmp_path, capsys):
+    import json
+
+    np.save(tmp_path / "blobs.npy", _blobs())
+    code, out, _ = _cli(
+        [str(tmp_path / "blobs.npy"), "--k", "2..8", "--json", str(tmp_path / "s.json")], capsys
+    )
+    assert code == 0
+    assert "elbow: k=4" in out and "best silhouette: k=4" in out
+    saved = json.loads((tmp_path / "s.json").read_text())
+    assert saved["n_clusters"] == list(range(2, 9)) and saved["elbow"] == 4 and len(saved["silhouette"]) == 7
+    pytest.importorskip("matplotlib")
+    code, _, _ = _cli([str(tmp_path / "blobs.npy"), "--k", "2..5", "--plot", str(tmp_path / "e.png")], capsys)
+    assert code == 0 and (tmp_path / "e.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_command_line_errors(tmp_path, capsys):
+    np.save(tmp_path / "blobs.npy", _blobs())
+    (tmp_path / "text.png").write_text("not an image")
+    bad = _blobs()
+    bad[3, 0] = np.nan
+    np.save(tmp_path / "nan.npy", bad)
+    readonly = tmp_path / "ro.json"
+    readonly.write_text("keep")
+    readonly.chmod(0o444)
+    data = str(tmp_path / "blobs.npy")
+    for args, message in [
+        ([data, "--k", "1..5"], "n_clusters must be from 2 to n_samples - 1"),
+        ([data, "--k", "two..5"], "--k takes LO..HI"),
+        ([str(tmp_path / "missing.npy")], "no such file"),
+        ([str(tmp_path / "text.png")], "cannot read"),
+        ([str(tmp_path / "nan.npy")], "Input contains NaN"),
+        ([data, "--json", str(readonly)], "the file is read-only"),
+    ]:
+        code, _, err = _cli(args, capsys)
+        assert code == 2, args
+        assert message in err and len(err.strip().splitlines()) == 1, err
+    assert readonly.read_text() == "keep"

@@ -201,10 +201,7 @@ def to_json(report):
     }
 
 
-def write_text(path, text):
-    """Write ``text`` to ``path``, whole or not at all (``fastkm._files.replacing``)."""
-    with _files.replacing(path) as tmp, open(tmp, "w") as f:
-        f.write(text)
+write_text = _files.write_text
 
 
 def write_json(report, path):
