@@ -93,7 +93,10 @@ def measure(rows, features, chunks, k, *, rounds=3, workers=2, short=1, long=31,
         distributed.LocalCluster(
             n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
         ) as cluster,
-        distributed.Client(cluster),
+        distributed.Client(cluster) as client,
+        # This client answers every fit here, whatever other client this
+        # process (or this context) had made current before.
+        client.as_current(),
     ):
         X = blobs(rows, features, chunks).persist()
         distributed.wait(X)

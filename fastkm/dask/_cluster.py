@@ -61,6 +61,8 @@ class Workers:
         """
         holders = self.client.who_has([block for block in blocks if hasattr(block, "key")])
         threads = {w: info["nthreads"] for w, info in self.client.scheduler_info()["workers"].items()}
+        if not threads:
+            raise RuntimeError(f"The Dask client {self.client} has no workers: the fit has nowhere to run.")
         total = sum(threads.values())
         share = {w: len(blocks) * n / total for w, n in threads.items()}
         load = dict.fromkeys(threads, 0)
