@@ -278,10 +278,7 @@ def _sweep(parser, args):
 
     from .bench.progress import ProgressBar
 
-    try:
-        low, high = (int(part) for part in args.k.split(".."))
-    except ValueError:
-        _fail(parser, f"--k takes LO..HI, e.g. 2..20, got {args.k!r}")
+    low, high = _range(parser, "--k", args.k, "2..20")
     if args.silhouette_sample < 2:
         _fail(parser, f"--silhouette-sample must be at least 2, got {args.silhouette_sample}")
     if args.plot and importlib.util.find_spec("matplotlib") is None:
@@ -329,12 +326,18 @@ def _sweep(parser, args):
     return 0
 
 
+def _range(parser, option, text, example):
+    """``"2..20"`` -> ``(2, 20)``; one line and exit status 2 for anything else."""
+    try:
+        low, high = (int(part) for part in text.split(".."))
+    except ValueError:
+        _fail(parser, f"{option} takes LO..HI, e.g. {example}, got {text!r}")
+    return low, high
+
+
 def _sweep_counts(parser, sweep):
     """``"2..1024"`` -> ``[2, 4, ..., 1024]``: the powers of two in the range."""
-    try:
-        low, high = (int(part) for part in sweep.split(".."))
-    except ValueError:
-        _fail(parser, f"--sweep takes LO..HI, e.g. 2..1024, got {sweep!r}")
+    low, high = _range(parser, "--sweep", sweep, "2..1024")
     counts = [2**p for p in range(0, 31) if low <= 2**p <= high]
     if not counts:
         _fail(parser, f"--sweep {sweep}: no power of two in that range")

@@ -226,6 +226,8 @@ def sweep_n_clusters(
     sample = None
     if silhouette_sample_size is not None and n_samples > silhouette_sample_size:
         sample = silhouette_sample_size
+    # scikit-learn's Calinski-Harabasz and Davies-Bouldin take dense X only: one copy for every k.
+    dense = X.toarray() if hasattr(X, "toarray") else X
     rows = {name: [] for name in Sweep.COLUMNS}
     models = []
     for k in ks:
@@ -239,7 +241,6 @@ def sweep_n_clusters(
         rows["inertia"].append(float(model.inertia_))
         seed = int(rng.randint(np.iinfo(np.int32).max))
         rows["silhouette"].append(silhouette_score(X, labels, sample_size=sample, random_state=seed))
-        dense = X.toarray() if hasattr(X, "toarray") else X
         rows["calinski_harabasz"].append(float(calinski_harabasz_score(dense, labels)))
         rows["davies_bouldin"].append(float(davies_bouldin_score(dense, labels)))
         if return_models:
