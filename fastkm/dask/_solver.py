@@ -81,6 +81,7 @@ class StreamedStates:
     def __init__(self, runner, blocks, means):
         self.runner, self.blocks, self.means = runner, blocks, means
         self.label_blocks = [None] * len(blocks.rows)
+        self.relabelled_inertias = None  # the blocks' inertias, from the relabel's read
 
     def _each(self, func, *args, each=None):
         each = [()] * len(self.label_blocks) if each is None else each
@@ -98,13 +99,18 @@ class StreamedStates:
         return [self.runner.submit(operator.getitem, pair, 1) for pair in pairs]
 
     def relabel(self, centers):
-        self.label_blocks = self._each(_states.streamed_relabel, centers)
+        pairs = self._each(_states.streamed_relabel, centers)
+        self.label_blocks = [self.runner.submit(operator.getitem, pair, 0) for pair in pairs]
+        self.relabelled_inertias = [self.runner.submit(operator.getitem, pair, 1) for pair in pairs]
         return self.label_blocks
 
     def labels(self, done):
         return list(self.label_blocks)
 
     def inertia(self, done, centers):
+        # After a relabel (against these same final centres) its read gave them.
+        if self.relabelled_inertias is not None:
+            return self.relabelled_inertias
         return self._each(_states.streamed_inertia, centers)
 
     def farthest(self, offsets, centers, n):
@@ -112,6 +118,7 @@ class StreamedStates:
 
     def clear(self):
         self.label_blocks = []
+        self.relabelled_inertias = None
 
 
 def relocate(runner, states, offsets, centers_old, sums, weights, n_empty):

@@ -164,12 +164,16 @@ def streamed_step(labels, X, sample_weight, means, centers):
 
 
 def streamed_relabel(labels, X, sample_weight, means, centers):
-    """A streamed block's labels against the final centres (a new array)."""
+    """A streamed block's labels against the final centres (a new array), and its inertia.
+
+    The inertia comes from the same read of the block: out of core, a pass
+    over X saved.
+    """
     worker_threads()
-    rows, _ = _centred(X, sample_weight, means)
+    rows, weights = _centred(X, sample_weight, means)
     labels = labels.copy()
     predict.assign(rows, centers, labels, steps.LloydStep.row_groups(rows, len(centers)))
-    return labels
+    return labels, predict.total_inertia(rows, weights, centers, labels)
 
 
 def streamed_inertia(labels, X, sample_weight, means, centers):
