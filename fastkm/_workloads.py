@@ -175,12 +175,15 @@ def _sparse(dtype):
 
 def _metrics(dtype):
     from .metrics import silhouette_samples
+    from .metrics._silhouette import silhouette_scores
 
     # Narrow (d <= 4, distances in registers) and wide rows; blocks with and
-    # without a partner (odd cluster runs), tiles off and on the diagonal.
+    # without a partner (odd cluster runs), tiles off and on the diagonal;
+    # several labellings at once (a k sweep).
     for n_features in (3, 9):
         X = _data(700, n_features, dtype)
         silhouette_samples(X, np.arange(len(X)) % 5)
+        silhouette_scores(X, [np.arange(len(X)) % 5, np.arange(len(X)) % 3])
     yield "silhouette"
 
 

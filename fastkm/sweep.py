@@ -4,6 +4,8 @@
 with the caller's parameters) for every number of clusters in a range and
 scores each fit: inertia, silhouette (exact, or on a sample past a size the
 caller sets), Calinski-Harabasz, Davies-Bouldin and the fit's time. The
+silhouettes of all the fits come from one pass over the pairs of samples
+(``metrics._silhouette.silhouette_scores``). The
 elbow of the inertia curve is found by Kneedle (Satopaa et al., 2011).
 """
 
@@ -178,7 +180,9 @@ def sweep_n_clusters(
         Passed to every fit (the scores, as scikit-learn's, are unweighted).
     silhouette_sample_size : int or None, default=20,000
         Silhouettes are exact up to this many samples, and past it computed
-        on this many drawn at random (``random_state``); None: always exact.
+        on this many drawn at random (``random_state``), one sample for
+        every k; None: always exact. They are taken together after the
+        fits, each distance once for all k.
     random_state : int, RandomState instance or None, default=None
         The silhouettes' sample.
     return_models : bool, default=False
@@ -201,11 +205,12 @@ def sweep_n_clusters(
     (4, 4)
     """
     from sklearn.base import clone
-    from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score
+    from sklearn.metrics.cluster._unsupervised import check_number_of_labels
     from sklearn.utils import check_array, check_random_state
 
     from ._kmeans import KMeans
-    from .metrics import silhouette_score
+    from .metrics._centroid_scores import centroid_scores
+    from .metrics._silhouette import silhouette_scores
 
     X = check_array(X, accept_sparse="csr", dtype=[np.float64, np.float32])
     ks = [int(k) for k in n_clusters]
@@ -223,13 +228,15 @@ def sweep_n_clusters(
         raise ValueError("X has a single distinct point: it has no clusters to count")
     estimator = KMeans() if estimator is None else estimator
     rng = check_random_state(random_state)
+    # The silhouettes are taken together after the fits, on one sample for every k.
     sample = None
+    dense = X.toarray() if hasattr(X, "toarray") else X
+    scored = np.asarray(dense, dtype=np.float64)
     if silhouette_sample_size is not None and n_samples > silhouette_sample_size:
         sample = silhouette_sample_size
-    # scikit-learn's Calinski-Harabasz and Davies-Bouldin take dense X only: one copy for every k.
-    dense = X.toarray() if hasattr(X, "toarray") else X
+        indices = rng.permutation(n_samples)[:sample]
     rows = {name: [] for name in Sweep.COLUMNS}
-    models = []
+    models, labellings = [], []
     for k in ks:
         if progress is not None:
             progress(k)
@@ -237,14 +244,19 @@ def sweep_n_clusters(
         start = time.perf_counter()
         model.fit(X, sample_weight=sample_weight)
         rows["fit_seconds"].append(time.perf_counter() - start)
-        labels = model.labels_
         rows["inertia"].append(float(model.inertia_))
-        seed = int(rng.randint(np.iinfo(np.int32).max))
-        rows["silhouette"].append(silhouette_score(X, labels, sample_size=sample, random_state=seed))
-        rows["calinski_harabasz"].append(float(calinski_harabasz_score(dense, labels)))
-        rows["davies_bouldin"].append(float(davies_bouldin_score(dense, labels)))
+        labels, counts = _encoded(model.labels_)
+        check_number_of_labels(len(counts), n_samples)
+        labellings.append(labels)
+        calinski_harabasz, davies_bouldin = centroid_scores(scored, labels, counts)
+        rows["calinski_harabasz"].append(calinski_harabasz)
+        rows["davies_bouldin"].append(davies_bouldin)
         if return_models:
             models.append(model)
+    if sample is None:
+        rows["silhouette"] = silhouette_scores(scored, labellings)
+    else:
+        rows["silhouette"] = silhouette_scores(scored[indices], [labels[indices] for labels in labellings])
     values = {name: np.array(column) for name, column in rows.items()}
     order = np.argsort(ks, kind="stable")
     sorted_ks = np.array(ks)[order]
@@ -257,6 +269,12 @@ def sweep_n_clusters(
         models=models if return_models else None,
         **values,
     )
+
+
+def _encoded(labels):
+    """Labels as 0 .. k - 1 (in the order of their values) and each one's count."""
+    values, encoded = np.unique(labels, return_inverse=True)
+    return encoded.astype(np.int64), np.bincount(encoded, minlength=len(values))
 
 
 def read_samples(path):

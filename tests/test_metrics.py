@@ -11,7 +11,13 @@ from sklearn import metrics as sk
 from sklearn.cluster import KMeans
 from sklearn.datasets import load_digits, make_blobs
 
-from fastkm.metrics import _silhouette, silhouette_samples, silhouette_score
+from fastkm.metrics import (
+    _silhouette,
+    calinski_harabasz_score,
+    davies_bouldin_score,
+    silhouette_samples,
+    silhouette_score,
+)
 
 from . import reference
 
@@ -32,6 +38,47 @@ def test_cluster_distance_sums_match_numpy(n_samples, n_features, n_clusters):
     expected = reference.cluster_distance_sums(X, labels, n_clusters)
     found = _silhouette.cluster_distance_sums(X, labels, n_clusters)
     np.testing.assert_allclose(found, expected, rtol=1e-13, atol=1e-12 * expected.max())
+
+
+@pytest.mark.parametrize(
+    "n_samples, n_features",
+    # One column block, a partial last one, more blocks than threads; the
+    # rows' last group of ROWS padded; narrow and wide rows.
+    [(3, 1), (66, 3), (129, 5), (700, 9), (2100, 2)],
+)
+def test_labellings_distance_sums_match_numpy(n_samples, n_features):
+    from fastkm._kernels import silhouette as kernels
+
+    rng = np.random.default_rng(n_samples)
+    X = rng.normal(size=(n_samples, n_features)) * 2 - 1
+    ks = [2, 5, 3]
+    labels = np.array([rng.integers(0, k, n_samples) for k in ks], dtype=np.int64)
+    offsets = np.cumsum([0, *ks])
+    sums_t = np.zeros((offsets[-1], n_samples))
+    XT = _silhouette._feature_major(X, np.arange(n_samples))
+    kernels.labellings_distance_sums(
+        XT, labels, offsets[:-1].copy(), kernels.labellings_block_rows(n_samples), sums_t
+    )
+    for q, k in enumerate(ks):
+        expected = reference.cluster_distance_sums(X, labels[q], k)
+        found = sums_t[offsets[q] : offsets[q + 1]].T
+        np.testing.assert_allclose(found, expected, rtol=1e-13, atol=1e-12 * expected.max())
+
+
+def test_silhouette_scores_of_many_labellings(monkeypatch):
+    # A k sweep's silhouettes in one pass: each equals its own call to rounding
+    # and scikit-learn's; split into batches (a memory cap), the same bits.
+    X = load_digits().data
+    labellings = [KMeans(k, random_state=0, n_init=1).fit(X).labels_ for k in (2, 3, 7, 12)]
+    labellings.append(np.where(labellings[0] == 0, 10, -4))  # labels of any values
+    found = _silhouette.silhouette_scores(X, labellings)
+    for labels, score in zip(labellings, found, strict=True):
+        assert score == pytest.approx(silhouette_score(X, labels), rel=1e-13)
+        assert score == pytest.approx(sk.silhouette_score(X, labels), rel=1e-12)
+    monkeypatch.setattr(_silhouette, "SWEEP_MEMORY", 12 * 8 * len(X))  # 12 clusters a batch
+    assert _silhouette.silhouette_scores(X, labellings) == found
+    with pytest.raises(ValueError, match="Number of labels is 1"):
+        _silhouette.silhouette_scores(X, [labellings[0], np.zeros(len(X))])
 
 
 def _digits():
@@ -127,8 +174,10 @@ _HASH = """
 import hashlib, numpy as np
 from sklearn.datasets import make_blobs
 from fastkm.metrics import silhouette_samples
+from fastkm.metrics._silhouette import silhouette_scores
 X, _ = make_blobs(1100, n_features={d}, centers=6, random_state=0)
-print(hashlib.sha256(silhouette_samples(X, np.arange(1100) % 6).tobytes()).hexdigest())
+many = np.array(silhouette_scores(X, [np.arange(1100) % k for k in (2, 6, 9)]))
+print(hashlib.sha256(silhouette_samples(X, np.arange(1100) % 6).tobytes() + many.tobytes()).hexdigest())
 """
 
 
@@ -167,3 +216,58 @@ def test_same_bits_wherever_the_arrays_lie():
             kernels.cluster_distance_sums(XT, labels, kernels.block_rows(n), out)
             results.add(out.tobytes())
     assert len(results) == 1
+
+
+def _blobs_and_labels(dtype=np.float64):
+    X, _ = make_blobs(900, n_features=5, centers=6, random_state=3)
+    return X.astype(dtype), KMeans(6, random_state=0, n_init=1).fit(X).labels_
+
+
+@pytest.mark.parametrize("score", ["calinski_harabasz_score", "davies_bouldin_score"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_centroid_scores_equal_to_scikit_learn(score, dtype):
+    theirs = getattr(sk, score)
+    ours = calinski_harabasz_score if score == "calinski_harabasz_score" else davies_bouldin_score
+    # float32: computed in float64 here; scikit-learn's Davies-Bouldin keeps float32 in places.
+    rtol = 1e-12 if dtype == np.float64 else 1e-6
+    X, labels = _blobs_and_labels(dtype)
+    assert ours(X, labels) == pytest.approx(theirs(X, labels), rel=rtol)
+    digits = load_digits().data
+    for k in (2, 10):
+        labels = KMeans(k, random_state=0, n_init=1).fit(digits).labels_
+        assert ours(digits, labels) == pytest.approx(theirs(digits, labels), rel=1e-12)
+    # Labels of any values, clusters of one sample, a list X.
+    labels = np.array(["b", "a", "a", "c", "c", "c"])
+    small = [[0.0, 1.0], [1.0, 1.0], [1.0, 2.0], [5.0, 5.0], [6.0, 5.0], [5.0, 7.0]]
+    assert ours(small, labels) == pytest.approx(theirs(small, labels), rel=1e-12)
+
+
+def test_centroid_scores_plain_numpy():
+    # The definitions, written out, on clusters of unequal sizes.
+    X, labels = _blobs_and_labels()
+    centroids = np.array([X[labels == c].mean(axis=0) for c in range(6)])
+    sizes = np.bincount(labels)
+    between = (sizes * ((centroids - X.mean(axis=0)) ** 2).sum(axis=1)).sum()
+    within = sum(((X[labels == c] - centroids[c]) ** 2).sum() for c in range(6))
+    assert calinski_harabasz_score(X, labels) == pytest.approx(between * (900 - 6) / (within * 5), rel=1e-12)
+    spread = np.array([np.linalg.norm(X[labels == c] - centroids[c], axis=1).mean() for c in range(6)])
+    apart = np.linalg.norm(centroids[:, None] - centroids[None], axis=2)
+    ratios = (spread[:, None] + spread[None]) / np.where(apart == 0, np.inf, apart)
+    assert davies_bouldin_score(X, labels) == pytest.approx(ratios.max(axis=1).mean(), rel=1e-12)
+
+
+def test_centroid_scores_degenerate_clusters_and_bad_input():
+    # Every cluster a single repeated point: scikit-learn's 1.0 and 0.0.
+    X = np.repeat([[0.0, 0.0], [3.0, 4.0]], 5, axis=0)
+    labels = np.repeat([0, 1], 5)
+    assert calinski_harabasz_score(X, labels) == sk.calinski_harabasz_score(X, labels) == 1.0
+    assert davies_bouldin_score(X, labels) == sk.davies_bouldin_score(X, labels) == 0.0
+    for score in (calinski_harabasz_score, davies_bouldin_score):
+        with pytest.raises(ValueError, match="Number of labels is 1"):
+            score(X, np.zeros(10))
+        with pytest.raises(ValueError, match="Number of labels is 10"):
+            score(X, np.arange(10))
+        bad = X.copy()
+        bad[2, 0] = np.nan
+        with pytest.raises(ValueError, match="Input X contains NaN"):
+            score(bad, labels)

@@ -68,9 +68,18 @@ def test_minibatch_models_and_progress():
 def test_sampled_silhouette_past_the_size():
     X = _blobs(900)
     sweep = sweep_n_clusters(
-        X, [4], estimator=KMeans(random_state=0), silhouette_sample_size=300, random_state=2
+        X,
+        [4, 2, 6],
+        estimator=KMeans(random_state=0),
+        silhouette_sample_size=300,
+        random_state=2,
+        return_models=True,
     )
     assert sweep.silhouette_sample_size == 300 and "300 samples" in str(sweep)
+    # One sample for every k: scikit-learn's draw for random_state=2.
+    for score, model in zip(sweep.silhouette, sweep.models, strict=True):
+        expected = sk.silhouette_score(X, model.labels_, sample_size=300, random_state=2)
+        assert score == pytest.approx(expected, rel=1e-12)
     exact = sweep_n_clusters(X, [4], estimator=KMeans(random_state=0), silhouette_sample_size=None)
     assert exact.silhouette_sample_size is None
     assert sweep.silhouette[0] == pytest.approx(exact.silhouette[0], abs=0.05)

@@ -220,3 +220,57 @@ def cluster_distance_sums(XT, labels, block, out):
                 _run_tile(XT, labels, block, min(a, b), max(a, b), False, out)
     for a in prange(n_blocks):
         _run_tile(XT, labels, block, a, a, True, out)
+
+
+# Several labellings of the same rows (a k sweep): each distance is taken
+# once and added to its column's sums under every labelling. No symmetry
+# here: a tile adds only to its columns, contiguously, so that a labelling
+# costs a few vector adds a distance rather than a scattered one a side.
+
+
+def labellings_block_rows(n_samples):
+    """Columns per block for ``labellings_distance_sums`` (a multiple of 64, 32 blocks or more)."""
+    columns = -(-n_samples // 32)
+    return min(MAX_BLOCK, max(64, -(-columns // 64) * 64))
+
+
+@ordered_kernel
+def _add_to_clusters(sums_t, labels, offsets, rows, buf, j_start, m):
+    """``sums_t[offsets[q] + labels[q, rows[r]], j_start + t] += buf[r, t]``, all q, r and t < m."""
+    for q in range(labels.shape[0]):
+        labelling, offset = labels[q], offsets[q]
+        for r in range(ROWS):
+            target, values = sums_t[offset + labelling[rows[r]], j_start : j_start + m], buf[r]
+            for t in range(m):  # views indexed by the counter: see _distances
+                target[t] += values[t]
+
+
+@ordered_parallel_kernel
+def labellings_distance_sums(XT, labels, offsets, block, sums_t):
+    """``sums_t[offsets[q] + c, j]``: the summed distances from row ``j`` to cluster ``c`` of labelling ``q``.
+
+    XT : (padded_width, n_samples) float64 IN, feature-major, zero-padded to
+        a multiple of ``FEATURE_BLOCK`` rows
+    labels : (n_labellings, n_samples) int64 IN, labelling q's clusters 0 .. k_q - 1
+    offsets : (n_labellings,) int64 IN, where labelling q's clusters start in sums_t
+    block : columns per block, ``labellings_block_rows(n_samples)``
+    sums_t : (sum of k_q, n_samples) float64 OUT, zeroed by the caller
+
+    Every column's sums are made by one task, over the rows in order, so
+    the bits are the same for any number of threads.
+    """
+    n = XT.shape[1]
+    n_blocks = -(-n // block)
+    for b in prange(n_blocks):
+        buf = np.empty((ROWS, block))
+        rows = np.empty(ROWS, dtype=np.int64)
+        weights = np.empty(ROWS)
+        j_start = b * block
+        j_stop = min(j_start + block, n)
+        for i0 in range(0, n, ROWS):
+            for r in range(ROWS):
+                taken = i0 + r < n
+                rows[r] = i0 + r if taken else i0
+                weights[r] = 1.0 if taken else 0.0
+            _distances(XT, rows, weights, j_start, j_stop, buf)
+            _add_to_clusters(sums_t, labels, offsets, rows, buf, j_start, j_stop - j_start)
