@@ -7,7 +7,7 @@ decides per call from the group's ready stamp):
 ``kmeans``     ``KMeans.fit`` on dense data, every algorithm; ``kmeans_plusplus``
 ``minibatch``  ``MiniBatchKMeans.fit`` and ``partial_fit`` on dense data
 ``sparse``     every call on CSR data
-``metrics``    ``fastkm.metrics``' silhouette (computed in float64 for either dtype)
+``metrics``    ``fastkm.metrics``' silhouette (float64; float32 for data it holds exactly)
 
 Each group is a list of steps, run for float64 and float32. The data are tiny
 (compiling is the cost, not running), but shaped to take each branch that
@@ -182,6 +182,9 @@ def _metrics(dtype):
     # several labellings at once (a k sweep).
     for n_features in (3, 9):
         X = _data(700, n_features, dtype)
+        if dtype == np.float32:
+            # float32 kernels: data whose squared distances float32 holds exactly.
+            X = np.rint(X * 10)
         silhouette_samples(X, np.arange(len(X)) % 5)
         silhouette_scores(X, [np.arange(len(X)) % 5, np.arange(len(X)) % 3])
     yield "silhouette"

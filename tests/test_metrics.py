@@ -55,7 +55,7 @@ def test_labellings_distance_sums_match_numpy(n_samples, n_features):
     labels = np.array([rng.integers(0, k, n_samples) for k in ks], dtype=np.int64)
     offsets = np.cumsum([0, *ks])
     sums_t = np.zeros((offsets[-1], n_samples))
-    XT = _silhouette._feature_major(X, np.arange(n_samples))
+    XT = _silhouette._feature_major(X, np.arange(n_samples), np.float64)
     kernels.labellings_distance_sums(
         XT, labels, offsets[:-1].copy(), kernels.labellings_block_rows(n_samples), sums_t
     )
@@ -177,7 +177,9 @@ from fastkm.metrics import silhouette_samples
 from fastkm.metrics._silhouette import silhouette_scores
 X, _ = make_blobs(1100, n_features={d}, centers=6, random_state=0)
 many = np.array(silhouette_scores(X, [np.arange(1100) % k for k in (2, 6, 9)]))
-print(hashlib.sha256(silhouette_samples(X, np.arange(1100) % 6).tobytes() + many.tobytes()).hexdigest())
+integers = silhouette_samples(np.rint(X * 4), np.arange(1100) % 6)  # the float32 kernels
+one = silhouette_samples(X, np.arange(1100) % 6)
+print(hashlib.sha256(one.tobytes() + many.tobytes() + integers.tobytes()).hexdigest())
 """
 
 
@@ -271,3 +273,29 @@ def test_centroid_scores_degenerate_clusters_and_bad_input():
         bad[2, 0] = np.nan
         with pytest.raises(ValueError, match="Input X contains NaN"):
             score(bad, labels)
+
+
+def test_exact_in_float32():
+    rng = np.random.default_rng(0)
+    digits = load_digits().data
+    assert _silhouette.exact_in_float32(digits)
+    assert _silhouette.exact_in_float32(rng.integers(0, 256, (500, 3)).astype(np.float64))  # pixels
+    assert not _silhouette.exact_in_float32(digits + 0.5)
+    assert not _silhouette.exact_in_float32(np.full((4, 3), 2.0**25))  # values float32 cannot hold
+    wide = np.zeros((2, 300))
+    wide[1] = 300.0  # 300 * 300**2 > 2**24: a sum float32 would round
+    assert not _silhouette.exact_in_float32(wide)
+    assert not _silhouette.exact_in_float32(np.zeros((0, 3)))
+
+
+@pytest.mark.parametrize("n_features", [3, 64])
+def test_float32_kernels_give_the_float64_bits_on_integer_data(n_features):
+    # Integer data within float32's exact range: every squared distance is the
+    # same integer either way, so the sums are the same bits.
+    rng = np.random.default_rng(n_features)
+    X = rng.integers(0, 17, (1100, n_features)).astype(np.float64)
+    labels = rng.integers(0, 6, 1100)
+    in_float32 = _silhouette.cluster_distance_sums(X, labels, 6, np.dtype(np.float32))
+    in_float64 = _silhouette.cluster_distance_sums(X, labels, 6, np.dtype(np.float64))
+    np.testing.assert_array_equal(in_float32, in_float64)
+    np.testing.assert_allclose(in_float64, reference.cluster_distance_sums(X, labels, 6), rtol=1e-13)

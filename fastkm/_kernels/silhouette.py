@@ -14,8 +14,10 @@ themselves. Every sum is made in one order, fixed by the blocks, whatever the
 number of threads; and the kernels are compiled with ``_jit.ORDERED`` (no
 reassociation), their sums spelled out (``_sum``), so that the bits do not
 depend on where the arrays lie in memory either. Distances are taken from
-the differences, not from the expansion ``|x|^2 + |y|^2 - 2 x.y``, and
-summed in float64.
+the differences, not from the expansion ``|x|^2 + |y|^2 - 2 x.y``; the
+squares are summed in XT's dtype (float64, or float32 for data whose
+squared distances it holds exactly: the caller decides) and the distances
+in float64.
 
 Memory: ``out`` (n x k), and per task a few buffers of a block's length.
 """
@@ -54,50 +56,74 @@ ROWS = 4
 
 
 @ordered_kernel
-def _distances(XT, rows, weights, j_start, j_stop, out):
+def _distances(XT, rows, weights, j_start, j_stop, squares, out):
     """``out[r, t]``: the distance from row ``rows[r]`` to row ``j_start + t``, times ``weights[r]``.
 
     ``ROWS`` rows at once, each of the other block's values loaded once for
-    all of them. Without reassociation every squared distance is summed
-    feature block by feature block in the same order, vectorised or not.
-    The loops read and write one-dimensional views (a feature's row of XT,
-    a row of ``out``).
+    all of them. The squared distances are summed in ``squares`` (XT's
+    dtype) feature by feature, one fused multiply-add each, in the same
+    order vectorised or not (no reassociation); their square roots are
+    taken in float64. The loops read and write one-dimensional views (a
+    feature's row of XT, a row of ``out``).
     """
     width = XT.shape[0]
     m = j_stop - j_start
     i0, i1, i2, i3 = rows[0], rows[1], rows[2], rows[3]
-    o0, o1, o2, o3 = out[0], out[1], out[2], out[3]
+    s0, s1, s2, s3 = squares[0], squares[1], squares[2], squares[3]
     for t in range(m):
-        o0[t] = 0.0
-        o1[t] = 0.0
-        o2[t] = 0.0
-        o3[t] = 0.0
+        s0[t] = 0.0
+        s1[t] = 0.0
+        s2[t] = 0.0
+        s3[t] = 0.0
     for f in range(0, width, FEATURE_BLOCK):
         x0, x1, x2, x3 = XT[f], XT[f + 1], XT[f + 2], XT[f + 3]
         p0, p1, p2, p3 = x0[i0], x1[i0], x2[i0], x3[i0]
         q0, q1, q2, q3 = x0[i1], x1[i1], x2[i1], x3[i1]
         r0, r1, r2, r3 = x0[i2], x1[i2], x2[i2], x3[i2]
-        s0, s1, s2, s3 = x0[i3], x1[i3], x2[i3], x3[i3]
+        u0, u1, u2, u3 = x0[i3], x1[i3], x2[i3], x3[i3]
         # Views from j_start, indexed by the loop's own counter: numba then
         # knows the index is not negative and drops its wraparound check,
         # which made LLVM gather the values one by one.
         v0, v1, v2, v3 = x0[j_start:j_stop], x1[j_start:j_stop], x2[j_start:j_stop], x3[j_start:j_stop]
         for t in range(m):
             y0, y1, y2, y3 = v0[t], v1[t], v2[t], v3[t]
+            # acc += a * a, a chain of fused multiply-adds: the subtractions
+            # and the FMAs go to different pipes.
             a, b, c, e = p0 - y0, p1 - y1, p2 - y2, p3 - y3
-            o0[t] += a * a + b * b + c * c + e * e
+            acc = s0[t]
+            acc += a * a
+            acc += b * b
+            acc += c * c
+            acc += e * e
+            s0[t] = acc
             a, b, c, e = q0 - y0, q1 - y1, q2 - y2, q3 - y3
-            o1[t] += a * a + b * b + c * c + e * e
+            acc = s1[t]
+            acc += a * a
+            acc += b * b
+            acc += c * c
+            acc += e * e
+            s1[t] = acc
             a, b, c, e = r0 - y0, r1 - y1, r2 - y2, r3 - y3
-            o2[t] += a * a + b * b + c * c + e * e
-            a, b, c, e = s0 - y0, s1 - y1, s2 - y2, s3 - y3
-            o3[t] += a * a + b * b + c * c + e * e
+            acc = s2[t]
+            acc += a * a
+            acc += b * b
+            acc += c * c
+            acc += e * e
+            s2[t] = acc
+            a, b, c, e = u0 - y0, u1 - y1, u2 - y2, u3 - y3
+            acc = s3[t]
+            acc += a * a
+            acc += b * b
+            acc += c * c
+            acc += e * e
+            s3[t] = acc
     w0, w1, w2, w3 = weights[0], weights[1], weights[2], weights[3]
+    o0, o1, o2, o3 = out[0], out[1], out[2], out[3]
     for t in range(m):
-        o0[t] = np.sqrt(o0[t]) * w0
-        o1[t] = np.sqrt(o1[t]) * w1
-        o2[t] = np.sqrt(o2[t]) * w2
-        o3[t] = np.sqrt(o3[t]) * w3
+        o0[t] = np.sqrt(np.float64(s0[t])) * w0
+        o1[t] = np.sqrt(np.float64(s1[t])) * w1
+        o2[t] = np.sqrt(np.float64(s2[t])) * w2
+        o3[t] = np.sqrt(np.float64(s3[t])) * w3
 
 
 @ordered_kernel
@@ -130,7 +156,7 @@ def _add_rows(col, offset, values, m):
 
 
 @ordered_kernel
-def _tile(XT, labels, a_start, a_stop, b_start, b_stop, diagonal, out, col, buf, rows, weights):
+def _tile(XT, labels, a_start, a_stop, b_start, b_stop, diagonal, out, col, squares, buf, rows, weights):
     """Add the distances between the rows of block a and block b to both rows' sums.
 
     ``diagonal``: a and b are one block, whose pairs ``i < j`` are taken. The
@@ -168,7 +194,7 @@ def _tile(XT, labels, a_start, a_stop, b_start, b_stop, diagonal, out, col, buf,
             if j_start >= b_stop:
                 continue
             m = b_stop - j_start
-            _distances(XT, rows, weights, j_start, b_stop, buf)
+            _distances(XT, rows, weights, j_start, b_stop, squares, buf)
             if diagonal:
                 for r in range(1, ROWS):
                     for t in range(min(r, m)):
@@ -190,12 +216,13 @@ def _tile(XT, labels, a_start, a_stop, b_start, b_stop, diagonal, out, col, buf,
 def _run_tile(XT, labels, block, a, b, diagonal, out):
     n = labels.shape[0]
     col = np.empty(block)
+    squares = np.empty((ROWS, block), dtype=XT.dtype)
     buf = np.empty((ROWS, block))
     rows = np.empty(ROWS, dtype=np.int64)
     weights = np.empty(ROWS)
     a_start, b_start = a * block, b * block
     a_stop, b_stop = min(a_start + block, n), min(b_start + block, n)
-    _tile(XT, labels, a_start, a_stop, b_start, b_stop, diagonal, out, col, buf, rows, weights)
+    _tile(XT, labels, a_start, a_stop, b_start, b_stop, diagonal, out, col, squares, buf, rows, weights)
 
 
 @ordered_parallel_kernel
@@ -262,6 +289,7 @@ def labellings_distance_sums(XT, labels, offsets, block, sums_t):
     n = XT.shape[1]
     n_blocks = -(-n // block)
     for b in prange(n_blocks):
+        squares = np.empty((ROWS, block), dtype=XT.dtype)
         buf = np.empty((ROWS, block))
         rows = np.empty(ROWS, dtype=np.int64)
         weights = np.empty(ROWS)
@@ -272,5 +300,5 @@ def labellings_distance_sums(XT, labels, offsets, block, sums_t):
                 taken = i0 + r < n
                 rows[r] = i0 + r if taken else i0
                 weights[r] = 1.0 if taken else 0.0
-            _distances(XT, rows, weights, j_start, j_stop, buf)
+            _distances(XT, rows, weights, j_start, j_stop, squares, buf)
             _add_to_clusters(sums_t, labels, offsets, rows, buf, j_start, j_stop - j_start)

@@ -84,9 +84,10 @@ def silhouette_samples(X, labels, *, metric="euclidean", **kwds):
     n_samples = len(labels)
     label_freqs = np.bincount(labels)
     check_number_of_labels(len(le.classes_), n_samples)
-    if _tiers.choose(["metrics:float64"], "silhouette_samples") == _tiers.FALLBACK:
+    dtype = _kernel_dtype(X)
+    if _tiers.choose(_units(dtype), "silhouette_samples") == _tiers.FALLBACK:
         return _sklearn_samples(X, labels, metric=metric)
-    cluster_distances = cluster_distance_sums(X, labels, len(label_freqs))
+    cluster_distances = cluster_distance_sums(X, labels, len(label_freqs), dtype)
     return _from_sums(cluster_distances, labels, label_freqs, _result_dtype(X))
 
 
@@ -189,11 +190,12 @@ def silhouette_scores(X, labellings):
         check_number_of_labels(len(label_freqs), len(labels))
         encoded.append((labels, label_freqs))
     n_samples = X.shape[0]
-    if _tiers.choose(["metrics:float64"], "silhouette_samples") == _tiers.FALLBACK:
+    dtype = _kernel_dtype(X)
+    if _tiers.choose(_units(dtype), "silhouette_samples") == _tiers.FALLBACK:
         return [float(np.mean(_sklearn_samples(X, labels))) for labels, _ in encoded]
     from .._kernels.silhouette import labellings_block_rows, labellings_distance_sums
 
-    XT = _feature_major(X, np.arange(n_samples))
+    XT = _feature_major(X, np.arange(n_samples), dtype)
     scores = []
     batch = []
 
@@ -220,26 +222,64 @@ def silhouette_scores(X, labellings):
 SWEEP_MEMORY = 256 * 2**20
 
 
-def _feature_major(X, order):
-    """X's rows in ``order``, feature-major, zero-padded to a multiple of FEATURE_BLOCK features."""
+def _kernel_dtype(X):
+    """The kernels' dtype for X: float32 when that computes every squared distance exactly
+    (``exact_in_float32``: the same results, twice the numbers a vector), else float64."""
+    return np.dtype(np.float32 if exact_in_float32(X) else np.float64)
+
+
+def _units(dtype):
+    # The float32 kernels are compiled in their own unit; the float64 ones always are.
+    return ["metrics:float64"] + (["metrics:float32"] if dtype == np.float32 else [])
+
+
+def _feature_major(X, order, dtype):
+    """X's rows in ``order`` as ``dtype``, feature-major, zero-padded to whole FEATURE_BLOCKs of features."""
     n_samples, n_features = X.shape
     width = max(FEATURE_BLOCK, -(-n_features // FEATURE_BLOCK) * FEATURE_BLOCK)
-    XT = np.zeros((width, n_samples))
+    XT = np.zeros((width, n_samples), dtype=dtype)
     XT[:n_features] = X[order].T
     return XT
 
 
-def cluster_distance_sums(X, labels, n_clusters):
+# Rows checked at a time by exact_in_float32 (its temporaries stay small).
+_CHECK_ROWS = 16_384
+
+
+def exact_in_float32(X):
+    """Whether float32 arithmetic gives X's squared distances exactly.
+
+    So it does when X holds integers (pixel values, counts, digits' grey
+    levels) whose squared differences summed over the features stay at
+    most 2**24: every value, difference, product and partial sum is then an
+    integer float32 holds exactly, and the square roots, taken in float64,
+    have the bits of the float64 computation.
+    """
+    if X.size == 0:
+        return False
+    low, high = X.min(axis=0).astype(np.float64), X.max(axis=0).astype(np.float64)
+    spans = high - low
+    if max(-low.min(), high.max()) > 2**24 or spans @ spans > 2**24:
+        return False
+    for start in range(0, X.shape[0], _CHECK_ROWS):
+        block = X[start : start + _CHECK_ROWS]
+        if not np.array_equal(block, np.rint(block)):
+            return False
+    return True
+
+
+def cluster_distance_sums(X, labels, n_clusters, dtype=None):
     """``out[i, c]``: the summed Euclidean distances from row ``i`` of X to the rows of cluster ``c``.
 
-    X : (n_samples, n_features) dense; labels : (n_samples,) in 0 .. n_clusters - 1.
+    X : (n_samples, n_features) dense; labels : (n_samples,) in 0 .. n_clusters - 1;
+    dtype : the kernels' (default ``_kernel_dtype(X)``).
     """
     from .._kernels.silhouette import block_rows
     from .._kernels.silhouette import cluster_distance_sums as kernel
 
     order = np.argsort(labels, kind="stable")
     n_samples = X.shape[0]
-    XT = _feature_major(X, order)
+    XT = _feature_major(X, order, _kernel_dtype(X) if dtype is None else dtype)
     sorted_sums = np.zeros((n_samples, n_clusters))
     start_threads()
     kernel(XT, labels[order].astype(np.int64), block_rows(n_samples), sorted_sums)
