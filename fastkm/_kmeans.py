@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _tiers
 from . import _validation as v
+from ._interrupt import restored_on_interrupt
 from ._lazy import LazyModule
 
 # Imported on first use: ``import fastkm`` imports no numba.
@@ -458,6 +459,7 @@ class KMeans(_BaseKMeans):
         self.algorithm = algorithm
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @restored_on_interrupt()
     def fit(self, X, y=None, sample_weight=None):
         """Compute k-means clustering.
 
@@ -505,19 +507,24 @@ class KMeans(_BaseKMeans):
             if v.is_array_init(self.init):
                 init -= X_mean
 
-        labels, inertia, centers, n_iter = _solvers.kmeans_fit(
-            X,
-            sample_weight,
-            self.n_clusters,
-            init,
-            n_init,
-            self.max_iter,
-            tol,
-            random_state,
-            verbose=self.verbose,
-            validate_centers=lambda c: v.check_init_result(c, X, self.n_clusters),
-            algorithm=algorithm,
-        )
+        try:
+            labels, inertia, centers, n_iter = _solvers.kmeans_fit(
+                X,
+                sample_weight,
+                self.n_clusters,
+                init,
+                n_init,
+                self.max_iter,
+                tol,
+                random_state,
+                verbose=self.verbose,
+                validate_centers=lambda c: v.check_init_result(c, X, self.n_clusters),
+                algorithm=algorithm,
+            )
+        except KeyboardInterrupt:
+            if not sp.issparse(X) and not self.copy_x:
+                X += X_mean  # the caller's X, centred in place: as it was
+            raise
 
         if not sp.issparse(X):
             if not self.copy_x:

@@ -1,9 +1,9 @@
 """MiniBatchKMeans's driver: its initialisation, the compiled loop, partial_fit's step.
 
-The loop runs in one kernel call (``_kernels/minibatch.py``); this module
-hands it scikit-learn's random state and comes back to report a step, to
-pick the centres kept at a capped reassignment (numpy's argsort), or to
-fail where scikit-learn fails.
+The loop runs in compiled code (``_kernels/minibatch.py``), a slice of steps
+a call; this module hands it scikit-learn's random state and comes back
+between slices (Ctrl-C), to report a step, to pick the centres kept at a
+capped reassignment (numpy's argsort), or to fail where scikit-learn fails.
 """
 
 import functools
@@ -16,6 +16,7 @@ from .._kernels._jit import start_threads
 from .layout import csr_parts, row_squared_norms
 from .predict import assign, labels_inertia
 from .seeding import init_centroids
+from .slicing import Pace
 
 
 def _mt19937_state(random_state):
@@ -168,10 +169,12 @@ def minibatch_fit(
 ):
     """MiniBatchKMeans's optimisation loop, from ``centers`` (updated in place).
 
-    The whole loop (batch draws, steps, reassignments, early stopping) runs in
-    one kernel call. It comes back here only to report each step (``verbose``)
-    and for a reassignment capped at half a batch, where numpy's argsort picks
-    the centres to keep (its choice among equal counts is numpy's own).
+    The loop (batch draws, steps, reassignments, early stopping) runs in
+    compiled code, in slices of steps of about a tenth of a second each
+    (``slicing.Pace``), so that Ctrl-C is answered. It comes back here
+    between slices, to report each step (``verbose``), and for a
+    reassignment capped at half a batch, where numpy's argsort picks the
+    centres to keep (its choice among equal counts is numpy's own).
 
     Returns
     -------
@@ -202,10 +205,14 @@ def minibatch_fit(
         work = minibatch.fit_workspace(batch_size, centers.shape[0], n_features, X.dtype)
     rng, state = _mt19937_state(random_state)
     first = 0
+    pace = Pace()
     try:
         while first < n_steps:
-            stop = first + 1 if verbose else n_steps
+            # A slice of steps a call (see slicing): Ctrl-C is answered between them.
+            stop = first + 1 if verbose else min(n_steps, first + pace.size)
+            started = pace.start()
             last, status = minibatch.fit_steps(rng, X, cdf, centers, counts, first, stop, *settings, work)
+            pace.took(last + 1 - first, started)
             if status == minibatch.NEEDS_ORDER:
                 status = _finish_capped_step(rng, centers, counts, last, n_samples, settings, work)
             if status == minibatch.ALL_REASSIGNED:
