@@ -1,6 +1,6 @@
 """An interrupted fit (Ctrl-C) leaves the estimator as it was before the call.
 
-The long compiled loops return to Python often (``_solvers.slicing``), so a
+The long compiled loops return to Python often (``_slicing``), so a
 KeyboardInterrupt comes within a fraction of a second; this puts back the
 estimator's attributes (and the arrays a step updates in place) before it
 goes on, so that a half-fitted model is never left behind: a fitted model

@@ -1,6 +1,6 @@
 """Ctrl-C: long fits answer a KeyboardInterrupt at once and leave the estimator as it was.
 
-The compiled loops run in slices (``_solvers.slicing``); real processes get
+The compiled loops run in slices (``_slicing``); real processes get
 a real SIGINT in the middle of a long fit. The bounds on time are loose (a
 slice lasts about a tenth of a second; the figures are in the README).
 """
@@ -15,7 +15,9 @@ import numpy as np
 import pytest
 
 from fastkm import KMeans, MiniBatchKMeans, _solvers
-from fastkm._solvers import slicing
+from fastkm import _slicing as slicing
+from fastkm.metrics import silhouette_samples
+from fastkm.metrics._silhouette import silhouette_scores
 
 _CHILD = """
 import sys, time, numpy as np
@@ -103,11 +105,19 @@ def test_interrupted_partial_fit_restores_the_centres_it_changed(monkeypatch, bl
 
 
 def test_slices_change_no_result(monkeypatch, digits):
-    # One step or one centre a call against the usual slices: the same bits.
+    # One step, centre or silhouette round a call against the usual slices: the same bits.
     def fits():
         minibatch = MiniBatchKMeans(20, random_state=0, n_init=1, max_no_improvement=None).fit(digits)
         kmeans = KMeans(40, random_state=0, n_init=1).fit(digits)
-        return minibatch.cluster_centers_, minibatch.n_steps_, kmeans.cluster_centers_, kmeans.n_iter_
+        labels = [kmeans.labels_, minibatch.labels_]
+        silhouettes = silhouette_samples(digits, labels[0]), silhouette_scores(digits + 0.5, labels)
+        return (
+            minibatch.cluster_centers_,
+            minibatch.n_steps_,
+            kmeans.cluster_centers_,
+            kmeans.n_iter_,
+            *silhouettes,
+        )
 
     usual = fits()
     monkeypatch.setattr(slicing, "SLICE_SECONDS", 0.0)  # every slice one unit

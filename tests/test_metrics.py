@@ -56,9 +56,11 @@ def test_labellings_distance_sums_match_numpy(n_samples, n_features):
     offsets = np.cumsum([0, *ks])
     sums_t = np.zeros((offsets[-1], n_samples))
     XT = _silhouette._feature_major(X, np.arange(n_samples), np.float64)
-    kernels.labellings_distance_sums(
-        XT, labels, offsets[:-1].copy(), kernels.labellings_block_rows(n_samples), sums_t
-    )
+    block = kernels.labellings_block_rows(n_samples)
+    n_blocks = -(-n_samples // block)
+    # In two calls, as a caller answering Ctrl-C between slices makes them.
+    for first, stop in ((0, n_blocks // 2), (n_blocks // 2, n_blocks)):
+        kernels.labellings_distance_sums(XT, labels, offsets[:-1].copy(), block, sums_t, first, stop)
     for q, k in enumerate(ks):
         expected = reference.cluster_distance_sums(X, labels[q], k)
         found = sums_t[offsets[q] : offsets[q + 1]].T
@@ -215,7 +217,8 @@ def test_same_bits_wherever_the_arrays_lie():
             XT = flat[shift : shift + 4 * n].reshape(4, n)
             XT[:3] = X.T
             out = np.zeros(6 * n + 8)[out_shift : out_shift + 6 * n].reshape(n, 6)
-            kernels.cluster_distance_sums(XT, labels, kernels.block_rows(n), out)
+            block = kernels.block_rows(n)
+            kernels.cluster_distance_sums(XT, labels, block, out, 0, kernels.n_rounds(n, block))
             results.add(out.tobytes())
     assert len(results) == 1
 

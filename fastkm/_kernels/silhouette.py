@@ -225,28 +225,42 @@ def _run_tile(XT, labels, block, a, b, diagonal, out):
     _tile(XT, labels, a_start, a_stop, b_start, b_stop, diagonal, out, col, squares, buf, rows, weights)
 
 
-@ordered_parallel_kernel
-def cluster_distance_sums(XT, labels, block, out):
-    """``out[i, c]``: the summed distances from row ``i`` to the rows of cluster ``c``.
+def n_rounds(n_samples, block):
+    """The rounds of ``cluster_distance_sums`` for ``n_samples`` rows in blocks of ``block``."""
+    n_blocks = -(-n_samples // block)
+    return n_blocks + n_blocks % 2
 
-    XT : (padded_width, n_samples) float64 IN, the rows sorted by cluster,
-        feature-major, zero-padded to a multiple of ``FEATURE_BLOCK`` rows
+
+@ordered_parallel_kernel
+def cluster_distance_sums(XT, labels, block, out, first_round, stop_round):
+    """Rounds ``first_round`` to ``stop_round - 1`` of the distances summed from each row to each cluster.
+
+    ``out[i, c]`` is the sum of the distances from row ``i`` to the rows of cluster ``c``.
+
+    XT : (padded_width, n_samples) float64 or float32 IN, the rows sorted by
+        cluster, feature-major, zero-padded to a multiple of ``FEATURE_BLOCK`` rows
     labels : (n_samples,) int64 IN, non-decreasing
     block : rows per block, ``block_rows(n_samples)``
-    out : (n_samples, n_clusters) float64 OUT, zeroed by the caller
+    out : (n_samples, n_clusters) float64 INOUT, zeroed by the caller before round 0
+    first_round, stop_round : of ``n_rounds(n_samples, block)``: the circle
+        method's rounds, then the blocks with themselves. The caller runs
+        them in order, in one call or several (Ctrl-C is answered between calls).
 
-    The same bits for any number of threads (see the module's docstring).
+    The same bits for any number of threads, and however the rounds are
+    split between calls (see the module's docstring).
     """
     n = labels.shape[0]
     n_blocks = -(-n // block)
     n_slots = n_blocks + n_blocks % 2
-    for round_ in range(n_slots - 1):
-        for slot in prange(n_slots // 2):
-            a, b = _pair(round_, slot, n_slots)
-            if a < n_blocks and b < n_blocks:
-                _run_tile(XT, labels, block, min(a, b), max(a, b), False, out)
-    for a in prange(n_blocks):
-        _run_tile(XT, labels, block, a, a, True, out)
+    for round_ in range(first_round, stop_round):
+        if round_ < n_slots - 1:
+            for slot in prange(n_slots // 2):
+                a, b = _pair(round_, slot, n_slots)
+                if a < n_blocks and b < n_blocks:
+                    _run_tile(XT, labels, block, min(a, b), max(a, b), False, out)
+        else:
+            for a in prange(n_blocks):
+                _run_tile(XT, labels, block, a, a, True, out)
 
 
 # Several labellings of the same rows (a k sweep): each distance is taken
@@ -273,7 +287,7 @@ def _add_to_clusters(sums_t, labels, offsets, rows, buf, j_start, m):
 
 
 @ordered_parallel_kernel
-def labellings_distance_sums(XT, labels, offsets, block, sums_t):
+def labellings_distance_sums(XT, labels, offsets, block, sums_t, first_block, stop_block):
     """``sums_t[offsets[q] + c, j]``: the summed distances from row ``j`` to cluster ``c`` of labelling ``q``.
 
     XT : (padded_width, n_samples) float64 IN, feature-major, zero-padded to
@@ -282,13 +296,15 @@ def labellings_distance_sums(XT, labels, offsets, block, sums_t):
     offsets : (n_labellings,) int64 IN, where labelling q's clusters start in sums_t
     block : columns per block, ``labellings_block_rows(n_samples)``
     sums_t : (sum of k_q, n_samples) float64 OUT, zeroed by the caller
+    first_block, stop_block : the blocks of columns to run (of
+        ``-(-n_samples // block)``), in one call or several
 
     Every column's sums are made by one task, over the rows in order, so
-    the bits are the same for any number of threads.
+    the bits are the same for any number of threads and any split of the
+    blocks between calls.
     """
     n = XT.shape[1]
-    n_blocks = -(-n // block)
-    for b in prange(n_blocks):
+    for b in prange(first_block, stop_block):
         squares = np.empty((ROWS, block), dtype=XT.dtype)
         buf = np.empty((ROWS, block))
         rows = np.empty(ROWS, dtype=np.int64)

@@ -13,10 +13,10 @@ import scipy.sparse as sp
 
 from .._kernels import minibatch, tiles
 from .._kernels._jit import start_threads
+from .._slicing import Pace
 from .layout import csr_parts, row_squared_norms
 from .predict import assign, labels_inertia
 from .seeding import init_centroids
-from .slicing import Pace
 
 
 def _mt19937_state(random_state):
@@ -171,7 +171,7 @@ def minibatch_fit(
 
     The loop (batch draws, steps, reassignments, early stopping) runs in
     compiled code, in slices of steps of about a tenth of a second each
-    (``slicing.Pace``), so that Ctrl-C is answered. It comes back here
+    (``_slicing.Pace``), so that Ctrl-C is answered. It comes back here
     between slices, to report each step (``verbose``), and for a
     reassignment capped at half a batch, where numpy's argsort picks the
     centres to keep (its choice among equal counts is numpy's own).
@@ -208,7 +208,7 @@ def minibatch_fit(
     pace = Pace()
     try:
         while first < n_steps:
-            # A slice of steps a call (see slicing): Ctrl-C is answered between them.
+            # A slice of steps a call (see _slicing): Ctrl-C is answered between them.
             stop = first + 1 if verbose else min(n_steps, first + pace.size)
             started = pace.start()
             last, status = minibatch.fit_steps(rng, X, cdf, centers, counts, first, stop, *settings, work)

@@ -15,8 +15,8 @@ import threadpoolctl
 
 from .._kernels import init as init_kernels
 from .._kernels._jit import CHUNK, start_threads
+from .._slicing import Pace
 from .layout import csr_parts, n_groups_for, squared_norms, tiled_copy_storage
-from .slicing import Pace
 
 
 def _squared_norms_float64(X, block=1 << 15):
@@ -91,7 +91,7 @@ def kmeans_plusplus(X, n_clusters, x_squared_norms, sample_weight, random_state,
     if exact:
         with _serial_blas(n_samples * n_features):
             _first_distances_as_sklearn(X, norms, weights, first, (closest, mass, chunk_mass, potential))
-    # The centres a slice at a time (see slicing): Ctrl-C is answered between them.
+    # The centres a slice at a time (see _slicing): Ctrl-C is answered between them.
     pace = Pace()
     while k < n_clusters:
         stop = min(n_clusters, k + pace.size)

@@ -204,7 +204,11 @@ def silhouette_scores(X, labellings):
         sums_t = np.zeros((offsets[-1], n_samples))
         labels = np.array([labels for labels, _ in batch], dtype=np.int64)
         start_threads()
-        labellings_distance_sums(XT, labels, offsets[:-1].copy(), labellings_block_rows(n_samples), sums_t)
+        starts, block = offsets[:-1].copy(), labellings_block_rows(n_samples)
+        _in_slices(
+            lambda first, stop: labellings_distance_sums(XT, labels, starts, block, sums_t, first, stop),
+            -(-n_samples // block),
+        )
         for (labels, freqs), start, stop in zip(batch, offsets[:-1], offsets[1:], strict=True):
             sums = np.ascontiguousarray(sums_t[start:stop].T)
             scores.append(float(np.mean(_from_sums(sums, labels, freqs, _result_dtype(X)))))
@@ -231,6 +235,19 @@ def _kernel_dtype(X):
 def _units(dtype):
     # The float32 kernels are compiled in their own unit; the float64 ones always are.
     return ["metrics:float64"] + (["metrics:float32"] if dtype == np.float32 else [])
+
+
+def _in_slices(run, total):
+    """``run(first, stop)`` over ``0 .. total`` in slices of about 0.1 s: Ctrl-C is answered between them."""
+    from .._slicing import Pace
+
+    pace, done = Pace(), 0
+    while done < total:
+        stop = min(total, done + pace.size)
+        started = pace.start()
+        run(done, stop)
+        pace.took(stop - done, started)
+        done = stop
 
 
 def _feature_major(X, order, dtype):
@@ -274,7 +291,7 @@ def cluster_distance_sums(X, labels, n_clusters, dtype=None):
     X : (n_samples, n_features) dense; labels : (n_samples,) in 0 .. n_clusters - 1;
     dtype : the kernels' (default ``_kernel_dtype(X)``).
     """
-    from .._kernels.silhouette import block_rows
+    from .._kernels.silhouette import block_rows, n_rounds
     from .._kernels.silhouette import cluster_distance_sums as kernel
 
     order = np.argsort(labels, kind="stable")
@@ -282,7 +299,11 @@ def cluster_distance_sums(X, labels, n_clusters, dtype=None):
     XT = _feature_major(X, order, _kernel_dtype(X) if dtype is None else dtype)
     sorted_sums = np.zeros((n_samples, n_clusters))
     start_threads()
-    kernel(XT, labels[order].astype(np.int64), block_rows(n_samples), sorted_sums)
+    sorted_labels, block = labels[order].astype(np.int64), block_rows(n_samples)
+    _in_slices(
+        lambda start, stop: kernel(XT, sorted_labels, block, sorted_sums, start, stop),
+        n_rounds(n_samples, block),
+    )
     sums = np.empty_like(sorted_sums)
     sums[order] = sorted_sums
     return sums
