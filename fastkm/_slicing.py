@@ -19,6 +19,16 @@ SLICE_SECONDS = 0.1
 # fast by chance (warm caches, an easy step) cannot make the next slice huge.
 MAX_GROWTH = 16
 
+# Seconds per multiply-add a first slice is sized with: a few times slower
+# than the kernels run here, so that a first slice stays short on a slower
+# machine, and a small fit still runs in one call.
+SECONDS_PER_OPERATION = 2e-10
+
+
+def first_slice(operations_per_unit):
+    """The units of a first slice, from a unit's multiply-adds (its size, before any is timed)."""
+    return max(1, int(SLICE_SECONDS / (max(operations_per_unit, 1) * SECONDS_PER_OPERATION)))
+
 
 class Pace:
     """The units of work (steps, centres) to hand the next compiled call.

@@ -145,3 +145,10 @@ def test_pace_sizes_slices_by_time(monkeypatch):
     assert pace.size == 5
     pace.took(0, pace.start())  # nothing ran: unchanged
     assert pace.size == 5
+
+
+def test_first_slice_from_the_work_of_a_unit():
+    # A digits fit's k-means++ centres in one call; a large one's a few at a time.
+    assert slicing.first_slice(1797 * 64 * 5) >= 500  # digits has 9 more centres
+    assert 1 <= slicing.first_slice(1_000_000 * 16 * 6) <= 10
+    assert slicing.first_slice(10**15) == 1 and slicing.first_slice(0) >= 1

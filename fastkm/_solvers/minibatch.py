@@ -13,7 +13,7 @@ import scipy.sparse as sp
 
 from .._kernels import minibatch, tiles
 from .._kernels._jit import start_threads
-from .._slicing import Pace
+from .._slicing import Pace, first_slice
 from .layout import csr_parts, row_squared_norms
 from .predict import assign, labels_inertia
 from .seeding import init_centroids
@@ -205,7 +205,8 @@ def minibatch_fit(
         work = minibatch.fit_workspace(batch_size, centers.shape[0], n_features, X.dtype)
     rng, state = _mt19937_state(random_state)
     first = 0
-    pace = Pace()
+    # A step: label the batch against every centre, and a few microseconds besides.
+    pace = Pace(first_slice(batch_size * (centers.shape[0] * n_features + 10_000)))
     try:
         while first < n_steps:
             # A slice of steps a call (see _slicing): Ctrl-C is answered between them.

@@ -15,7 +15,7 @@ import threadpoolctl
 
 from .._kernels import init as init_kernels
 from .._kernels._jit import CHUNK, start_threads
-from .._slicing import Pace
+from .._slicing import Pace, first_slice
 from .layout import csr_parts, n_groups_for, squared_norms, tiled_copy_storage
 
 
@@ -92,7 +92,7 @@ def kmeans_plusplus(X, n_clusters, x_squared_norms, sample_weight, random_state,
         with _serial_blas(n_samples * n_features):
             _first_distances_as_sklearn(X, norms, weights, first, (closest, mass, chunk_mass, potential))
     # The centres a slice at a time (see _slicing): Ctrl-C is answered between them.
-    pace = Pace()
+    pace = Pace(first_slice(n_samples * n_features * (n_local_trials + 1)))
     while k < n_clusters:
         stop = min(n_clusters, k + pace.size)
         started = pace.start()

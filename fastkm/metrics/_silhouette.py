@@ -208,6 +208,7 @@ def silhouette_scores(X, labellings):
         _in_slices(
             lambda first, stop: labellings_distance_sums(XT, labels, starts, block, sums_t, first, stop),
             -(-n_samples // block),
+            n_samples * block * (XT.shape[0] + len(labels)),  # a block of columns against every row
         )
         for (labels, freqs), start, stop in zip(batch, offsets[:-1], offsets[1:], strict=True):
             sums = np.ascontiguousarray(sums_t[start:stop].T)
@@ -237,11 +238,11 @@ def _units(dtype):
     return ["metrics:float64"] + (["metrics:float32"] if dtype == np.float32 else [])
 
 
-def _in_slices(run, total):
+def _in_slices(run, total, operations_per_unit):
     """``run(first, stop)`` over ``0 .. total`` in slices of about 0.1 s: Ctrl-C is answered between them."""
-    from .._slicing import Pace
+    from .._slicing import Pace, first_slice
 
-    pace, done = Pace(), 0
+    pace, done = Pace(first_slice(operations_per_unit)), 0
     while done < total:
         stop = min(total, done + pace.size)
         started = pace.start()
@@ -300,9 +301,11 @@ def cluster_distance_sums(X, labels, n_clusters, dtype=None):
     sorted_sums = np.zeros((n_samples, n_clusters))
     start_threads()
     sorted_labels, block = labels[order].astype(np.int64), block_rows(n_samples)
+    rounds = n_rounds(n_samples, block)
     _in_slices(
         lambda start, stop: kernel(XT, sorted_labels, block, sorted_sums, start, stop),
-        n_rounds(n_samples, block),
+        rounds,
+        n_samples * n_samples // 2 * XT.shape[0] // rounds,  # a round: its share of the pairs' features
     )
     sums = np.empty_like(sorted_sums)
     sums[order] = sorted_sums
