@@ -27,6 +27,10 @@ ties, each checked explicitly (``_named_tie``), and fails otherwise:
   data than on the same values in float64 (candidates whose float32
   potentials agree to rounding). fastkm scores float32 data in float64; its
   seeding must then be scikit-learn's float64 one.
+- MiniBatchKMeans on data rounded to one decimal: two of fit's ``n_init``
+  candidates (init="random": 3) have exactly equal validation inertia in
+  decimal arithmetic, and scikit-learn keeps the one its rounding ranks first
+  (float32 sums for float32 data, split over its OpenMP threads).
 - KMeans with fewer distinct rows of positive weight than clusters
   (scikit-learn's "more clusters than non-duplicate samples"): some cluster is
   empty at every iteration, and whether and where scikit-learn relocates it
@@ -45,7 +49,9 @@ from fractions import Fraction
 import numpy as np
 import pytest
 import sklearn.cluster as skc
+from sklearn.cluster._kmeans import _labels_inertia_threadpool_limit
 from sklearn.utils import check_random_state
+from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 from sklearn.utils.extmath import row_norms
 from sklearn.utils.validation import _check_sample_weight
 
@@ -189,16 +195,65 @@ def _fewer_distinct_rows_than_clusters(X, w, params):
     return len(np.unique(positive, axis=0)) < params["n_clusters"]
 
 
+def _on_grid(X):
+    """X's values in tenths, as integers, if they are all on the 0.1 grid; else None."""
+    grid = np.rint(X.astype(np.float64) * 10)
+    if not np.array_equal((grid / 10).astype(X.dtype), X):
+        return None
+    return grid.astype(np.int64)
+
+
+def _tied_init_candidates(X, w, params):
+    """fit's initial centres part at two n_init candidates of exactly equal validation inertia.
+
+    On the 0.1 grid, fastkm's and scikit-learn's picks both have the lowest
+    validation inertia in exact decimal arithmetic, and scikit-learn's
+    rounding of it (float32 sums for float32 data, split over its OpenMP
+    threads) ranked the other one first.
+    """
+    grid = _on_grid(X)
+    est = skc.MiniBatchKMeans(**params)
+    est._check_params_vs_input(X)
+    if grid is None or est._n_init < 2:
+        return False
+    random_state = check_random_state(params["random_state"])
+    sample_weight = _check_sample_weight(w, X, dtype=X.dtype)
+    valid = random_state.randint(0, X.shape[0], est._init_size)
+    weights = [Fraction(float(x)) for x in sample_weight[valid]]
+    candidates, exact, rounded = [], [], []
+    for _ in range(est._n_init):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            centres = est._init_centroids(
+                X, row_norms(X, squared=True), params["init"], random_state, sample_weight, est._init_size
+            )
+        candidates.append(centres)
+        distances = ((grid[valid][:, None, :] - _on_grid(centres)[None]) ** 2).sum(axis=2).min(axis=1)
+        exact.append(sum(wi * int(di) for wi, di in zip(weights, distances, strict=True)))
+        threads = _openmp_effective_n_threads()
+        rounded.append(_labels_inertia_threadpool_limit(X[valid], sample_weight[valid], centres, threads)[1])
+    theirs = candidates[int(np.argmin(rounded))]  # the first of the lowest, as scikit-learn's strict <
+    random_state = check_random_state(params["random_state"])
+    n_init, init_size = est._n_init, est._init_size
+    ours = minibatch_init(
+        X, sample_weight, est.n_clusters, params["init"], n_init, init_size, random_state, False, None
+    )
+    lowest = [c for c, e in zip(candidates, exact, strict=True) if e == min(exact)]
+    return (
+        not np.array_equal(ours, theirs)
+        and any(np.array_equal(ours, c) for c in lowest)
+        and any(np.array_equal(theirs, c) for c in lowest)
+    )
+
+
 def _grid_rows_exactly_tied(X, w, ours, theirs, partings):
     """Every differing label is a row exactly equidistant from both centres, on the 0.1 grid.
 
     The centres are the exact weighted means of their clusters' grid rows
     under scikit-learn's labels; nothing but labels may differ.
     """
-    if X.dtype != np.float32 or any(not p.startswith("labels") for p in partings):
-        return False
-    grid = np.rint(X.astype(np.float64) * 10)
-    if not np.array_equal((grid / 10).astype(X.dtype), X):
+    grid = _on_grid(X)
+    if X.dtype != np.float32 or grid is None or any(not p.startswith("labels") for p in partings):
         return False
     weights = np.ones(X.shape[0]) if w is None else np.asarray(w, dtype=np.float64)
 
@@ -225,6 +280,8 @@ def _named_tie(X, w, params, estimator, ours, theirs, partings):
     """The name of the tie that explains a parting, or None."""
     if _float32_seeding_tie(X, w, params, estimator):
         return "float32 k-means++ candidates tied to rounding"
+    if estimator == "minibatch" and _tied_init_candidates(X, w, params):
+        return "n_init candidates of exactly equal validation inertia"
     if estimator == "kmeans" and _fewer_distinct_rows_than_clusters(X, w, params):
         return "fewer distinct rows of positive weight than clusters"
     if estimator == "kmeans" and _grid_rows_exactly_tied(X, w, ours, theirs, partings):
@@ -299,8 +356,9 @@ def test_kmeans_fit(seed):
         _check(X, w, params, "kmeans", ours, theirs, _partings(ours, theirs, X, w))
 
 
-# Cases of a wider run (seeds 10000..11999) that part, one per named tie.
+# Cases of wider runs that part, one per named tie.
 _TIED_CASES = [
+    (500428, "minibatch", "n_init candidates of exactly equal validation inertia"),
     (10939, "minibatch", "float32 k-means++ candidates tied to rounding"),
     (10117, "kmeans", "float32 k-means++ candidates tied to rounding"),
     (10708, "kmeans", "fewer distinct rows of positive weight than clusters"),
