@@ -11,7 +11,7 @@ import functools
 import numpy as np
 import scipy.sparse as sp
 
-from .._kernels import minibatch, tiles
+from .._kernels import minibatch
 from .._kernels._jit import start_threads
 from .._slicing import Pace, first_slice
 from .layout import csr_parts, row_squared_norms
@@ -241,9 +241,8 @@ def minibatch_partial_step(X, sample_weight, centers, counts, random_state, rand
     n_rows = X.shape[0]
     weight_sums, to_reassign, perm = minibatch.step_scratch(n_rows, centers.shape[0], X.dtype)
     labels = np.empty(n_rows, dtype=np.int32)
-    # The norms the fit's loop labels with (a kernel's sum, not numpy's).
-    norms = tiles.squared_norms(centers, centers.dtype)
-    assign(X, centers, labels, minibatch.n_row_groups(n_rows), norms=norms)
+    # With numpy's centre norms, scikit-learn's (the fit's loop makes the same bits).
+    assign(X, centers, labels, minibatch.n_row_groups(n_rows))
     X = csr_parts(X) if sp.issparse(X) else X
     minibatch.update_centers(X, sample_weight, labels, centers, centers, counts, weight_sums)
     n_reassigned = 0
