@@ -49,6 +49,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 import sklearn.cluster as skc
+from sklearn.cluster import kmeans_plusplus
 from sklearn.cluster._kmeans import _labels_inertia_threadpool_limit
 from sklearn.utils import check_random_state
 from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
@@ -276,16 +277,83 @@ def _grid_rows_exactly_tied(X, w, ours, theirs, partings):
     return True
 
 
+def _kmeans_run_parts_at_tied_rows(X, w, params):
+    """A run of KMeans.fit first parts at rows exactly equidistant from two centres, on the 0.1 grid.
+
+    Each of the fit's runs is replayed from its initial rows, one iteration
+    more each time, until fastkm's and scikit-learn's labels differ; the
+    centres are then the exact weighted means of the labels both agreed on
+    (the initial rows, at the first iteration), and every differing row must
+    be at exactly the same distance from its two centres, or a row from two
+    initial rows. (On float32 data
+    scikit-learn sums a centre in float32, fastkm in float64: a mean exactly
+    on the grid can come out one unit in the last place apart.)
+    """
+    grid = _on_grid(X)
+    if X.dtype != np.float32 or grid is None:
+        return False
+    weights = np.ones(X.shape[0]) if w is None else np.asarray(w, dtype=np.float64)
+    k = params["n_clusters"]
+    est = skc.KMeans(**_kmeans_params(params))
+    est._check_params_vs_input(X)
+    random_state = check_random_state(params["random_state"])
+    sample_weight = _check_sample_weight(w, X, dtype=X.dtype)
+    centred = X - X.mean(axis=0)
+
+    def exact_distance(i, labels, j):
+        rows = np.flatnonzero(labels == j)
+        total = sum(Fraction(weights[r]) for r in rows)
+        centre = [
+            sum(Fraction(weights[r]) * int(grid[r, f]) for r in rows) / total for f in range(X.shape[1])
+        ]
+        return sum((int(grid[i, f]) - centre[f]) ** 2 for f in range(X.shape[1]))
+
+    for _ in range(est._n_init):
+        if params["init"] == "random":
+            rows = random_state.choice(
+                X.shape[0], size=k, replace=False, p=sample_weight / sample_weight.sum()
+            )
+        else:
+            _, rows = kmeans_plusplus(centred, k, sample_weight=sample_weight, random_state=random_state)
+        previous = None
+        for iterations in range(1, 301):
+            fits = [
+                cls(k, init=X[rows], n_init=1, max_iter=iterations, **extra).fit(X, sample_weight=w)
+                for cls, extra in ((fastkm.KMeans, {}), (skc.KMeans, {"algorithm": "lloyd"}))
+            ]
+            differ = np.flatnonzero(fits[0].labels_ != fits[1].labels_)
+            if len(differ):
+                if previous is None:
+                    # The labels against the initial rows, in integers (tenths squared).
+                    squared = ((grid[:, None, :] - grid[rows][None]) ** 2).sum(axis=2)
+                    nearest = squared.min(axis=1, keepdims=True)
+                    if np.any((squared == nearest).sum(axis=1) > 1):
+                        return True  # a row exactly equidistant from two initial rows
+                    previous = squared.argmin(axis=1)
+                return all(
+                    exact_distance(i, previous, fits[0].labels_[i])
+                    == exact_distance(i, previous, fits[1].labels_[i])
+                    for i in differ
+                )
+            if fits[1].n_iter_ < iterations:
+                break  # this run converged alike
+            previous = fits[1].labels_
+    return False
+
+
 def _named_tie(X, w, params, estimator, ours, theirs, partings):
     """The name of the tie that explains a parting, or None."""
     if _float32_seeding_tie(X, w, params, estimator):
         return "float32 k-means++ candidates tied to rounding"
     if estimator == "minibatch" and _tied_init_candidates(X, w, params):
         return "n_init candidates of exactly equal validation inertia"
-    if estimator == "kmeans" and _fewer_distinct_rows_than_clusters(X, w, params):
+    # (partial_fit: X is its first chunk, the one its centres are seeded from)
+    if estimator in ("kmeans", "partial_fit") and _fewer_distinct_rows_than_clusters(X, w, params):
         return "fewer distinct rows of positive weight than clusters"
     if estimator == "kmeans" and _grid_rows_exactly_tied(X, w, ours, theirs, partings):
         return "rows exactly equidistant from two centres"
+    if estimator == "kmeans" and _kmeans_run_parts_at_tied_rows(X, w, params):
+        return "a run parts at rows exactly equidistant from two centres"
     return None
 
 
@@ -322,8 +390,11 @@ def test_minibatch_fit(seed):
         _check(X, w, params, "minibatch", ours, theirs, _partings(ours, theirs, X, w))
 
 
-@pytest.mark.parametrize("seed", SEEDS)
-def test_minibatch_partial_fit(seed):
+def _partial_fit_parting(seed):
+    """Chunk by chunk, until the two part: (the first chunk, its weights, parameters, ours, theirs, partings).
+
+    None when they never part (or both raise the same error).
+    """
     X, w, params = _case(seed)
     size = max(params["batch_size"], -(-X.shape[0] // 8))
     ours, theirs = fastkm.MiniBatchKMeans(**params), skc.MiniBatchKMeans(**params)
@@ -333,16 +404,23 @@ def test_minibatch_partial_fit(seed):
         error = error_of(theirs.partial_fit, chunk, sample_weight=chunk_weight)
         assert error_of(ours.partial_fit, chunk, sample_weight=chunk_weight) == error
         if error[0] is not None:
-            return
+            return None
         partings = _partings(ours, theirs, chunk, chunk_weight)
         if not np.allclose(ours._counts, theirs._counts, rtol=1e-10 if X.dtype == np.float64 else 1e-5):
             partings.append("counts")
         if partings:
             # The first chunk's seeding is the fit's tie test on that chunk.
-            first = X[:size], None if w is None else w[:size]
             chunk_params = {**params, "batch_size": min(params["batch_size"], size)}
-            _check(*first, chunk_params, "partial_fit", ours, theirs, partings)
-            return
+            return X[:size], None if w is None else w[:size], chunk_params, ours, theirs, partings
+    return None
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_minibatch_partial_fit(seed):
+    parting = _partial_fit_parting(seed)
+    if parting is not None:
+        first, first_weight, params, ours, theirs, partings = parting
+        _check(first, first_weight, params, "partial_fit", ours, theirs, partings)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -363,12 +441,18 @@ _TIED_CASES = [
     (10117, "kmeans", "float32 k-means++ candidates tied to rounding"),
     (10708, "kmeans", "fewer distinct rows of positive weight than clusters"),
     (10003, "kmeans", "rows exactly equidistant from two centres"),
+    (600925, "kmeans", "a run parts at rows exactly equidistant from two centres"),
+    (600877, "partial_fit", "fewer distinct rows of positive weight than clusters"),
 ]
 
 
 @pytest.mark.parametrize(("seed", "estimator", "tie"), _TIED_CASES)
 def test_named_ties_are_detected(seed, estimator, tie):
     X, w, params = _case(seed)
+    if estimator == "partial_fit":
+        X, w, params, ours, theirs, partings = _partial_fit_parting(seed)
+        assert _named_tie(X, w, params, estimator, ours, theirs, partings) == tie
+        return
     if estimator == "kmeans":
         params = _kmeans_params(params)
         ours, _ = _fit(fastkm.KMeans, X, w, **params)
