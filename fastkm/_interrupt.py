@@ -16,8 +16,10 @@ def restored_on_interrupt(*in_place):
     """Decorate a fitting method: on KeyboardInterrupt, restore ``self``'s attributes.
 
     ``in_place`` names the array attributes the method may change in place
-    (partial_fit's centres and counts): they are copied first, and restored
-    too.
+    (partial_fit's centres and counts): they are copied first, and put back
+    on any exception (a step stopped half-way leaves no half-moved centre).
+    A random generator the estimator keeps (partial_fit's ``_random_state``)
+    gets its state back too: the next call draws as if this one never ran.
     """
 
     def decorate(method):
@@ -27,13 +29,22 @@ def restored_on_interrupt(*in_place):
             copies = {
                 name: saved[name].copy() for name in in_place if isinstance(saved.get(name), np.ndarray)
             }
+            generators = {
+                name: value.get_state()
+                for name, value in saved.items()
+                if name.startswith("_") and isinstance(value, np.random.RandomState)
+            }
             try:
                 return method(self, *args, **kwargs)
-            except KeyboardInterrupt:
-                self.__dict__.clear()
-                self.__dict__.update(saved)
+            except BaseException as error:
                 for name, copy in copies.items():
-                    getattr(self, name)[...] = copy
+                    if saved[name].flags.writeable:  # a read-only array was stepped on a copy
+                        saved[name][...] = copy
+                if isinstance(error, KeyboardInterrupt):
+                    self.__dict__.clear()
+                    self.__dict__.update(saved)
+                    for name, state in generators.items():
+                        saved[name].set_state(state)
                 raise
 
         return fit

@@ -497,17 +497,22 @@ class KMeans(_BaseKMeans):
 
         init = self._validated_init(X)
 
-        if sp.issparse(X):
-            # Sparse data is not centred (that would fill it), as in scikit-learn.
-            X_mean, tol = np.zeros(X.shape[1], dtype=X.dtype), _solvers.tolerance(X, self.tol)
-        else:
-            # Mean-centring makes the ||c||^2 - 2 x.c distance expansion accurate.
-            # Into a new array if X is still the caller's (copy_x=True).
-            X, X_mean, tol = _solvers.center_data(X, self.tol, in_place=X_owned, sums=X_sums)
-            if v.is_array_init(self.init):
-                init -= X_mean
-
+        # With copy_x=False, X is centred in place: Ctrl-C from then on adds
+        # the means back (to rounding, as the end of a fit does).
+        given, centring = X, {}
         try:
+            if sp.issparse(X):
+                # Sparse data is not centred (that would fill it), as in scikit-learn.
+                X_mean, tol = np.zeros(X.shape[1], dtype=X.dtype), _solvers.tolerance(X, self.tol)
+            else:
+                # Mean-centring makes the ||c||^2 - 2 x.c distance expansion accurate.
+                # Into a new array if X is still the caller's (copy_x=True).
+                X, X_mean, tol = _solvers.center_data(
+                    X, self.tol, in_place=X_owned, sums=X_sums, record=centring
+                )
+                if v.is_array_init(self.init):
+                    init -= X_mean
+
             labels, inertia, centers, n_iter = _solvers.kmeans_fit(
                 X,
                 sample_weight,
@@ -522,8 +527,8 @@ class KMeans(_BaseKMeans):
                 algorithm=algorithm,
             )
         except KeyboardInterrupt:
-            if not sp.issparse(X) and not self.copy_x:
-                X += X_mean  # the caller's X, centred in place: as it was
+            if "means" in centring and not self.copy_x:
+                given += centring["means"]
             raise
 
         if not sp.issparse(X):

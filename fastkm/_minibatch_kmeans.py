@@ -20,7 +20,8 @@ class MiniBatchKMeans(_BaseKMeans):
     Same parameters, attributes, methods and errors as scikit-learn's
     MiniBatchKMeans (1.9). The whole optimisation loop (drawing batches,
     labelling them, moving the centres, restarting starved centres, early
-    stopping) runs as one compiled call instead of a Python loop over steps.
+    stopping) runs in compiled code, in slices of steps of about 0.1 s
+    (so that Ctrl-C is answered), instead of a Python loop over steps.
     It draws its random numbers from ``random_state`` exactly as
     scikit-learn does, so with the same seed it visits the same batches and
     gives the same result, up to floating-point ties.

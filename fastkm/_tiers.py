@@ -117,6 +117,11 @@ def _then(missing):
     ]
 
 
+def is_ready(unit):
+    """Whether ``unit``'s kernels are in the cache: a question only, no compile is started."""
+    return _is_ready(unit)
+
+
 def _is_ready(unit):
     if unit in _ready:
         return True

@@ -231,7 +231,7 @@ def sweep_n_clusters(
     # The silhouettes are taken together after the fits, on one sample for every k.
     sample = None
     dense = X.toarray() if hasattr(X, "toarray") else X
-    scored = np.asarray(dense, dtype=np.float64)
+    scored = np.asarray(dense, dtype=np.float64)  # Calinski-Harabasz and Davies-Bouldin: float64
     if silhouette_sample_size is not None and n_samples > silhouette_sample_size:
         sample = silhouette_sample_size
         indices = rng.permutation(n_samples)[:sample]
@@ -253,10 +253,11 @@ def sweep_n_clusters(
         rows["davies_bouldin"].append(davies_bouldin)
         if return_models:
             models.append(model)
+    # The silhouettes on X as given (float32 X: as silhouette_score computes them).
     if sample is None:
-        rows["silhouette"] = silhouette_scores(scored, labellings)
+        rows["silhouette"] = silhouette_scores(dense, labellings)
     else:
-        rows["silhouette"] = silhouette_scores(scored[indices], [labels[indices] for labels in labellings])
+        rows["silhouette"] = silhouette_scores(dense[indices], [labels[indices] for labels in labellings])
     values = {name: np.array(column) for name, column in rows.items()}
     order = np.argsort(ks, kind="stable")
     sorted_ks = np.array(ks)[order]

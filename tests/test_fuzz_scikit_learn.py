@@ -327,8 +327,8 @@ def _kmeans_run_parts_at_tied_rows(X, w, params):
                     # The labels against the initial rows, in integers (tenths squared).
                     squared = ((grid[:, None, :] - grid[rows][None]) ** 2).sum(axis=2)
                     nearest = squared.min(axis=1, keepdims=True)
-                    if np.any((squared == nearest).sum(axis=1) > 1):
-                        return True  # a row exactly equidistant from two initial rows
+                    if np.any((squared[differ] == nearest[differ]).sum(axis=1) > 1):
+                        return True  # a differing row exactly equidistant from two initial rows
                     previous = squared.argmin(axis=1)
                 return all(
                     exact_distance(i, previous, fits[0].labels_[i])

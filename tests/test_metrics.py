@@ -69,7 +69,7 @@ def test_labellings_distance_sums_match_numpy(n_samples, n_features):
 
 def test_silhouette_scores_of_many_labellings(monkeypatch):
     # A k sweep's silhouettes in one pass: each equals its own call to rounding
-    # and scikit-learn's; split into batches (a memory cap), the same bits.
+    # and scikit-learn's, split into batches (a memory cap) too.
     X = load_digits().data
     labellings = [KMeans(k, random_state=0, n_init=1).fit(X).labels_ for k in (2, 3, 7, 12)]
     labellings.append(np.where(labellings[0] == 0, 10, -4))  # labels of any values
@@ -78,7 +78,11 @@ def test_silhouette_scores_of_many_labellings(monkeypatch):
         assert score == pytest.approx(silhouette_score(X, labels), rel=1e-13)
         assert score == pytest.approx(sk.silhouette_score(X, labels), rel=1e-12)
     monkeypatch.setattr(_silhouette, "SWEEP_MEMORY", 12 * 8 * len(X))  # 12 clusters a batch
-    assert _silhouette.silhouette_scores(X, labellings) == found
+    # (a batch of one labelling goes to the symmetric kernel: another order of sums)
+    assert _silhouette.silhouette_scores(X, labellings) == pytest.approx(found, rel=1e-13)
+    assert _silhouette.silhouette_scores(X, []) == []
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        _silhouette.silhouette_scores(X, [labellings[0][:40]])
     with pytest.raises(ValueError, match="Number of labels is 1"):
         _silhouette.silhouette_scores(X, [labellings[0], np.zeros(len(X))])
 
@@ -289,6 +293,9 @@ def test_exact_in_float32():
     wide[1] = 300.0  # 300 * 300**2 > 2**24: a sum float32 would round
     assert not _silhouette.exact_in_float32(wide)
     assert not _silhouette.exact_in_float32(np.zeros((0, 3)))
+    assert _silhouette.exact_in_float32(np.array([[-8.0, 3.0], [7.0, -2.0]]))  # negative integers
+    edge = np.array([[2.0**24], [2.0**24 - 1]])  # at float32's last exact integer
+    assert _silhouette.exact_in_float32(edge) and not _silhouette.exact_in_float32(edge + 1)
 
 
 @pytest.mark.parametrize("n_features", [3, 64])

@@ -1,4 +1,4 @@
-"""Greedy k-means++ seeding, the loop over centres in one compiled call.
+"""Greedy k-means++ seeding, the loop over centres in compiled code (a slice of centres a call).
 
 The random numbers are drawn by the caller (from the same RandomState calls
 scikit-learn makes) and passed in, so the seeding follows scikit-learn's random

@@ -1,7 +1,7 @@
 """Mini-batch k-means: the whole fitting loop in compiled code, and the pieces of a step.
 
-``fit_steps`` runs MiniBatchKMeans.fit's loop; partial_fit's step calls the
-pieces in turn from Python (``_solvers.minibatch_partial_step``), with the
+``fit_steps`` runs MiniBatchKMeans.fit's loop, a slice of steps a call;
+partial_fit's step calls the pieces in turn from Python (``_solvers.minibatch_partial_step``), with the
 labelling kernel predict uses, so that it compiles no loop of its own.
 
 Each routine follows scikit-learn's MiniBatchKMeans (``_mini_batch_step``,
@@ -536,7 +536,8 @@ def fit_steps(
     Each step draws a batch (rows in proportion to ``cdf``'s weights, unit
     weights in the step), labels it, moves the centres, restarts starved
     centres and checks convergence, all without leaving compiled code. Called
-    once for the whole fit, or one step at a time when the caller prints
+    for a slice of steps at a time (about 0.1 s each, so that Ctrl-C is
+    answered between them), or one step at a time when the caller prints
     progress. A step whose reassignment is capped stops with NEEDS_ORDER,
     the starved centres marked in ``work``: the caller sorts the counts with
     numpy, caps the marks (``cap_starved``), reassigns (``reassign_rows``) and

@@ -270,7 +270,7 @@ def cluster_distance_sums(XT, labels, block, out, first_round, stop_round):
 
 
 def labellings_block_rows(n_samples):
-    """Columns per block for ``labellings_distance_sums`` (a multiple of 64, 32 blocks or more)."""
+    """Columns per block for ``labellings_distance_sums``: a multiple of 64, about 32 blocks when n allows."""
     columns = -(-n_samples // 32)
     return min(MAX_BLOCK, max(64, -(-columns // 64) * 64))
 
@@ -290,7 +290,7 @@ def _add_to_clusters(sums_t, labels, offsets, rows, buf, j_start, m):
 def labellings_distance_sums(XT, labels, offsets, block, sums_t, first_block, stop_block):
     """``sums_t[offsets[q] + c, j]``: the summed distances from row ``j`` to cluster ``c`` of labelling ``q``.
 
-    XT : (padded_width, n_samples) float64 IN, feature-major, zero-padded to
+    XT : (padded_width, n_samples) float64 or float32 IN, feature-major, zero-padded to
         a multiple of ``FEATURE_BLOCK`` rows
     labels : (n_labellings, n_samples) int64 IN, labelling q's clusters 0 .. k_q - 1
     offsets : (n_labellings,) int64 IN, where labelling q's clusters start in sums_t

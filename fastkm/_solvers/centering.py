@@ -10,7 +10,7 @@ from sklearn.utils.sparsefuncs import mean_variance_axis
 from .._kernels import stats
 
 
-def center_data(X, tol, in_place=True, sums=None):
+def center_data(X, tol, in_place=True, sums=None, record=None):
     """Centre X on its column means; return it with the means and absolute tol.
 
     The absolute tolerance is ``tol`` times the mean of the columns' variances.
@@ -18,7 +18,9 @@ def center_data(X, tol, in_place=True, sums=None):
     ``np.var(X, axis=0)`` and ``X -= mean`` give them, in one pass less and
     without numpy's temporary copy of X. With ``in_place=False`` the centred
     data goes to a new array and X is left as it is. ``sums``, if given, must
-    be ``stats.column_sums(X)`` (validation computes them).
+    be ``stats.column_sums(X)`` (validation computes them). ``record``, a
+    dict, gets ``"means"`` before X is changed in place: a caller interrupted
+    (Ctrl-C) once X is centred, even before this returns, can add them back.
 
     Returns
     -------
@@ -34,6 +36,8 @@ def center_data(X, tol, in_place=True, sums=None):
             X = X.copy()
         variances = np.var(X, axis=0) if tol else None
         means = X.mean(axis=0)
+        if record is not None and in_place:
+            record["means"] = means
         X -= means
     else:
         # Divided as numpy's mean and var divide: by an intp count, in place.
@@ -41,6 +45,8 @@ def center_data(X, tol, in_place=True, sums=None):
         means = stats.column_sums(X) if sums is None else sums.copy()
         np.true_divide(means, count, out=means, casting="unsafe")
         out = X if in_place else np.empty_like(X)
+        if record is not None and in_place:
+            record["means"] = means.copy()
         variances = stats.center_columns(X, means, out)
         np.true_divide(variances, count, out=variances, casting="unsafe")
         X = out

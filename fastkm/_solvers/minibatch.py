@@ -206,7 +206,7 @@ def minibatch_fit(
     rng, state = _mt19937_state(random_state)
     first = 0
     # A step: label the batch against every centre, and a few microseconds besides.
-    pace = Pace(first_slice(batch_size * (centers.shape[0] * n_features + 10_000)))
+    pace = Pace(first_slice(batch_size * centers.shape[0] * n_features + 10_000))
     try:
         while first < n_steps:
             # A slice of steps a call (see _slicing): Ctrl-C is answered between them.

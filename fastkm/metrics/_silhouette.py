@@ -16,7 +16,7 @@ from sklearn.metrics import silhouette_samples as _sklearn_samples
 from sklearn.metrics.cluster._unsupervised import check_number_of_labels
 from sklearn.metrics.pairwise import _VALID_METRICS
 from sklearn.preprocessing import LabelEncoder
-from sklearn.utils import check_random_state, check_X_y
+from sklearn.utils import check_array, check_consistent_length, check_random_state, check_X_y, column_or_1d
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from .. import _tiers
@@ -174,41 +174,57 @@ def silhouette_scores(X, labellings):
 
     Each distance is computed once for all the labellings
     (``_kernels.silhouette.labellings_distance_sums``), which a k sweep
-    needs: on digits, 19 labellings cost about what 2 separate calls do.
+    needs: on digits, 19 labellings cost about what 3 separate calls do.
     Memory O(n_samples x the labellings' clusters added up), taken in
-    batches of at most ``SWEEP_MEMORY`` bytes. The results equal separate
-    calls' to rounding (the sums are made in another order), and are the
-    same for any number of threads.
+    batches of about ``SWEEP_MEMORY`` bytes (a labelling larger than that
+    alone). The results equal separate calls' to rounding (the sums are
+    made in another order), and are the same for any number of threads.
 
     X : (n_samples, n_features) dense, finite; labellings : sequence of (n_samples,) arrays.
     """
-    X = np.asarray(X)
+    X = check_array(X)
     encoded = []
     for labels in labellings:
-        labels = LabelEncoder().fit_transform(np.asarray(labels))
+        labels = column_or_1d(labels)
+        check_consistent_length(X, labels)
+        labels = LabelEncoder().fit_transform(labels)
         label_freqs = np.bincount(labels)
         check_number_of_labels(len(label_freqs), len(labels))
         encoded.append((labels, label_freqs))
+    if not encoded:
+        return []
     n_samples = X.shape[0]
     dtype = _kernel_dtype(X)
     if _tiers.choose(_units(dtype), "silhouette_samples") == _tiers.FALLBACK:
         return [float(np.mean(_sklearn_samples(X, labels))) for labels, _ in encoded]
+    from numba import get_num_threads
+
     from .._kernels.silhouette import labellings_block_rows, labellings_distance_sums
 
-    XT = _feature_major(X, np.arange(n_samples), dtype)
+    XT = _feature_major(X, None, dtype)
     scores = []
     batch = []
 
     def flush():
+        if len(batch) == 1:  # one labelling: the symmetric kernel, each distance taken once
+            (labels, freqs), dtype_of_x = batch[0], _result_dtype(X)
+            sums = cluster_distance_sums(X, labels, len(freqs), dtype)
+            scores.append(float(np.mean(_from_sums(sums, labels, freqs, dtype_of_x))))
+            batch.clear()
+            return
         offsets = np.cumsum([0] + [len(freqs) for _, freqs in batch])
         sums_t = np.zeros((offsets[-1], n_samples))
-        labels = np.array([labels for labels, _ in batch], dtype=np.int64)
+        stacked = np.array([labels for labels, _ in batch], dtype=np.int64)
         start_threads()
         starts, block = offsets[:-1].copy(), labellings_block_rows(n_samples)
+        # A slice is a whole number of rounds of one block a thread: every thread busy.
+        n_blocks, threads = -(-n_samples // block), get_num_threads()
         _in_slices(
-            lambda first, stop: labellings_distance_sums(XT, labels, starts, block, sums_t, first, stop),
-            -(-n_samples // block),
-            n_samples * block * (XT.shape[0] + len(labels)),  # a block of columns against every row
+            lambda first, stop: labellings_distance_sums(
+                XT, stacked, starts, block, sums_t, first * threads, min(stop * threads, n_blocks)
+            ),
+            -(-n_blocks // threads),
+            n_samples * block * (XT.shape[0] + len(stacked)),  # a block of columns against every row
         )
         for (labels, freqs), start, stop in zip(batch, offsets[:-1], offsets[1:], strict=True):
             sums = np.ascontiguousarray(sums_t[start:stop].T)
@@ -229,8 +245,20 @@ SWEEP_MEMORY = 256 * 2**20
 
 def _kernel_dtype(X):
     """The kernels' dtype for X: float32 when that computes every squared distance exactly
-    (``exact_in_float32``: the same results, twice the numbers a vector), else float64."""
-    return np.dtype(np.float32 if exact_in_float32(X) else np.float64)
+    (``exact_in_float32``: the same results, twice the numbers a vector), else float64.
+
+    float64 too when its kernels are compiled and the float32 ones not yet:
+    they give the same bits.
+    """
+    if not exact_in_float32(X):
+        return np.dtype(np.float64)
+    if (
+        _tiers.mode() != "wait"
+        and _tiers.is_ready("metrics:float64")
+        and not _tiers.is_ready("metrics:float32")
+    ):
+        return np.dtype(np.float64)
+    return np.dtype(np.float32)
 
 
 def _units(dtype):
@@ -252,11 +280,12 @@ def _in_slices(run, total, operations_per_unit):
 
 
 def _feature_major(X, order, dtype):
-    """X's rows in ``order`` as ``dtype``, feature-major, zero-padded to whole FEATURE_BLOCKs of features."""
+    """X's rows in ``order`` (None: as they are) as ``dtype``, feature-major, zero-padded to whole
+    FEATURE_BLOCKs of features."""
     n_samples, n_features = X.shape
     width = max(FEATURE_BLOCK, -(-n_features // FEATURE_BLOCK) * FEATURE_BLOCK)
     XT = np.zeros((width, n_samples), dtype=dtype)
-    XT[:n_features] = X[order].T
+    XT[:n_features] = (X if order is None else X[order]).T
     return XT
 
 
