@@ -52,3 +52,27 @@ def test_one_and_two_threads_give_identical_bits():
     assert (threads1, threads2) == (1, 2)
     assert digest1 == digest2
     assert hashlib.sha256(b"").hexdigest() not in (digest1, digest2)
+
+
+def test_small_work_runs_on_the_calling_thread_alone():
+    # Waking a second thread costs more than a small pass saves: below
+    # SERIAL_WORK multiply-adds a pass, a solver runs on one thread, and the
+    # caller's thread count is put back (also when the solver raises).
+    import numba
+
+    from fastkm._kernels._jit import SERIAL_WORK, serial_when_small
+
+    seen = []
+
+    @serial_when_small(lambda work, fail=False: work)
+    def solver(work, fail=False):
+        seen.append(numba.get_num_threads())
+        if fail:
+            raise ValueError("no")
+
+    before = numba.get_num_threads()
+    solver(SERIAL_WORK - 1)
+    solver(SERIAL_WORK)
+    with pytest.raises(ValueError):
+        solver(10, fail=True)
+    assert seen == [1, before, 1] and numba.get_num_threads() == before

@@ -55,6 +55,34 @@ def start_threads():
     numba.get_num_threads()
 
 
+# Below this many multiply-adds a pass over the data, a solver runs its
+# kernels on the calling thread alone: waking a sleeping thread costs more
+# than it saves (tens of microseconds on bare metal; milliseconds in a virtual
+# machine whose idle CPU must be woken: 7 ms for each call of a pause-separated
+# fit of the seeds' blobs here). Results do not depend on the thread count.
+SERIAL_WORK = 1 << 16
+
+
+def serial_when_small(work):
+    """Decorate a solver: one thread when ``work(*args, **kwargs)``, its multiply-adds a pass, is small."""
+
+    def decorate(solver):
+        @functools.wraps(solver)
+        def run(*args, **kwargs):
+            threads = numba.get_num_threads()
+            if threads == 1 or work(*args, **kwargs) >= SERIAL_WORK:
+                return solver(*args, **kwargs)
+            numba.set_num_threads(1)
+            try:
+                return solver(*args, **kwargs)
+            finally:
+                numba.set_num_threads(threads)
+
+        return run
+
+    return decorate
+
+
 class LazyKernel:
     """A kernel whose numba dispatcher is made the first time it is used.
 

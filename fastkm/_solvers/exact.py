@@ -10,7 +10,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._kernels import lloyd, sparse
-from .._kernels._jit import start_threads
+from .._kernels._jit import serial_when_small, start_threads
 from .distinct import distinct_rows
 from .layout import csr_parts, row_squared_norms
 from .predict import total_inertia
@@ -146,6 +146,7 @@ def lloyd_single(
     return labels, total_inertia(X, sample_weight, centers, labels), centers, i + 1
 
 
+@serial_when_small(lambda X, sample_weight, n_clusters, *args, **kwargs: X.shape[0] * X.shape[1] * n_clusters)
 def kmeans_fit(
     X,
     sample_weight,

@@ -12,7 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._kernels import minibatch
-from .._kernels._jit import start_threads
+from .._kernels._jit import serial_when_small, start_threads
 from .._slicing import Pace, first_slice
 from .layout import csr_parts, row_squared_norms
 from .predict import assign, labels_inertia
@@ -83,6 +83,11 @@ def subset_centroids(X, sample_weight, n_clusters, init, random_state, init_size
     return centers
 
 
+@serial_when_small(
+    lambda X, sample_weight, n_clusters, init, n_init, init_size, *args, **kwargs: (
+        init_size * X.shape[1] * n_clusters
+    )
+)
 def minibatch_init(
     X, sample_weight, n_clusters, init, n_init, init_size, random_state, verbose, validate_centers
 ):
@@ -155,6 +160,7 @@ def _finish_capped_step(rng, centers, counts, step, n_samples, settings, work):
     )
 
 
+@serial_when_small(lambda X, sample_weight, centers, batch_size, *args, **kwargs: batch_size * centers.size)
 def minibatch_fit(
     X,
     sample_weight,
@@ -229,6 +235,7 @@ def minibatch_fit(
     return last + 1, ewa_inertia, counts, int(counters[1])
 
 
+@serial_when_small(lambda X, sample_weight, centers, *args, **kwargs: X.shape[0] * centers.size)
 def minibatch_partial_step(X, sample_weight, centers, counts, random_state, random_reassign, ratio, verbose):
     """One mini-batch step on all of X (partial_fit); centres and counts in place.
 

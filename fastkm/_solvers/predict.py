@@ -8,7 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._kernels import lloyd, sparse
-from .._kernels._jit import start_threads
+from .._kernels._jit import serial_when_small, start_threads
 from .layout import csr_parts, n_groups_for, no_tiles, row_squared_norms, squared_norms
 
 
@@ -40,6 +40,7 @@ def total_inertia(X, sample_weight, centers, labels):
     return float(lloyd.inertia(X, sample_weight, centers, labels, np.empty(n_groups)))
 
 
+@serial_when_small(lambda X, centers, **kwargs: X.shape[0] * centers.size)
 def predict_labels(X, centers):
     """Labels of X against fixed centres, and whether X was all finite.
 
@@ -53,6 +54,7 @@ def predict_labels(X, centers):
     return labels, finite
 
 
+@serial_when_small(lambda X, sample_weight, centers, **kwargs: X.shape[0] * centers.size)
 def labels_inertia(X, sample_weight, centers):
     """Labels of finite X against fixed centres, and the weighted inertia."""
     start_threads()
@@ -62,6 +64,7 @@ def labels_inertia(X, sample_weight, centers):
     return labels, total_inertia(X, sample_weight, centers, labels)
 
 
+@serial_when_small(lambda X, centers, **kwargs: X.shape[0] * centers.size)
 def euclidean_distances(X, centers):
     """Distances from every row of X to every centre, in X's dtype."""
     start_threads()

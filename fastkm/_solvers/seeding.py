@@ -14,7 +14,7 @@ import scipy.sparse as sp
 import threadpoolctl
 
 from .._kernels import init as init_kernels
-from .._kernels._jit import CHUNK, start_threads
+from .._kernels._jit import CHUNK, serial_when_small, start_threads
 from .._slicing import Pace, first_slice
 from .layout import csr_parts, n_groups_for, squared_norms, tiled_copy_storage
 
@@ -37,6 +37,7 @@ def _squared_norms_float64(X, block=1 << 15):
 _TIE_RTOL_PER_ROW = 2 * np.finfo(np.float64).eps
 
 
+@serial_when_small(lambda X, n_clusters, *args, **kwargs: X.shape[0] * X.shape[1] * n_clusters)
 def kmeans_plusplus(X, n_clusters, x_squared_norms, sample_weight, random_state, n_local_trials=None):
     """Greedy k-means++ seeding on validated data.
 
