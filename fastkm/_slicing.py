@@ -62,3 +62,19 @@ class Pace:
         else:
             fitting = int(units * self.seconds / elapsed)
         self.size = max(1, min(fitting, units * MAX_GROWTH))
+
+
+def in_slices(run, total, operations_per_unit):
+    """``run(first, stop)`` over the units ``0 .. total`` in slices of about ``SLICE_SECONDS``.
+
+    For loops whose every unit runs (a loop that may stop early, or stop at
+    a unit for the caller to settle, paces itself with ``Pace``).
+    ``operations_per_unit`` sizes the first slice (``first_slice``).
+    """
+    pace, done = Pace(first_slice(operations_per_unit)), 0
+    while done < total:
+        stop = min(total, done + pace.size)
+        started = pace.start()
+        run(done, stop)
+        pace.took(stop - done, started)
+        done = stop

@@ -8,6 +8,7 @@ summation for any thread count); what follows them is scikit-learn's own
 arithmetic, step for step.
 """
 
+import itertools
 from numbers import Integral
 
 import numpy as np
@@ -21,6 +22,7 @@ from sklearn.utils._param_validation import Interval, StrOptions, validate_param
 
 from .. import _tiers
 from .._kernels._jit import FEATURE_BLOCK, start_threads
+from .._slicing import in_slices
 
 # The metrics the kernel computes; any other goes to scikit-learn.
 _EUCLIDEAN = ("euclidean", "l2")
@@ -201,33 +203,35 @@ def silhouette_scores(X, labellings):
 
     from .._kernels.silhouette import labellings_block_rows, labellings_distance_sums
 
-    XT = _feature_major(X, None, dtype)
+    XT = None  # X feature-major, made when a batch of several labellings first needs it
     scores = []
     batch = []
 
     def flush():
+        nonlocal XT
         if len(batch) == 1:  # one labelling: the symmetric kernel, each distance taken once
-            (labels, freqs), dtype_of_x = batch[0], _result_dtype(X)
-            sums = cluster_distance_sums(X, labels, len(freqs), dtype)
-            scores.append(float(np.mean(_from_sums(sums, labels, freqs, dtype_of_x))))
-            batch.clear()
-            return
-        offsets = np.cumsum([0] + [len(freqs) for _, freqs in batch])
-        sums_t = np.zeros((offsets[-1], n_samples))
-        stacked = np.array([labels for labels, _ in batch], dtype=np.int64)
-        start_threads()
-        starts, block = offsets[:-1].copy(), labellings_block_rows(n_samples)
-        # A slice is a whole number of rounds of one block a thread: every thread busy.
-        n_blocks, threads = -(-n_samples // block), get_num_threads()
-        _in_slices(
-            lambda first, stop: labellings_distance_sums(
-                XT, stacked, starts, block, sums_t, first * threads, min(stop * threads, n_blocks)
-            ),
-            -(-n_blocks // threads),
-            n_samples * block * (XT.shape[0] + len(stacked)),  # a block of columns against every row
-        )
-        for (labels, freqs), start, stop in zip(batch, offsets[:-1], offsets[1:], strict=True):
-            sums = np.ascontiguousarray(sums_t[start:stop].T)
+            ((labels, freqs),) = batch
+            sums_each = [cluster_distance_sums(X, labels, len(freqs), dtype)]
+        else:
+            if XT is None:
+                XT = _feature_major(X, None, dtype)
+            offsets = np.cumsum([0] + [len(freqs) for _, freqs in batch])
+            sums_t = np.zeros((offsets[-1], n_samples))
+            stacked = np.array([labels for labels, _ in batch], dtype=np.int64)
+            start_threads()
+            starts, block = offsets[:-1].copy(), labellings_block_rows(n_samples)
+            # A slice is a whole number of rounds of one block a thread: every thread busy.
+            n_blocks, threads = -(-n_samples // block), get_num_threads()
+            in_slices(
+                lambda first, stop: labellings_distance_sums(
+                    XT, stacked, starts, block, sums_t, first * threads, min(stop * threads, n_blocks)
+                ),
+                -(-n_blocks // threads),
+                n_samples * block * (XT.shape[0] + len(stacked)),  # a block of columns against every row
+            )
+            # One labelling's sums at a time, row-major for _from_sums.
+            sums_each = (np.ascontiguousarray(sums_t[a:b].T) for a, b in itertools.pairwise(offsets))
+        for (labels, freqs), sums in zip(batch, sums_each, strict=True):
             scores.append(float(np.mean(_from_sums(sums, labels, freqs, _result_dtype(X)))))
         batch.clear()
 
@@ -264,19 +268,6 @@ def _kernel_dtype(X):
 def _units(dtype):
     # The float32 kernels are compiled in their own unit; the float64 ones always are.
     return ["metrics:float64"] + (["metrics:float32"] if dtype == np.float32 else [])
-
-
-def _in_slices(run, total, operations_per_unit):
-    """``run(first, stop)`` over ``0 .. total`` in slices of about 0.1 s: Ctrl-C is answered between them."""
-    from .._slicing import Pace, first_slice
-
-    pace, done = Pace(first_slice(operations_per_unit)), 0
-    while done < total:
-        stop = min(total, done + pace.size)
-        started = pace.start()
-        run(done, stop)
-        pace.took(stop - done, started)
-        done = stop
 
 
 def _feature_major(X, order, dtype):
@@ -331,7 +322,7 @@ def cluster_distance_sums(X, labels, n_clusters, dtype=None):
     start_threads()
     sorted_labels, block = labels[order].astype(np.int64), block_rows(n_samples)
     rounds = n_rounds(n_samples, block)
-    _in_slices(
+    in_slices(
         lambda start, stop: kernel(XT, sorted_labels, block, sorted_sums, start, stop),
         rounds,
         n_samples * n_samples // 2 * XT.shape[0] // rounds,  # a round: its share of the pairs' features
