@@ -23,10 +23,6 @@ magnitude, inertia to the same relative precision of its scale, errors the same.
 A case that parts is skipped, naming the tie, only if it meets one of these
 ties, each checked explicitly (``_named_tie``), and fails otherwise:
 
-- float32 k-means++: scikit-learn's seeding takes other rows on the float32
-  data than on the same values in float64 (candidates whose float32
-  potentials agree to rounding). fastkm scores float32 data in float64; its
-  seeding must then be scikit-learn's float64 one.
 - MiniBatchKMeans on data rounded to one decimal: two of fit's ``n_init``
   candidates (init="random": 3) have exactly equal validation inertia in
   decimal arithmetic, and scikit-learn keeps the one its rounding ranks first
@@ -42,7 +38,6 @@ ties, each checked explicitly (``_named_tie``), and fails otherwise:
   agrees. scikit-learn sums float32 centres in float32, fastkm in float64.
 """
 
-import functools
 import warnings
 from fractions import Fraction
 
@@ -57,8 +52,7 @@ from sklearn.utils.extmath import row_norms
 from sklearn.utils.validation import _check_sample_weight
 
 import fastkm
-from fastkm._solvers import minibatch_init, subset_centroids
-from fastkm._solvers.seeding import init_centroids
+from fastkm._solvers import minibatch_init
 
 from .helpers import error_of
 
@@ -152,43 +146,6 @@ def _sklearn_kmeans_seeding(X, w, params):
     sample_weight = _check_sample_weight(w, X, dtype=X.dtype)
     random_state = check_random_state(params["random_state"])
     return est._init_centroids(X, row_norms(X, squared=True), params["init"], random_state, sample_weight)
-
-
-def _float32_seeding_tie(X, w, params, estimator):
-    """scikit-learn's k-means++ takes other rows on float32 X than on X's values in float64.
-
-    Then fastkm's seeding must be the float64 one.
-    """
-    if X.dtype != np.float32 or params["init"] != "k-means++":
-        return False
-    if estimator == "kmeans":
-        X = X - X.mean(axis=0)  # scikit-learn seeds the centred data
-        seeding = _sklearn_kmeans_seeding
-    else:
-        seeding = functools.partial(_sklearn_minibatch_seeding, validation=estimator == "minibatch")
-    w64 = None if w is None else np.asarray(w, dtype=np.float64)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        theirs32 = seeding(X, w, params)
-        theirs64 = seeding(X.astype(np.float64), w64, params)
-    if np.array_equal(theirs32.astype(np.float64), theirs64):
-        return False
-    random_state = check_random_state(params["random_state"])
-    sample_weight = _check_sample_weight(w, X, dtype=X.dtype)
-    k = params["n_clusters"]
-    if estimator == "kmeans":
-        ours = init_centroids(X, k, "k-means++", random_state, sample_weight, None)
-    else:
-        est = fastkm.MiniBatchKMeans(**params)
-        est._check_params_vs_input(X)
-        if estimator == "minibatch":
-            ours = minibatch_init(
-                X, sample_weight, k, "k-means++", 1, est._init_size, random_state, False, None
-            )
-        else:
-            ours = subset_centroids(X, sample_weight, k, "k-means++", random_state, est._init_size)
-    np.testing.assert_array_equal(ours.astype(np.float64), theirs64)
-    return True
 
 
 def _fewer_distinct_rows_than_clusters(X, w, params):
@@ -343,8 +300,6 @@ def _kmeans_run_parts_at_tied_rows(X, w, params):
 
 def _named_tie(X, w, params, estimator, ours, theirs, partings):
     """The name of the tie that explains a parting, or None."""
-    if _float32_seeding_tie(X, w, params, estimator):
-        return "float32 k-means++ candidates tied to rounding"
     if estimator == "minibatch" and _tied_init_candidates(X, w, params):
         return "n_init candidates of exactly equal validation inertia"
     # (partial_fit: X is its first chunk, the one its centres are seeded from)
@@ -437,22 +392,15 @@ def test_kmeans_fit(seed):
 # Cases of wider runs that part, one per named tie.
 _TIED_CASES = [
     (500428, "minibatch", "n_init candidates of exactly equal validation inertia"),
-    (10939, "minibatch", "float32 k-means++ candidates tied to rounding"),
-    (10117, "kmeans", "float32 k-means++ candidates tied to rounding"),
     (10708, "kmeans", "fewer distinct rows of positive weight than clusters"),
     (10003, "kmeans", "rows exactly equidistant from two centres"),
     (600925, "kmeans", "a run parts at rows exactly equidistant from two centres"),
-    (600877, "partial_fit", "fewer distinct rows of positive weight than clusters"),
 ]
 
 
 @pytest.mark.parametrize(("seed", "estimator", "tie"), _TIED_CASES)
 def test_named_ties_are_detected(seed, estimator, tie):
     X, w, params = _case(seed)
-    if estimator == "partial_fit":
-        X, w, params, ours, theirs, partings = _partial_fit_parting(seed)
-        assert _named_tie(X, w, params, estimator, ours, theirs, partings) == tie
-        return
     if estimator == "kmeans":
         params = _kmeans_params(params)
         ours, _ = _fit(fastkm.KMeans, X, w, **params)
@@ -464,3 +412,30 @@ def test_named_ties_are_detected(seed, estimator, tie):
     if not partings:
         pytest.skip("no longer parts")
     assert _named_tie(X, w, params, estimator, ours, theirs, partings) == tie
+
+
+# Cases that parted while fastkm seeded float32 data in float64: candidates
+# whose float32 potentials tie to rounding (scikit-learn's float32 GEMV ranks
+# them). fastkm now takes scikit-learn's float32 steps; they must agree.
+_FLOAT32_SEEDING_CASES = [
+    (10939, "minibatch"),
+    (10117, "kmeans"),
+    (700087, "kmeans"),
+    (700458, "kmeans"),
+    (700683, "kmeans"),
+    (700792, "kmeans"),
+]
+
+
+@pytest.mark.parametrize(("seed", "estimator"), _FLOAT32_SEEDING_CASES)
+def test_float32_seeding_ties_follow_sklearn(seed, estimator):
+    X, w, params = _case(seed)
+    assert X.dtype == np.float32 and params["init"] == "k-means++"
+    if estimator == "kmeans":
+        params = _kmeans_params(params)
+        ours, _ = _fit(fastkm.KMeans, X, w, **params)
+        theirs, _ = _fit(skc.KMeans, X, w, algorithm="lloyd", **params)
+    else:
+        ours, _ = _fit(fastkm.MiniBatchKMeans, X, w, **params)
+        theirs, _ = _fit(skc.MiniBatchKMeans, X, w, **params)
+    assert _partings(ours, theirs, X, w) == []

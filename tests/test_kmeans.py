@@ -78,6 +78,49 @@ def test_kmeans_plusplus_near_ties_with_weights(digits):
     np.testing.assert_array_equal(ours, theirs)
 
 
+def _float32_cases():
+    r = np.random.RandomState(0)
+    # Values on a 0.1 grid: candidates whose potentials tie in decimal
+    # arithmetic, ranked by scikit-learn's float32 rounding.
+    grid = np.round(r.randn(400, 4), 1)
+    # Many rows: draws land near a row's edge of the float32 running sum.
+    many = r.randn(150_000, 6) * 3 + r.randint(0, 5, (150_000, 1))
+    return [(grid, None, 17), (grid, r.randint(0, 5, 400), 17), (many, r.rand(150_000), 40)]
+
+
+@pytest.mark.parametrize("case", range(3))
+def test_kmeans_plusplus_float32_takes_sklearns_float32_steps(case):
+    X, w, k = _float32_cases()[case]
+    X = X.astype(np.float32)
+    for seed in range(4):
+        ours, our_idx = kmeans_plusplus(X, k, sample_weight=w, random_state=seed)
+        theirs, their_idx = skc.kmeans_plusplus(X, k, sample_weight=w, random_state=seed)
+        np.testing.assert_array_equal(our_idx, their_idx)
+        np.testing.assert_array_equal(ours, theirs)
+        assert ours.dtype == np.float32
+
+
+def test_kmeans_plusplus_float32_china(china):
+    X = china.astype(np.float32)
+    ours, our_idx = kmeans_plusplus(X, 64, random_state=0)
+    theirs, their_idx = skc.kmeans_plusplus(X, 64, random_state=0)
+    np.testing.assert_array_equal(our_idx, their_idx)
+
+
+@pytest.mark.parametrize("shape", [(1, 3), (5000, 3), (3000, 17)])
+def test_upcast_distances_to_row_are_sklearns_bits(shape):
+    from sklearn.metrics.pairwise import euclidean_distances
+
+    # 5,000 x 3 and 3,000 x 17 take several of scikit-learn's float64 batches.
+    X = np.random.RandomState(1).normal(size=shape).astype(np.float32)
+    norms = seeding._squared_norms_float64(X)
+    row = shape[0] // 2
+    expected = euclidean_distances(X[row : row + 1], X, squared=True)[0]
+    ours = seeding._upcast_distances_to_row(X, row, norms)
+    assert ours.dtype == np.float32
+    assert np.array_equal(ours, expected)
+
+
 @pytest.mark.parametrize("n_rows", [1, 2, 10])
 def test_gemm_sq_distances_are_sklearns_bits(china, n_rows):
     from sklearn.metrics.pairwise import euclidean_distances

@@ -10,6 +10,11 @@ candidates' potentials are sums in another order than scikit-learn's GEMV, so
 two candidates whose potentials differ by rounding alone may be ranked the
 other way round. The loop stops at such a near-tie for the caller to rank them
 with scikit-learn's own arithmetic (see ``_solvers.kmeans_plusplus``).
+
+Dense float32 data is seeded step by step from Python instead
+(``_solvers.seeding._kmeans_plusplus_float32``): ``float32_candidate_distances``
+gives a step's distances rounded to float32 as scikit-learn's are, and
+scikit-learn's own numpy calls do the float32 sums, draws and ranking.
 """
 
 import numpy as np
@@ -375,3 +380,36 @@ def kmeans_plusplus(
             centers[k, f] = points[best, f]
         indices[k] = candidates[best]
     return k_stop
+
+
+@parallel_kernel
+def float32_candidate_distances(X, tiles, fill, x_sq_norms, closest, points, cand_sq_norms, out):
+    """One float32 k-means++ step's distances, as scikit-learn computes them on float32 X.
+
+    ``out[t, i] = min(closest[i], float32(max(||p_t||^2 - 2 x_i.p_t + ||x_i||^2, 0)))``,
+    the squared distance summed in float64 (X's rows taken in float64, the
+    norms those of the float64 rows) and then rounded to float32, as
+    scikit-learn's upcast distances are, and lowered to ``closest`` as its
+    ``np.minimum`` does.
+
+    X : (n_samples, n_features) float32, dense
+    tiles : as ``kmeans_plusplus`` takes them; filled when ``fill``
+    x_sq_norms : (n_samples,) float64 IN, also the candidates' norms
+    closest : (n_samples,) float32 IN
+    points : (n_candidates, n_features) float64 IN, the candidate rows
+    cand_sq_norms : (n_candidates,) float64 IN, their rows of ``x_sq_norms``
+    out : (n_candidates, n_samples) float32 OUT
+    """
+    n_cand = points.shape[0]
+    cand = _prepared(X, points)
+    n_chunks = -(-rows.n_rows(X) // CHUNK)
+    for task in prange(n_chunks):
+        c = np.int64(task)
+        scores = np.empty((n_cand, CHUNK), dtype=np.float64)
+        scratch, dots = _scratch(X, tiles), new_scores(x_sq_norms.dtype)
+        n_rows = _chunk_scores(X, tiles, fill, c, cand, cand_sq_norms, n_cand, scratch, dots, scores)
+        start = c * CHUNK
+        for t in range(n_cand):
+            for i in range(n_rows):
+                d = max(np.float32(scores[t, i] + x_sq_norms[start + i]), np.float32(0.0))
+                out[t, start + i] = min(closest[start + i], d)

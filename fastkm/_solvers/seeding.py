@@ -8,6 +8,7 @@ scikit-learn does on dense float64 data.
 
 import contextlib
 import functools
+import math
 
 import numpy as np
 import scipy.sparse as sp
@@ -45,9 +46,9 @@ def kmeans_plusplus(X, n_clusters, x_squared_norms, sample_weight, random_state,
     choice, then ``n_local_trials`` uniforms per further centre), so a shared
     seed picks the same points. On dense float64 data, candidates whose
     potentials differ by rounding alone are ranked with scikit-learn's
-    arithmetic (see ``_rank_candidates``); on float32 data, which scikit-learn
-    scores in float32 and fastkm in float64, and on CSR data, such a near-tie
-    can go the other way.
+    arithmetic (see ``_rank_candidates``); dense float32 data takes
+    scikit-learn's float32 steps (``_kmeans_plusplus_float32``). On CSR data
+    such a near-tie can go the other way.
 
     Returns
     -------
@@ -62,14 +63,12 @@ def kmeans_plusplus(X, n_clusters, x_squared_norms, sample_weight, random_state,
     first = random_state.choice(n_samples, p=sample_weight / sample_weight.sum())
     # One call yields the same stream as scikit-learn's one call per centre.
     uniforms = random_state.uniform(size=(n_clusters - 1, n_local_trials))
-    # scikit-learn's arithmetic is followed on dense float64 data only.
-    exact = X.dtype == np.float64 and not sp.issparse(X)
-    if exact:
-        norms, tie_rtol = np.asarray(x_squared_norms, dtype=np.float64), _TIE_RTOL_PER_ROW * n_samples
-    elif sp.issparse(X):
-        norms, tie_rtol = np.asarray(x_squared_norms, dtype=np.float64), -1.0
-    else:
-        norms, tie_rtol = _squared_norms_float64(X), -1.0
+    if X.dtype == np.float32 and not sp.issparse(X):
+        return _kmeans_plusplus_float32(X, n_clusters, sample_weight, first, uniforms)
+    # Near-ties are ranked with scikit-learn's arithmetic on dense data (CSR: not).
+    exact = not sp.issparse(X)
+    norms = np.asarray(x_squared_norms, dtype=np.float64)
+    tie_rtol = _TIE_RTOL_PER_ROW * n_samples if exact else -1.0
     weights = np.asarray(sample_weight, dtype=np.float64)
     centers = np.empty((n_clusters, n_features), dtype=X.dtype)
     indices = np.empty(n_clusters, dtype=np.int64)
@@ -159,6 +158,70 @@ def _gemm_sq_distances(C, X, x_squared_norms):
     dist += np.einsum("ij,ij->i", C, C)[:, np.newaxis]
     dist += x_squared_norms[np.newaxis, :]
     return np.maximum(dist, 0, out=dist)
+
+
+def _kmeans_plusplus_float32(X, n_clusters, sample_weight, first, uniforms):
+    """k-means++ on dense float32 X in scikit-learn's float32 arithmetic, step for step.
+
+    scikit-learn rounds each squared distance (summed in float64) to float32,
+    draws candidates from a float32 running sum of ``sample_weight *
+    closest`` and ranks them by float32 GEMV potentials. Where candidates'
+    potentials tie to float32 rounding (often, on data with exact decimal
+    ties) or a draw falls near a row's edge of the running sum (often, on
+    many rows), only that arithmetic takes scikit-learn's rows. So the
+    distances come from the compiled kernel (scikit-learn's float64 values,
+    then rounded), and the sums, draws and ranking are scikit-learn's own
+    numpy calls on the same float32 arrays.
+    """
+    n_samples, n_features = X.shape
+    n_trials = uniforms.shape[1]
+    norms = _squared_norms_float64(X)
+    weights = np.asarray(sample_weight, dtype=np.float32)
+    centers = np.empty((n_clusters, n_features), dtype=X.dtype)
+    indices = np.empty(n_clusters, dtype=int)
+    centers[0], indices[0] = X[first], first
+    with _serial_blas(n_samples * n_features):
+        closest = _upcast_distances_to_row(X, first, norms)
+        potential = closest[np.newaxis, :] @ weights
+    tiles = tiled_copy_storage(-(-n_samples // CHUNK), n_features, np.float64)
+    # The candidates' distances: (n_trials, n_samples) float32, as scikit-learn holds them.
+    distances = np.empty((n_trials, n_samples), dtype=np.float32)
+    for c in range(1, n_clusters):
+        candidate_ids = np.searchsorted(np.cumsum(weights * closest), uniforms[c - 1] * potential)
+        np.clip(candidate_ids, None, n_samples - 1, out=candidate_ids)
+        points = X[candidate_ids].astype(np.float64)
+        init_kernels.float32_candidate_distances(
+            X, tiles, c == 1, norms, closest, points, norms[candidate_ids], distances
+        )
+        with _serial_blas(n_samples * n_trials):
+            candidates_pot = distances @ weights.reshape(-1, 1)
+        best = np.argmin(candidates_pot)
+        potential = candidates_pot[best]
+        closest = distances[best].copy()
+        centers[c], indices[c] = X[candidate_ids[best]], candidate_ids[best]
+    return centers, indices
+
+
+def _upcast_distances_to_row(X, row, norms):
+    """scikit-learn's float32 ``euclidean_distances(X[row:row+1], X, squared=True)``, operation for operation.
+
+    It upcasts X to float64 in batches of rows (a GEMV per batch: its sums
+    may round by their place in the batch) and rounds the result to float32.
+    norms : X's squared row norms in float64, of the float64 rows
+    """
+    n_samples, n_features = X.shape
+    # scikit-learn's batch size for one row against n_samples (dense rows).
+    maxmem = max(((1 + n_samples) * n_features + n_samples) / 10, 10 * 2**17)
+    batch = max(int((-2 * n_features + math.sqrt((2 * n_features) ** 2 + 4 * maxmem)) / 2), 1)
+    point = X[row : row + 1].astype(np.float64)
+    point_norm = squared_norms(point)[:, np.newaxis]
+    out = np.empty(n_samples, dtype=np.float32)
+    for start in range(0, n_samples, batch):
+        dist = -2 * (point @ X[start : start + batch].astype(np.float64).T)
+        dist += point_norm
+        dist += norms[np.newaxis, start : start + batch]
+        out[start : start + batch] = dist[0]
+    return np.maximum(out, 0, out=out)
 
 
 def _rank_candidates(X, x_squared_norms, sample_weight, closest, candidates):
