@@ -398,9 +398,8 @@ _TIED_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("seed", "estimator", "tie"), _TIED_CASES)
-def test_named_ties_are_detected(seed, estimator, tie):
-    X, w, params = _case(seed)
+def _fit_both(estimator, X, w, params):
+    """(the estimator's parameters, fastkm's fit, scikit-learn's fit) of a wider-run case."""
     if estimator == "kmeans":
         params = _kmeans_params(params)
         ours, _ = _fit(fastkm.KMeans, X, w, **params)
@@ -408,6 +407,13 @@ def test_named_ties_are_detected(seed, estimator, tie):
     else:
         ours, _ = _fit(fastkm.MiniBatchKMeans, X, w, **params)
         theirs, _ = _fit(skc.MiniBatchKMeans, X, w, **params)
+    return params, ours, theirs
+
+
+@pytest.mark.parametrize(("seed", "estimator", "tie"), _TIED_CASES)
+def test_named_ties_are_detected(seed, estimator, tie):
+    X, w, params = _case(seed)
+    params, ours, theirs = _fit_both(estimator, X, w, params)
     partings = _partings(ours, theirs, X, w)
     if not partings:
         pytest.skip("no longer parts")
@@ -431,11 +437,5 @@ _FLOAT32_SEEDING_CASES = [
 def test_float32_seeding_ties_follow_sklearn(seed, estimator):
     X, w, params = _case(seed)
     assert X.dtype == np.float32 and params["init"] == "k-means++"
-    if estimator == "kmeans":
-        params = _kmeans_params(params)
-        ours, _ = _fit(fastkm.KMeans, X, w, **params)
-        theirs, _ = _fit(skc.KMeans, X, w, algorithm="lloyd", **params)
-    else:
-        ours, _ = _fit(fastkm.MiniBatchKMeans, X, w, **params)
-        theirs, _ = _fit(skc.MiniBatchKMeans, X, w, **params)
+    params, ours, theirs = _fit_both(estimator, X, w, params)
     assert _partings(ours, theirs, X, w) == []

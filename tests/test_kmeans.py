@@ -105,6 +105,7 @@ def test_kmeans_plusplus_float32_china(china):
     ours, our_idx = kmeans_plusplus(X, 64, random_state=0)
     theirs, their_idx = skc.kmeans_plusplus(X, 64, random_state=0)
     np.testing.assert_array_equal(our_idx, their_idx)
+    np.testing.assert_array_equal(ours, theirs)
 
 
 @pytest.mark.parametrize("shape", [(1, 3), (5000, 3), (3000, 17)])
