@@ -194,6 +194,22 @@ def test_kmeans_plusplus_kernel(rng, dtype):
     assert reference.kmeans_plusplus_potential(X, centers) < 0.9 * random_pot
 
 
+@pytest.mark.parametrize("weighted", [False, True])
+def test_kmeans_plusplus_kept_terms_change_nothing(rng, monkeypatch, weighted):
+    # Wide rows keep the candidates' terms rather than read X again for the
+    # chosen one; without room for them, X is read: the same centres.
+    from fastkm._solvers import seeding
+
+    X = rng.normal(size=(3000, 24)) * rng.uniform(0.5, 3, size=24)
+    norms = np.einsum("ij,ij->i", X, X)
+    w = rng.integers(0, 4, len(X)).astype(float) if weighted else np.ones(len(X))
+    kept = _solvers.kmeans_plusplus(X, 40, norms, w, np.random.RandomState(2))
+    monkeypatch.setattr(seeding, "TILED_COPY_BUDGET", 0)
+    read = _solvers.kmeans_plusplus(X, 40, norms, w, np.random.RandomState(2))
+    np.testing.assert_array_equal(kept[1], read[1])
+    np.testing.assert_array_equal(kept[0], read[0])
+
+
 def test_kmeans_plusplus_zero_weight_rows_never_chosen(rng):
     X = rng.normal(size=(500, 3))
     w = np.ones(len(X))

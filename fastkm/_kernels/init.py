@@ -118,23 +118,31 @@ def _scratch(X, tiles):
 
 
 @kernel
-def _add_potential(scores, n_rows, x_sq_norms, closest, sample_weight, start):
-    """Weighted sum over the rows of min(closest, the squared distance a score gives)."""
+def _add_potential(scores, n_rows, x_sq_norms, closest, sample_weight, start, kept):
+    """Weighted sum over the rows of min(closest, the squared distance a score gives).
+
+    kept : (n_samples,) OUT, each row's min(closest, d); or shape (0,)
+    """
+    keep = kept.shape[0] > 0
     pot = 0.0
     for i in range(n_rows):
         d = max(scores[i] + x_sq_norms[start + i], 0.0)
         d = min(d, closest[start + i])
+        if keep:
+            kept[start + i] = d
         pot += d * sample_weight[start + i]
     return pot
 
 
 @kernel
 def _group_potentials(
-    X, tiles, x_sq_norms, sample_weight, closest, cand, cand_sq_norms, c_start, c_stop, out
+    X, tiles, x_sq_norms, sample_weight, closest, cand, cand_sq_norms, c_start, c_stop, kept, out
 ):
     """For each candidate, the weighted sum of min(closest, d(x, cand)) over rows.
 
-    Rows of CHUNKs ``c_start:c_stop``; out : (n_candidates,) OUT.
+    Rows of CHUNKs ``c_start:c_stop``; out : (n_candidates,) OUT; kept :
+    (n_candidates, n_samples) OUT, the terms min(closest, d), unless its
+    shape is (0, 0).
     """
     n_cand = out.shape[0]
     scratch = _scratch(X, tiles)
@@ -144,28 +152,55 @@ def _group_potentials(
     never = c_start < 0
     for t in range(n_cand):
         out[t] = 0.0
+    no_row = np.empty(0)
     for chunk in range(c_start, c_stop):
+        start = chunk * CHUNK
         n_rows = _chunk_scores(X, tiles, never, chunk, cand, cand_sq_norms, n_cand, scratch, dots, scores)
         for t in range(n_cand):
-            out[t] += _add_potential(scores[t], n_rows, x_sq_norms, closest, sample_weight, chunk * CHUNK)
+            kept_t = kept[t] if kept.shape[0] > 0 else no_row
+            out[t] += _add_potential(scores[t], n_rows, x_sq_norms, closest, sample_weight, start, kept_t)
 
 
 @kernel
-def _chunk_add_center(X, tiles, fill, x_sq_norms, sample_weight, center, center_sq_norm, closest, mass, c):
+def _chunk_add_center(
+    X, tiles, fill, x_sq_norms, sample_weight, center, center_sq_norm, closest, mass, kept, kept_row, c
+):
     """Lower ``closest`` for the rows of CHUNK ``c`` to their distance to the centre.
 
     center : the one centre, prepared (see ``_prepared``)
+    kept, kept_row : if ``kept_row >= 0``, ``kept[kept_row]`` holds the
+        rows' min(closest, d) as the centre's potential pass kept them
+        (see ``_group_potentials``): taken, and X is not read
     Also sets their ``mass = sample_weight * closest``; returns the total mass.
     """
-    scores = np.empty((1, CHUNK), dtype=np.float64)
-    n_rows = _chunk_scores(
-        X, tiles, fill, c, center, center_sq_norm, 1, _scratch(X, tiles), new_scores(closest.dtype), scores
-    )
     start = c * CHUNK
+    n_rows = min(CHUNK, rows.n_rows(X) - start)
+    if kept_row < 0:
+        scores = np.empty((1, CHUNK), dtype=np.float64)
+        n_rows = _chunk_scores(
+            X,
+            tiles,
+            fill,
+            c,
+            center,
+            center_sq_norm,
+            1,
+            _scratch(X, tiles),
+            new_scores(closest.dtype),
+            scores,
+        )
+        total = 0.0
+        for i in range(n_rows):
+            d = max(scores[0, i] + x_sq_norms[start + i], 0.0)
+            d = min(d, closest[start + i])
+            closest[start + i] = d
+            m = d * sample_weight[start + i]
+            mass[start + i] = m
+            total += m
+        return total
     total = 0.0
     for i in range(n_rows):
-        d = max(scores[0, i] + x_sq_norms[start + i], 0.0)
-        d = min(d, closest[start + i])
+        d = kept[kept_row, start + i]
         closest[start + i] = d
         m = d * sample_weight[start + i]
         mass[start + i] = m
@@ -175,7 +210,19 @@ def _chunk_add_center(X, tiles, fill, x_sq_norms, sample_weight, center, center_
 
 @parallel_kernel
 def _seeding_pass(
-    X, tiles, fill, x_sq_norms, sample_weight, closest, mass, cand, cand_sq_norms, add_center, out
+    X,
+    tiles,
+    fill,
+    x_sq_norms,
+    sample_weight,
+    closest,
+    mass,
+    cand,
+    cand_sq_norms,
+    add_center,
+    kept,
+    kept_row,
+    out,
 ):
     """The parallel pass of a k-means++ step, in one of two modes.
 
@@ -183,11 +230,15 @@ def _seeding_pass(
     kernel at length).
 
     ``add_center=False``: per group of CHUNKs and candidate, the weighted sum
-    of ``min(closest, d(x, cand))``; out : (n_groups, n_candidates) OUT.
+    of ``min(closest, d(x, cand))``; out : (n_groups, n_candidates) OUT; and
+    these terms in ``kept`` (n_candidates, n_samples) OUT, unless its shape
+    is (0, 0).
 
     ``add_center=True``: lower ``closest`` to the distance to ``cand[0]`` and
     set ``mass = sample_weight * closest``; out : (n_chunks, 1) OUT, the mass
-    of each CHUNK of rows. With ``fill``, X's tiles are stored on the way.
+    of each CHUNK of rows. If ``kept_row >= 0``, the new ``closest`` is
+    ``kept[kept_row]``, as that candidate's potential pass kept it (X is not
+    read). With ``fill``, X's tiles are stored on the way.
 
     tiles : (n_chunks, width, >= CHUNK) float64 INOUT, X's tiles kept across
         passes, or shape (0, 0, 0) to load them in every pass
@@ -202,14 +253,35 @@ def _seeding_pass(
         t = np.int64(task)
         if add_center:
             out[t, 0] = _chunk_add_center(
-                X, tiles, fill, x_sq_norms, sample_weight, cand, cand_sq_norms, closest, mass, t
+                X,
+                tiles,
+                fill,
+                x_sq_norms,
+                sample_weight,
+                cand,
+                cand_sq_norms,
+                closest,
+                mass,
+                kept,
+                kept_row,
+                t,
             )
         else:
             # Groups of whole CHUNKs, near-equal in number.
             c_start = t * n_chunks // n_tasks
             c_stop = (t + 1) * n_chunks // n_tasks
             _group_potentials(
-                X, tiles, x_sq_norms, sample_weight, closest, cand, cand_sq_norms, c_start, c_stop, out[t]
+                X,
+                tiles,
+                x_sq_norms,
+                sample_weight,
+                closest,
+                cand,
+                cand_sq_norms,
+                c_start,
+                c_stop,
+                kept,
+                out[t],
             )
 
 
@@ -242,6 +314,7 @@ def kmeans_plusplus(
     mass,
     chunk_mass_out,
     potential,
+    kept,
     centers,
     indices,
     candidates,
@@ -271,6 +344,10 @@ def kmeans_plusplus(
     mass : (n_samples,) float64 INOUT, ``sample_weight * closest``
     chunk_mass_out : (n_chunks, 1) float64 INOUT, the mass of each CHUNK
     potential : (1,) float64 INOUT, the total mass
+    kept : (n_local_trials, n_samples) float64 INOUT, the last step's
+        candidates' terms min(closest, d), kept by their potentials' pass so
+        that the chosen one's become ``closest`` without reading X again; or
+        shape (0, 0) (memory over budget) to compute them from X
     centers : (n_clusters, n_features) INOUT
     indices : (n_clusters,) int64 INOUT, the row of X chosen for each centre
     candidates : (n_local_trials,) int64 OUT, the last step's candidate rows
@@ -314,6 +391,8 @@ def kmeans_plusplus(
             _prepared(X, _candidate_rows(X, candidates[:1], points[:1])),
             cand_sq_norms[:1],
             add_center,
+            kept,
+            -1,
             chunk_mass_out,
         )
         for f in range(n_features):
@@ -345,6 +424,8 @@ def kmeans_plusplus(
                 prepared,
                 cand_sq_norms,
                 sum_potentials,
+                kept,
+                -1,
                 group_pots,
             )
             pots = np.zeros(n_trials)
@@ -373,6 +454,8 @@ def kmeans_plusplus(
             _prepared(X, points[best : best + 1]),
             cand_sq_norms[best : best + 1],
             add_center,
+            kept,
+            best if kept.shape[0] > 0 else -1,
             chunk_mass_out,
         )
         potential[0] = best_pot

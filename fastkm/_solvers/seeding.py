@@ -16,8 +16,9 @@ import threadpoolctl
 
 from .._kernels import init as init_kernels
 from .._kernels._jit import CHUNK, serial_when_small, start_threads
+from .._kernels.tiles import padded_width
 from .._slicing import Pace, first_slice
-from .layout import csr_parts, n_groups_for, squared_norms, tiled_copy_storage
+from .layout import TILED_COPY_BUDGET, csr_parts, n_groups_for, squared_norms, tiled_copy_storage
 
 
 def _squared_norms_float64(X, block=1 << 15):
@@ -76,6 +77,15 @@ def kmeans_plusplus(X, n_clusters, x_squared_norms, sample_weight, random_state,
     closest, mass = np.empty(n_samples), np.empty(n_samples)
     chunk_mass, potential = np.empty((n_chunks, 1)), np.zeros(1)
     candidates = np.empty(n_local_trials, dtype=np.int64)
+    # The candidates' terms min(closest, d), kept by their potentials' pass:
+    # the chosen one's become ``closest`` without a second pass over X
+    # (scikit-learn keeps its candidates' distances too). Where a row of X
+    # reads more values than keeping the terms writes (1,000,000 x 16, k=32:
+    # 10% less time; china.jpg's three colours, k=64: 40% more), within the
+    # tiled copy's budget.
+    values_a_row = X.nnz / max(n_samples, 1) if sp.issparse(X) else padded_width.__wrapped__(n_features)
+    keep = values_a_row >= n_local_trials + 2 and n_local_trials * n_samples * 8 <= TILED_COPY_BUDGET
+    kept = np.empty((n_local_trials, n_samples) if keep else (0, 0))
     # Dense X in float64 tiles, kept across the seeding passes (if within budget).
     tiles = np.empty((0, 0, 0)) if sp.issparse(X) else tiled_copy_storage(n_chunks, n_features, np.float64)
     n_groups = n_groups_for(n_samples, n_local_trials, 0)
@@ -84,7 +94,7 @@ def kmeans_plusplus(X, n_clusters, x_squared_norms, sample_weight, random_state,
     def steps(k_start, k_stop, forced=-1, forced_pot=0.0):
         return init_kernels.kmeans_plusplus(
             rows, tiles, norms, weights, uniforms, n_groups, closest, mass, chunk_mass, potential,
-            centers, indices, candidates, k_start, k_stop, forced, forced_pot, tie_rtol,
+            kept, centers, indices, candidates, k_start, k_stop, forced, forced_pot, tie_rtol,
         )  # fmt: skip
 
     k = steps(0, 1)
