@@ -51,7 +51,7 @@ def _rounds(case):
         return 50
     if case.task == "predict":
         return 20
-    return 3 if case.dataset in ("large", "sparse") else 5 if case.k >= 256 else 9
+    return 3 if case.dataset in ("large", "highd", "sparse") else 5 if case.k >= 256 else 9
 
 
 @pytest.mark.parametrize("library", list(LIBRARIES))

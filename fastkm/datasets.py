@@ -44,6 +44,14 @@ def large_blobs(random_state=0):
     return X
 
 
+def high_dim_blobs(random_state=0):
+    """make_blobs(100,000, n_features=128, centers=100) in float32: the high-dimensional case."""
+    from sklearn.datasets import make_blobs
+
+    X, _ = make_blobs(n_samples=100_000, n_features=128, centers=100, random_state=random_state)
+    return X.astype(np.float32)
+
+
 def sparse_random(n_samples=100_000, n_features=10_000, density=0.01, random_state=0, dtype=np.float64):
     """A random CSR matrix: each row holds about ``density * n_features`` values in (0, 1).
 

@@ -26,6 +26,7 @@ def test_case_table_covers_the_issue():
         ("china", 64),
         ("china", 256),
         ("large", 32),
+        ("highd", 100),
         ("sparse", 32),
     }
     for dataset, k in sizes:
@@ -52,6 +53,14 @@ def test_datasets_have_their_stated_shape(name):
     assert (target is not None) == (name == "digits")
 
 
+def test_high_dim_dataset_is_float32_as_stated():
+    # The high-d case is float32 for every library (its Lloyd scores in float32).
+    X, target = case_table.load_dataset("highd")
+    assert X.shape == case_table.DATASETS["highd"].shape == (100_000, 128)
+    assert X.dtype == np.float32 and X.flags.c_contiguous and target is None
+    assert bench.Case("highd", 100, "fit-init").heavy
+
+
 def test_large_dataset_shape_is_stated():
     # Loading it takes a second and 128 MB; the loader is datasets.large_blobs.
     assert case_table.DATASETS["large"].shape == (1_000_000, 16)
@@ -73,7 +82,7 @@ def test_select_cases():
         "digits-k10-predict",
     }
     predicts = bench.select_cases(["*-predict"])
-    assert len(predicts) == 7 and all(c.task == "predict" for c in predicts)
+    assert len(predicts) == 8 and all(c.task == "predict" for c in predicts)
     # Patterns combine; the table's order is kept; --quick does not drop named cases.
     picked = bench.select_cases(["cold-start-compile", "blobs-k4-fit"], quick=True)
     assert [c.name for c in picked] == ["blobs-k4-fit", "cold-start-compile"]

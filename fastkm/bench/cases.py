@@ -43,6 +43,7 @@ class Dataset:
     load: object
     target: object = None
     chunks: int = None  # a dask array's row chunks (the dask case makes its own data)
+    dtype: type = np.float64  # X's dtype in the cases (every library gets the same)
 
     def __str__(self):
         return self.name
@@ -58,6 +59,13 @@ DATASETS = {
         Dataset("china", "china.jpg pixels, RGB in [0, 1]", (273_280, 3), datasets.china),
         Dataset(
             "large", "make_blobs(1,000,000, n_features=16, centers=32)", (1_000_000, 16), datasets.large_blobs
+        ),
+        Dataset(
+            "highd",
+            "make_blobs(100,000, n_features=128, centers=100), float32",
+            (100_000, 128),
+            datasets.high_dim_blobs,
+            dtype=np.float32,
         ),
         Dataset("sparse", "random CSR matrix, 1% stored", (100_000, 10_000), datasets.sparse_random),
         Dataset(
@@ -124,7 +132,7 @@ class Case:
     def heavy(self):
         """Left out of ``--quick`` runs: minutes of scikit-learn time, or a compile."""
         return (
-            self.dataset in ("large", "sparse")
+            self.dataset in ("large", "highd", "sparse")
             or self.k >= 256
             or self.task == "cold-start-compile"
             or self.on_cluster
@@ -138,6 +146,7 @@ _SIZES = [
     ("china", 64),
     ("china", 256),
     ("large", 32),
+    ("highd", 100),
     ("sparse", 32),
 ]
 _IN_PROCESS_TASKS = ("fit-init", "fit", "minibatch", "predict")
@@ -199,8 +208,8 @@ def _matching(pattern, cases):
 
 
 def load_dataset(dataset):
-    """``(X, target)`` of a dataset: float64 X (C-contiguous, or CSR), target or None."""
+    """``(X, target)`` of a dataset: X in the dataset's dtype (C-contiguous, or CSR), target or None."""
     spec = DATASETS[dataset]
     X = spec.load()
-    X = X.astype(np.float64) if hasattr(X, "tocsr") else np.ascontiguousarray(X, dtype=np.float64)
+    X = X.astype(spec.dtype) if hasattr(X, "tocsr") else np.ascontiguousarray(X, dtype=spec.dtype)
     return X, (spec.target() if spec.target is not None else None)
