@@ -65,9 +65,11 @@ def test_row_key_keeps_the_gap_above_the_margin():
         assert b_now * b_now - u_now * u_now > margin
 
 
-def test_bounds_with_rounding_at_stake():
-    """float32 data far from the origin, inits far from the data: large scores, many
-    relocations; the rounding margins decide which rows are skipped."""
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bounds_with_rounding_at_stake(dtype):
+    """Data far from the origin, inits far from the data: large scores, many relocations;
+    the rounding margins decide which rows are skipped (float64: also the float32
+    scores' margins of the bounds auto's brute-force pass sets)."""
     rng = np.random.default_rng(11)
     for case in range(120):
         n, d = int(rng.choice([30, 300, 1000])), int(rng.choice([1, 2, 3, 5, 8, 13]))
@@ -77,8 +79,8 @@ def test_bounds_with_rounding_at_stake():
             X = base[rng.integers(0, len(base), n)]
         else:
             X = rng.normal(size=(n, d)) + 1e3 * rng.integers(0, 3, size=(n, 1))
-        X = X.astype(np.float32)
-        init = (rng.normal(size=(k, d)) * X.std() * 3).astype(np.float32)
+        X = X.astype(dtype)
+        init = (rng.normal(size=(k, d)) * X.std() * 3).astype(dtype)
         weights = rng.choice([0.5, 1.0, 2.0], n)
         _assert_same(_both(X, init + X.mean(axis=0), sample_weight=weights, tol=float(rng.choice([0, 1e-3]))))
 
@@ -120,7 +122,7 @@ def _both(X, init, sample_weight=None, tol=1e-4, max_iter=300):
     init = (init - mean).astype(X.dtype)
     runs = [
         exact.lloyd_single(X, w, init, max_iter=max_iter, tol=tol, algorithm=a)
-        for a in ("lloyd", "hamerly", "elkan", "yinyang")
+        for a in ("lloyd", "hamerly", "elkan", "yinyang", "lloyd-then-hamerly")
     ]
     with _small_center_groups():
         runs.append(exact.lloyd_single(X, w, init, max_iter=max_iter, tol=tol, algorithm="yinyang"))
@@ -175,6 +177,34 @@ def test_hamerly_with_empty_clusters():
     runs = _both(X, init)
     _assert_same(runs)
     assert len(np.unique(runs[0][0])) == 8
+
+
+@pytest.mark.parametrize("name, k", [("digits", 10), ("digits", 40), ("china", 16)])
+def test_bounds_from_brute_force_stay_valid(name, k):
+    """auto's switch: Hamerly's bounds set by a float32-first Lloyd pass hold, then Hamerly's steps."""
+    X = {"digits": datasets.digits, "china": lambda: _china_sample(3000)}[name]()
+    X = np.ascontiguousarray(X - X.mean(axis=0))
+    n = len(X)
+    centers, _ = sklearn.cluster.kmeans_plusplus(X, k, random_state=0)
+    step = steps.BoundingLloydStep(X, np.ones(n), centers)
+    new_centers = np.empty_like(centers)
+    for i in range(8):
+        state = step.state.copy()
+        step(i == 0, centers, new_centers)
+        labels = step.labels
+        key, lower_key = (step.bounds[0], step.bounds[1]) if i == 0 else (step.key, step.lower_key)
+        dist = np.sqrt(((X[:, None, :] - centers[None]) ** 2).sum(-1))
+        np.testing.assert_array_equal(labels, _solvers.predict_labels(X, centers)[0])
+        own = dist[np.arange(n), labels]
+        others = dist.copy()
+        others[np.arange(n), labels] = np.inf
+        assert np.all(key - state[bounds.CENTER_DRIFT][labels] <= others.min(axis=1) - own + 1e-9)
+        assert np.all(lower_key - state[bounds.SCALARS, bounds.DRIFT] <= others.min(axis=1) + 1e-9)
+        if i == 0:
+            # The float32 scores decide most rows: bounds for all but the near-ties.
+            assert np.mean(np.isfinite(key)) > 0.9
+            step = step.to_hamerly(centers, new_centers)
+        centers, new_centers = new_centers, centers
 
 
 def test_center_distances():

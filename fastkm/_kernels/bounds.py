@@ -249,7 +249,10 @@ def _hamerly_rows(
     n_features = X.shape[1]
     center_drift = state[CENTER_DRIFT]
     first_pass = state[SCALARS, FIRST] > 0.0
-    scratch = new_tile(n_features if tiles.shape[0] == 0 else 0, X.dtype)
+    # Without kept tiles the rows to score are gathered from X itself: only
+    # they are read (a run carried on from brute force keeps no copy of X).
+    kept = tiles.shape[0] > 0
+    scratch = new_tile(0, X.dtype)
     gathered = new_tile(n_features, X.dtype)
     width = gathered.shape[0]
     scores = new_scores(X.dtype)
@@ -267,15 +270,21 @@ def _hamerly_rows(
         n_left = rows_to_test(first_pass, key, labels, start, n_rows, center_drift, rows)
         if n_left == 0 and not fill_tiles:
             continue
-        tile = chunk_tile(X, tiles, fill_tiles, first_tile + m, start, stop, scratch)[0]
+        if kept:
+            tile = chunk_tile(X, tiles, fill_tiles, first_tile + m, start, stop, scratch)[0]
         if not first_pass:
             n_left = tighten_rows(X, start, rows, n_left, centers, labels, key, lower_key, state, work)
         if n_left == 0:
             continue
         # Score the undecided rows against every centre, gathered into one tile.
-        for f in range(width):
+        if kept:
+            for f in range(width):
+                for q in range(n_left):
+                    gathered[f, q] = tile[f, rows[q]]
+        else:
             for q in range(n_left):
-                gathered[f, q] = tile[f, rows[q]]
+                for f in range(n_features):
+                    gathered[f, q] = X[start + rows[q], f]
         tile_top2(gathered, n_left, n_features, centers, center_sq_norms, scores, best, second, new_labels)
         _rescored_bounds(gathered, n_left, best, second, new_labels, state, work)
         for q in range(n_left):

@@ -24,6 +24,7 @@ import numpy as np
 from numba import prange
 
 from ._jit import CHUNK, fma, kernel, parallel_kernel
+from .bounds import half_separations, row_key
 from .lloyd import accumulate_changes, group_bounds, store_partials, tiles_per_group
 from .tiles import chunk_tile, new_scores, new_tile, padded_centers, tile_top2
 
@@ -80,6 +81,35 @@ def _rescored_label(X, r, centers, center_sq_norms):
 
 
 @kernel
+def _bounds_from_scores(scores, n_rows, error_scale, bounds, start):
+    """Hamerly's bounds (``bounds.row_key``) from a chunk's float32 best and second-best scores.
+
+    A score ``||c||^2 - 2 x.c`` plus ``||x||^2`` is a squared distance; the
+    float32 scores err by less than ``a + b ||x||`` (``mixed_error_scale``,
+    which bounds the sum of two such errors), and the bounds are widened by
+    that and by the bounds' own margin. The bounds refer to the centres
+    just scored, with no drift yet. A row not ``clear`` (rescored in
+    float64) gets no bounds: its key lets the next iteration test it.
+    """
+    best32, second32, norms, clear, chunk_labels = scores
+    key, lower_key, half_sep, margin = bounds
+    a, b, _ = error_scale
+    for i in range(n_rows):
+        r = start + i
+        if not clear[i]:
+            key[r] = -np.inf
+            lower_key[r] = 0.0
+            continue
+        xx = norms[i] * norms[i]
+        widen = a + b * norms[i] + margin
+        u = np.sqrt(max(np.float64(best32[i]) + xx + widen, 0.0))
+        lower = np.sqrt(max(np.float64(second32[i]) + xx - widen, 0.0))
+        bq = max(lower, half_sep[chunk_labels[i]])
+        lower_key[r] = bq
+        key[r] = row_key(u, bq, 0.0, margin)
+
+
+@kernel
 def _mixed_rows(
     X,
     tiles,
@@ -93,6 +123,7 @@ def _mixed_rows(
     row_norms,
     error_scale,
     labels,
+    bounds,
     row_start,
     row_stop,
     out,
@@ -100,16 +131,23 @@ def _mixed_rows(
     """Label rows ``row_start:row_stop``; correct the centre sums for those relabelled.
 
     As ``lloyd._assign_rows``, with ``tiles`` a float32 copy of X (filled on
-    the first call) and the centres given twice: padded float32 copies and
-    their norms for the first scoring, the float64 ones for the rows
-    rescored. ``row_norms`` holds each row's ``||x||`` (float64), written
-    when the tiles are filled; ``error_scale`` comes from ``mixed_error_scale``.
+    the first call), or none (shape (0, 0, 0): each chunk of X is loaded
+    into a float32 scratch tile), and the centres given twice: padded
+    float32 copies and their norms for the first scoring, the float64 ones
+    for the rows rescored. ``row_norms`` holds each row's ``||x||``
+    (float64), written when the tiles are filled (shape (0,) without
+    tiles); ``error_scale`` comes from ``mixed_error_scale``; ``bounds``
+    see ``mixed_block``.
     """
     n_features = X.shape[1]
-    scratch = new_tile(0, np.float32)
+    kept = tiles.shape[0] > 0
+    with_bounds = bounds[0].shape[0] > 0
+    scratch = new_tile(0 if kept else n_features, np.float32)
     scores32 = new_scores(np.float32)
     best32 = np.empty(CHUNK, dtype=np.float32)
     second32 = np.empty(CHUNK, dtype=np.float32)
+    norms = np.empty(CHUNK)
+    clear = np.empty(CHUNK, dtype=np.bool_)
     recheck = np.empty(CHUNK, dtype=np.int64)
     old_labels = np.empty(CHUNK, dtype=np.int32)
     chunk_labels = np.empty(CHUNK, dtype=np.int32)
@@ -121,19 +159,27 @@ def _mixed_rows(
         stop = min(start + CHUNK, row_stop)
         n_rows = stop - start
         tile = chunk_tile(X, tiles, fill_tiles, first_tile + m, start, stop, scratch)[0]
-        if fill_tiles:
+        if fill_tiles or not kept:
             for i in range(n_rows):
                 s = 0.0
                 for f in range(n_features):
                     s += np.float64(X[start + i, f]) * np.float64(X[start + i, f])
-                row_norms[start + i] = np.sqrt(s)
+                norms[i] = np.sqrt(s)
+                if kept:
+                    row_norms[start + i] = norms[i]
+        else:
+            for i in range(n_rows):
+                norms[i] = row_norms[start + i]
         tile_top2(tile, n_rows, n_features, centers32, norms32, scores32, best32, second32, chunk_labels)
         n_recheck = 0
         for i in range(n_rows):
             recheck[n_recheck] = i
             gap = np.float64(second32[i]) - np.float64(best32[i])
-            norm = row_norms[start + i]
-            n_recheck += not (gap > a + b * norm and norm < x_limit)
+            clear[i] = gap > a + b * norms[i] and norms[i] < x_limit
+            n_recheck += not clear[i]
+        if with_bounds:
+            scores = best32, second32, norms, clear, chunk_labels
+            _bounds_from_scores(scores, n_rows, error_scale, bounds, start)
         for q in range(n_recheck):
             chunk_labels[recheck[q]] = _rescored_label(X, start + recheck[q], centers, center_sq_norms)
         for i in range(n_rows):
@@ -158,6 +204,7 @@ def _mixed_groups(
     row_norms,
     error_scale,
     labels,
+    bounds,
     group_partials,
     group_changed,
 ):
@@ -181,6 +228,7 @@ def _mixed_groups(
             row_norms,
             error_scale,
             labels,
+            bounds,
             g_start,
             g_stop,
             group_partials[g],
@@ -197,6 +245,7 @@ def mixed_block(
     center_sq_norms,
     row_norms,
     labels,
+    bounds,
     group_partials,
     group_changed,
 ):
@@ -207,11 +256,20 @@ def mixed_block(
     below; returns nothing (the labels changed are in ``group_changed``).
 
     X : (n_samples, n_features) float64 IN
-    tiles : float32 tiles of X (see ``lloyd._assign_rows``), filled when ``fill_tiles``
+    tiles : float32 tiles of X (see ``lloyd._assign_rows``), filled when
+        ``fill_tiles``; or shape (0, 0, 0) to read X
     row_norms : (n_samples,) float64 INOUT, ``||x||`` of every row, written
-        with the tiles (``fill_tiles``) and read after
+        with the tiles (``fill_tiles``) and read after; shape (0,) without tiles
+    bounds : ``(key, lower_key, half_sep, margin)``: with ``key`` and
+        ``lower_key`` (n_samples,) float64 OUT, every row's Hamerly bounds
+        against ``centers`` (``bounds.row_key``, no drift yet; the float32
+        scores give them for free), ``half_sep`` (n_clusters,) OUT the
+        centres' half separations, ``margin`` the bounds' rounding margin;
+        ``key`` of shape (0,) for none
     """
     n_features = X.shape[1]
+    if bounds[0].shape[0] > 0:
+        half_separations(centers, bounds[2])
     padded32 = padded_centers(centers, np.float32)
     norms32 = np.empty(center_sq_norms.shape[0], dtype=np.float32)
     for j in range(norms32.shape[0]):
@@ -229,6 +287,7 @@ def mixed_block(
         row_norms,
         error_scale,
         labels,
+        bounds,
         group_partials,
         group_changed,
     )

@@ -15,7 +15,7 @@ from .distinct import distinct_rows
 from .layout import csr_parts, row_squared_norms
 from .predict import total_inertia
 from .seeding import init_centroids
-from .steps import step_for
+from .steps import BoundingLloydStep, step_for
 
 
 def is_same_clustering(labels1, labels2, n_clusters):
@@ -105,6 +105,10 @@ def lloyd_single(
     new_centers = np.empty_like(centers)
     if algorithm == "auto":
         algorithm = choose_algorithm(n_rows, n_features, n_clusters)
+        if algorithm == "hamerly" and rows.dtype == np.float64 and not sp.issparse(rows):
+            # Brute force scored in float32 first, which sets Hamerly's bounds
+            # on the way; Hamerly's from the second iteration (see steps).
+            algorithm = "lloyd-then-hamerly"
     if algorithm != "lloyd" and np.any(sample_weight < 0):
         # Negative weights can put centres outside the data, beyond the
         # rounding margin the bounds are built on; brute force is safe. The
@@ -113,13 +117,15 @@ def lloyd_single(
         algorithm = "lloyd"
     step = step_for(rows, row_weight, centers, algorithm)
     labels, weights = step.labels, step.weights
+    first = True
 
     def all_labels():
         return labels if distinct is None else labels[distinct.inverse]
 
     strict_convergence = False
     for i in range(max_iter):
-        n_changed, n_empty, center_shift_tot = step(i == 0, centers, new_centers)
+        n_changed, n_empty, center_shift_tot = step(first, centers, new_centers)
+        first = False
         if n_empty:
             # new_centers holds the sums: relocate, then average as usual.
             _relocate_empty_clusters(X, sample_weight, centers, new_centers, weights, all_labels())
@@ -139,6 +145,10 @@ def lloyd_single(
             if verbose:
                 print(f"Converged at iteration {i}: center shift {center_shift_tot} within tolerance {tol}.")
             break
+        if i == 0 and isinstance(step, BoundingLloydStep):
+            # From the centres just scored (now new_centers) to the new ones.
+            step = step.to_hamerly(new_centers, centers)
+            labels, weights = step.labels, step.weights
 
     if not strict_convergence:
         step.relabel(centers)
