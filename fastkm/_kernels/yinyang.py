@@ -125,9 +125,11 @@ def _groups_to_score(
 
 @kernel
 def _score_groups(
-    tile, rows, n_left, every_row, n_features, grouped, grouped_norms, order, offsets, need, work
+    tile, cols, n_left, every_row, n_features, grouped, grouped_norms, order, offsets, need, work
 ):
     """Score each undecided row against the groups it needs, one group at a time.
+
+    The ``q``-th undecided row is column ``cols[q]`` of ``tile``.
 
     Per group, the rows that need it are gathered into one tile and scored by
     ``tile_top2`` against the group's centres (in increasing index order within
@@ -149,7 +151,7 @@ def _score_groups(
             scored = gathered
             for f in range(width):
                 for p in range(m):
-                    gathered[f, p] = tile[f, rows[positions[p]]]
+                    gathered[f, p] = tile[f, cols[positions[p]]]
         lo, hi = offsets[g], offsets[g + 1]
         tile_top2(scored, m, n_features, grouped[lo:hi], grouped_norms[lo:hi], scores, best, second, labels)
         for p in range(m):
@@ -161,9 +163,11 @@ def _score_groups(
 
 @kernel
 def _new_bounds(
-    tile, start, rows, n_left, need, group_drift, state, group_lower, key, new_labels, work, xx, norms
+    tile, cols, start, rows, n_left, need, group_drift, state, group_lower, key, new_labels, work, xx, norms
 ):
     """Labels and bounds of the rescored rows, from the groups' scores.
+
+    Row ``start + rows[q]`` is column ``cols[q]`` of ``tile``.
 
     The label is the best score over the groups scored, ties to the lower
     centre index: Lloyd's. Each scored group's bound is its best score, or its
@@ -178,7 +182,7 @@ def _new_bounds(
         norms[q] = 0.0
     for f in range(width):
         for q in range(n_left):
-            x = np.float64(tile[f, rows[q]])
+            x = np.float64(tile[f, cols[q]])
             norms[q] += x * x
     best, lower = work[3], xx  # best scores (X's dtype) and lower bounds, per row
     for q in range(n_left):
@@ -251,7 +255,12 @@ def _yinyang_rows(
     center_drift = state[CENTER_DRIFT]
     first_pass = state[SCALARS, FIRST] > 0.0
     margin = state[SCALARS, MARGIN]
-    scratch = new_tile(n_features if tiles.shape[0] == 0 else 0, X.dtype)
+    # Without kept tiles, the first pass loads each chunk of X into ``scratch``
+    # and the later ones gather the undecided rows from X into ``packed``.
+    kept = tiles.shape[0] > 0
+    scratch = new_tile(0 if kept else n_features, X.dtype)
+    packed = new_tile(0 if kept else n_features, X.dtype)
+    in_order = np.arange(CHUNK)
     work = (
         new_tile(n_features, X.dtype),
         np.empty(CHUNK, dtype=np.int64),
@@ -276,13 +285,20 @@ def _yinyang_rows(
         n_left = rows_to_test(first_pass, key, labels, start, n_rows, center_drift, rows)
         if n_left == 0 and not fill_tiles:
             continue
-        tile = chunk_tile(X, tiles, fill_tiles, first_tile + m, start, stop, scratch)[0]
+        tile, cols = scratch, rows
+        if kept or first_pass:
+            tile = chunk_tile(X, tiles, fill_tiles, first_tile + m, start, stop, scratch)[0]
         if not first_pass:
             n_left = _tighten(
                 X, start, rows, n_left, centers, labels, key, group_lower, group_drift, state, tight
             )
         if n_left == 0:
             continue
+        if not (kept or first_pass):
+            for q in range(n_left):
+                for f in range(n_features):
+                    packed[f, q] = X[start + rows[q], f]
+            tile, cols = packed, in_order
         _groups_to_score(
             start,
             rows,
@@ -297,10 +313,11 @@ def _yinyang_rows(
             need,
         )
         _score_groups(
-            tile, rows, n_left, first_pass, n_features, grouped, grouped_norms, order, offsets, need, work
+            tile, cols, n_left, first_pass, n_features, grouped, grouped_norms, order, offsets, need, work
         )
         _new_bounds(
             tile,
+            cols,
             start,
             rows,
             n_left,

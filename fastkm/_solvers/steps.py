@@ -417,6 +417,10 @@ class YinyangStep(LloydStep):
         bound = self.state, *groups, self.labels, self.key, self.group_lower
         yinyang.yinyang_block(*self._inputs(first, centers), *bound, *self.buffers.partials())
 
+    def _tiles(self):
+        # As Hamerly's: the rows the bounds leave undecided are read from X itself.
+        return no_tiles(self.rows)
+
     def centers_moved(self, centers, new_centers):
         yinyang.record_drifts(centers, new_centers, self.state, self.center_group, self.group_drift)
 
