@@ -42,7 +42,7 @@ from numba import prange
 
 from ._jit import CHUNK, kernel, parallel_kernel
 from .lloyd import accumulate_changes, group_bounds, store_partials, tiles_per_group
-from .tiles import chunk_tile, new_scores, new_tile, padded_centers, tile_top2
+from .tiles import chunk_tile, gather_tile, new_scores, new_tile, padded_centers, tile_top2
 
 # Globals are compile-time constants in kernels.
 _EPS = float(np.finfo(np.float64).eps)
@@ -282,9 +282,7 @@ def _hamerly_rows(
                 for q in range(n_left):
                     gathered[f, q] = tile[f, rows[q]]
         else:
-            for q in range(n_left):
-                for f in range(n_features):
-                    gathered[f, q] = X[start + rows[q], f]
+            gather_tile(X, start, rows, n_left, gathered)
         tile_top2(gathered, n_left, n_features, centers, center_sq_norms, scores, best, second, new_labels)
         _rescored_bounds(gathered, n_left, best, second, new_labels, state, work)
         for q in range(n_left):

@@ -175,8 +175,8 @@ def _chunk_add_center(
     """
     start = c * CHUNK
     n_rows = min(CHUNK, rows.n_rows(X) - start)
+    scores = np.empty((1, CHUNK), dtype=np.float64)
     if kept_row < 0:
-        scores = np.empty((1, CHUNK), dtype=np.float64)
         n_rows = _chunk_scores(
             X,
             tiles,
@@ -189,18 +189,12 @@ def _chunk_add_center(
             new_scores(closest.dtype),
             scores,
         )
-        total = 0.0
-        for i in range(n_rows):
-            d = max(scores[0, i] + x_sq_norms[start + i], 0.0)
-            d = min(d, closest[start + i])
-            closest[start + i] = d
-            m = d * sample_weight[start + i]
-            mass[start + i] = m
-            total += m
-        return total
     total = 0.0
     for i in range(n_rows):
-        d = kept[kept_row, start + i]
+        if kept_row < 0:
+            d = min(max(scores[0, i] + x_sq_norms[start + i], 0.0), closest[start + i])
+        else:
+            d = kept[kept_row, start + i]
         closest[start + i] = d
         m = d * sample_weight[start + i]
         mass[start + i] = m

@@ -88,6 +88,20 @@ def load_tile(X, start, stop, tile):
 
 
 @kernel
+def gather_tile(X, start, rows, n_rows, tile):
+    """Rows ``start + rows[q]`` of X into ``tile``'s first ``n_rows`` columns, transposed.
+
+    For the few rows a bound algorithm's tests leave undecided: each row's
+    values are read side by side. Padding rows of ``tile`` stay as they are
+    (zero, from ``new_tile``).
+    """
+    for q in range(n_rows):
+        r = start + rows[q]
+        for f in range(X.shape[1]):
+            tile[f, q] = X[r, f]
+
+
+@kernel
 def chunk_tile(X, tiles, fill_tiles, index, start, stop, scratch):
     """The tile of rows ``X[start:stop]``, and ``load_tile``'s finiteness probe.
 

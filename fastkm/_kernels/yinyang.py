@@ -39,7 +39,7 @@ from .bounds import (
     rows_to_test,
 )
 from .lloyd import accumulate_changes, group_bounds, store_partials, tiles_per_group
-from .tiles import chunk_tile, new_scores, new_tile, padded_centers, tile_top2
+from .tiles import chunk_tile, gather_tile, new_scores, new_tile, padded_centers, tile_top2
 
 _EPS = float(np.finfo(np.float64).eps)
 
@@ -295,9 +295,7 @@ def _yinyang_rows(
         if n_left == 0:
             continue
         if not (kept or first_pass):
-            for q in range(n_left):
-                for f in range(n_features):
-                    packed[f, q] = X[start + rows[q], f]
+            gather_tile(X, start, rows, n_left, packed)
             tile, cols = packed, in_order
         _groups_to_score(
             start,
