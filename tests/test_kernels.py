@@ -7,7 +7,7 @@ import sklearn.cluster
 from fastkm import KMeans, _solvers, datasets
 from fastkm._kernels import lloyd, mixed
 from fastkm._kernels._jit import CHUNK
-from fastkm._kernels.tiles import padded_centers, tile_center_scores
+from fastkm._kernels.tiles import load_tile, new_tile, padded_centers, tile_center_scores
 from fastkm._solvers import exact, layout, steps
 
 from . import reference
@@ -166,6 +166,28 @@ def test_tiles_for_a_grouping_counted_in_python_as_the_kernels_count_them():
             bounds = [lloyd.group_bounds(g, n_groups, n_samples) for g in range(n_groups)]
             assert bounds[-1][1] == n_samples
             assert max(stop - start for start, stop in bounds) <= per_group * CHUNK
+
+
+@pytest.mark.parametrize("d", [1, 3, 4, 5, 8, 9, 16, 17, 64])
+@pytest.mark.parametrize(
+    "x_dtype, tile_dtype", [(np.float64, np.float64), (np.float64, np.float32), (np.float32, np.float32)]
+)
+def test_load_tile_transposes_and_probes(rng, d, x_dtype, tile_dtype):
+    # Each of load_tile's paths (narrow rows, rows of a cache line, longer
+    # rows), with row counts that leave remainders, and a strided X.
+    X = rng.normal(size=(600, d)).astype(x_dtype)
+    for source in (X, np.repeat(X, 2, axis=1)[:, ::2]):
+        for start, stop in ((0, 256), (300, 313), (599, 600)):
+            tile = new_tile(d, tile_dtype)
+            assert load_tile(source, start, stop, tile) == 0
+            n_rows = stop - start
+            np.testing.assert_array_equal(tile[:d, :n_rows], X[start:stop].T.astype(tile_dtype))
+            assert not tile[d:].any()
+    for bad in (np.nan, np.inf, -np.inf):
+        Y = X.copy()
+        Y[310, d - 1] = bad
+        assert np.isnan(load_tile(Y, 300, 313, new_tile(d, tile_dtype)))
+        assert load_tile(Y, 0, 256, new_tile(d, tile_dtype)) == 0
 
 
 def test_lloyd_single_matches_reference(rng):
