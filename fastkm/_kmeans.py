@@ -504,11 +504,17 @@ class KMeans(_BaseKMeans):
             if sp.issparse(X):
                 # Sparse data is not centred (that would fill it), as in scikit-learn.
                 X_mean, tol = np.zeros(X.shape[1], dtype=X.dtype), _solvers.tolerance(X, self.tol)
+                x_max = None
             else:
                 # Mean-centring makes the ||c||^2 - 2 x.c distance expansion accurate.
                 # Into a new array if X is still the caller's (copy_x=True).
-                X, X_mean, tol = _solvers.center_data(
-                    X, self.tol, in_place=X_owned, sums=X_sums, record=centring
+                X, X_mean, tol, x_max = _solvers.center_data(
+                    X,
+                    self.tol,
+                    in_place=X_owned,
+                    sums=X_sums,
+                    record=centring,
+                    measure_rows=_solvers.uses_bounds(algorithm, *X.shape, self.n_clusters),
                 )
                 if v.is_array_init(self.init):
                     init -= X_mean
@@ -525,6 +531,7 @@ class KMeans(_BaseKMeans):
                 verbose=self.verbose,
                 validate_centers=lambda c: v.check_init_result(c, X, self.n_clusters),
                 algorithm=algorithm,
+                x_max=x_max,
             )
         except KeyboardInterrupt:
             if "means" in centring and not self.copy_x:

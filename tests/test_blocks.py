@@ -133,8 +133,8 @@ def test_finish_blocks_adds_in_block_then_group_order():
 
 def test_a_blocks_margin_covers_every_row():
     # The bounds' rounding margin of a block of small rows grows to cover
-    # centres as far out as the data's largest row (x_max); the block that
-    # holds that row gets the single run's margin.
+    # centres as far out as the data's largest row (x_max): given x_max,
+    # every block gets the single run's margin, measured or not.
     X, w = _data(np.float64, weighted=False, sparse=False)
     norms = layout.row_squared_norms(X)
     x_max = float(norms.max())
@@ -146,8 +146,9 @@ def test_a_blocks_margin_covers_every_row():
         return step.state[bounds.SCALARS, bounds.MARGIN]
 
     whole = margin(np.arange(len(X)))
-    assert margin(small) < margin(small, x_max=x_max) < whole
-    assert margin(np.concatenate([small, large]), x_max=x_max) == whole
+    assert margin(small) < margin(small, x_max=x_max) == whole
+    assert margin(np.concatenate([small, large])) == whole
+    assert margin(np.arange(len(X)), x_max=x_max) == whole
 
 
 @pytest.mark.parametrize("algorithm", ["lloyd", "hamerly", "elkan", "yinyang"])

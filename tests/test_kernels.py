@@ -251,16 +251,23 @@ def test_center_data_matches_numpy_bits(rng, n, d, dtype):
     expected_mean = X.mean(axis=0)
     expected_X = X - expected_mean
     original = X.copy()
-    centred, means, tol = _solvers.center_data(X, 1e-4, in_place=False)
+    centred, means, tol, x_max = _solvers.center_data(X, 1e-4, in_place=False)
     np.testing.assert_array_equal(X, original)
     np.testing.assert_array_equal(centred, expected_X)
-    centred, means, tol = _solvers.center_data(X, 1e-4)
+    largest = np.einsum("ij,ij->i", expected_X.astype(np.float64), expected_X.astype(np.float64)).max()
+    if d >= 2:
+        # A bound on every centred row's squared norm, and a close one.
+        assert largest <= x_max <= largest * (1 + 1e-12)
+    else:
+        assert x_max is None
+    centred, means, tol, x_max = _solvers.center_data(X, 1e-4)
     assert centred is X
     assert means.dtype == dtype
     np.testing.assert_array_equal(means, expected_mean)
     np.testing.assert_array_equal(X, expected_X)
     assert tol == expected_tol
     assert _solvers.center_data(X.copy(), 0)[2] == 0
+    assert _solvers.center_data(X.copy(), 1e-4, measure_rows=False)[3] is None
 
 
 def test_find_cumulative_clips_to_last_index():

@@ -17,7 +17,7 @@ estimators, which import from this face only. The rooms:
 """
 
 from .centering import center_data, tolerance
-from .exact import kmeans_fit
+from .exact import kmeans_fit, uses_bounds
 from .layout import row_squared_norms
 from .minibatch import minibatch_fit, minibatch_init, minibatch_partial_step, reassign_due, subset_centroids
 from .predict import euclidean_distances, labels_inertia, predict_labels
@@ -37,4 +37,5 @@ __all__ = [
     "row_squared_norms",
     "subset_centroids",
     "tolerance",
+    "uses_bounds",
 ]

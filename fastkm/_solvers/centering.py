@@ -10,7 +10,7 @@ from sklearn.utils.sparsefuncs import mean_variance_axis
 from .._kernels import stats
 
 
-def center_data(X, tol, in_place=True, sums=None, record=None):
+def center_data(X, tol, in_place=True, sums=None, record=None, measure_rows=True):
     """Centre X on its column means; return it with the means and absolute tol.
 
     The absolute tolerance is ``tol`` times the mean of the columns' variances.
@@ -21,12 +21,19 @@ def center_data(X, tol, in_place=True, sums=None, record=None):
     be ``stats.column_sums(X)`` (validation computes them). ``record``, a
     dict, gets ``"means"`` before X is changed in place: a caller interrupted
     (Ctrl-C) once X is centred, even before this returns, can add them back.
+    ``measure_rows``: bound the centred rows' squared norms too (``x_max``).
 
     Returns
     -------
     X : ndarray, centred (X itself when ``in_place``)
     means : ndarray of shape (n_features,), dtype of X
     tol : float
+    x_max : float or None
+        An upper bound on the squared norm of every centred row (the largest
+        one, rounded up), made on the way: the bound-based algorithms'
+        rounding margin needs one, and a pass of its own over 1,000,000 x 16
+        took 7 ms. None without ``measure_rows`` and where numpy centres X
+        (a single column, a read-only X).
     """
     n_samples, n_features = X.shape
     if n_features < 2 or not X.flags.writeable:
@@ -39,6 +46,7 @@ def center_data(X, tol, in_place=True, sums=None, record=None):
         if record is not None and in_place:
             record["means"] = means
         X -= means
+        x_max = None
     else:
         # Divided as numpy's mean and var divide: by an intp count, in place.
         count = np.intp(n_samples)
@@ -47,10 +55,14 @@ def center_data(X, tol, in_place=True, sums=None, record=None):
         out = X if in_place else np.empty_like(X)
         if record is not None and in_place:
             record["means"] = means.copy()
-        variances = stats.center_columns(X, means, out)
+        variances, largest = stats.center_columns(X, means, out, measure_rows)
         np.true_divide(variances, count, out=variances, casting="unsafe")
         X = out
-    return X, means, (np.mean(variances) * tol if tol else 0)
+        # Past the rounding of the row's float64 sum.
+        x_max = (
+            largest * (1 + 2 * (n_features + 2) * float(np.finfo(np.float64).eps)) if measure_rows else None
+        )
+    return X, means, (np.mean(variances) * tol if tol else 0), x_max
 
 
 def tolerance(X, tol):

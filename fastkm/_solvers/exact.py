@@ -48,6 +48,13 @@ def choose_algorithm(n_samples, n_features, n_clusters):
     return "hamerly"
 
 
+def uses_bounds(algorithm, n_samples, n_features, n_clusters):
+    """Whether a fit of this shape runs a bound-based step, whose margin wants a bound on the rows' norms."""
+    if algorithm == "auto":
+        algorithm = choose_algorithm(n_samples, n_features, n_clusters)
+    return algorithm != "lloyd"
+
+
 def _relocate_empty_clusters(X, sample_weight, centers_old, sums, weights, labels):
     """Give each empty cluster the point farthest from its centre (in place).
 
@@ -77,7 +84,15 @@ def _relocate_empty_clusters(X, sample_weight, centers_old, sums, weights, label
 
 
 def lloyd_single(
-    X, sample_weight, centers_init, max_iter=300, verbose=False, tol=1e-4, algorithm="lloyd", distinct=None
+    X,
+    sample_weight,
+    centers_init,
+    max_iter=300,
+    verbose=False,
+    tol=1e-4,
+    algorithm="lloyd",
+    distinct=None,
+    x_max=None,
 ):
     """One run of Lloyd's iterations from ``centers_init``.
 
@@ -89,7 +104,9 @@ def lloyd_single(
     picks by shape (``choose_algorithm``). With ``distinct`` (from
     ``distinct_rows``), the iterations run on X's distinct rows and their
     merged weights; what scikit-learn does row by row (empty-cluster
-    relocation, the inertia) still sees every row.
+    relocation, the inertia) still sees every row. ``x_max``, an upper
+    bound on every row's squared norm (``center_data`` makes one), spares
+    the bound-based steps a pass over X for their rounding margin.
 
     Returns
     -------
@@ -115,7 +132,7 @@ def lloyd_single(
         # rows' own weights: merged ones can hide a negative one, which an
         # empty cluster's relocation still moves alone.
         algorithm = "lloyd"
-    step = step_for(rows, row_weight, centers, algorithm)
+    step = step_for(rows, row_weight, centers, algorithm, x_max)
     labels, weights = step.labels, step.weights
     first = True
 
@@ -169,10 +186,12 @@ def kmeans_fit(
     verbose=False,
     validate_centers=None,
     algorithm="auto",
+    x_max=None,
 ):
     """Best of ``n_init`` Lloyd runs, by inertia (scikit-learn's selection rule).
 
     ``validate_centers`` is called on each callable-made init before use.
+    ``x_max``, if known, bounds every row's squared norm (see ``lloyd_single``).
 
     Returns
     -------
@@ -199,6 +218,7 @@ def kmeans_fit(
             tol=tol,
             algorithm=algorithm,
             distinct=distinct,
+            x_max=x_max,
         )
         # A new run must beat the best inertia *and* be a different clustering:
         # a relabelled copy can win on rounding alone.

@@ -22,7 +22,7 @@ relocation comes first); ``relabel`` labels every row after a non-strict
 stop (the step's sums then no longer match its labels: it is done).
 
 Run on several blocks (``tests/test_blocks.py`` does it in one process),
-each block is a step made on its rows with ``x_max``, the largest squared
+each block is a step made on its rows with ``x_max``, a bound on the squared
 norm of all the data's rows (the bounds' rounding margin covers every
 centre); the weights must be non-negative everywhere (``lloyd_single``
 falls back to Lloyd's otherwise); the caller keeps the one ``sums`` it
@@ -124,8 +124,8 @@ class LloydStep:
     """
 
     def __init__(self, rows, sample_weight, centers_init, x_max=None):
-        # x_max: the largest squared row norm of all the data's rows, when
-        # ``rows`` are a block of them; None: ``rows``'. Used by the bound
+        # x_max: a bound on the squared norm of all the data's rows (``rows``
+        # or the data they are a block of); None: measure ``rows``'. Used by the bound
         # steps only (``_bounds_state``): their rounding margin must cover
         # every centre, and centres are means of all the rows.
         n_rows, n_features = rows.shape
@@ -306,17 +306,18 @@ def _bounds_state(X, centers_init, x_max=None):
     The margin is twice a bound on the rounding error of a score comparison
     (see _kernels/bounds.py). With non-negative weights (lloyd_single sees to it),
     centres after the first iteration are means of rows: their norms are
-    bounded by the rows' (all the rows': ``x_max`` when X is a block of them,
-    whose weights are all non-negative too).
+    bounded by the rows'. ``x_max`` bounds every row's squared norm (all
+    the data's rows when X is a block of them, whose weights are all
+    non-negative too); without it X's own rows are measured, a pass over X.
     """
     n_samples, n_features = X.shape
     # Twice a score comparison's rounding: the other half covers the rounding
     # of the exact distances the bounds' tests compute.
     gamma = max(8 * (n_features + 4) * float(np.finfo(X.dtype).eps), 1e-12)
-    block_max = float(squared_norms(X).max()) if n_samples else 0.0
-    all_max = block_max if x_max is None else max(block_max, x_max)
+    if x_max is None:
+        x_max = float(squared_norms(X).max()) if n_samples else 0.0
     c_max = float(squared_norms(centers_init).max())
-    return bounds.new_state(len(centers_init), gamma * (block_max + max(all_max, c_max)))
+    return bounds.new_state(len(centers_init), gamma * (x_max + max(x_max, c_max)))
 
 
 class HamerlyStep(LloydStep):
@@ -446,9 +447,9 @@ def step_for(rows, sample_weight, centers_init, algorithm, x_max=None):
 
     CSR rows take one kernel whatever the algorithm (every algorithm gives
     Lloyd's iterates); Lloyd's on float64 data scores in float32 first where
-    its tiles fit (``scores_in_float32``). When ``rows`` are one block of
-    the data, ``x_max`` is the largest squared norm of all the data's rows,
-    whose weights must all be non-negative.
+    its tiles fit (``scores_in_float32``). ``x_max``, if given, bounds the
+    squared norm of every row of the data (``rows``, or the data they are one
+    block of, whose weights must then all be non-negative).
     """
     if sp.issparse(rows):
         return SparseLloydStep(rows, sample_weight, centers_init, x_max)
