@@ -7,7 +7,7 @@ import sklearn.cluster
 from fastkm import KMeans, _solvers, datasets
 from fastkm._kernels import lloyd, mixed
 from fastkm._kernels._jit import CHUNK
-from fastkm._kernels.tiles import load_tile, new_tile, padded_centers, tile_center_scores
+from fastkm._kernels.tiles import gather_tile, load_tile, new_tile, padded_centers, tile_center_scores
 from fastkm._solvers import exact, layout, steps
 
 from . import reference
@@ -188,6 +188,18 @@ def test_load_tile_transposes_and_probes(rng, d, x_dtype, tile_dtype):
         Y[310, d - 1] = bad
         assert np.isnan(load_tile(Y, 300, 313, new_tile(d, tile_dtype)))
         assert load_tile(Y, 0, 256, new_tile(d, tile_dtype)) == 0
+
+
+@pytest.mark.parametrize("d", [3, 8, 16, 17, 64])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_gather_tile_transposes_the_rows_asked(rng, d, dtype):
+    X = rng.normal(size=(600, d)).astype(dtype)
+    for n_rows in (0, 5, 8, 19, 256):
+        rows = np.sort(rng.choice(256, n_rows, replace=False)).astype(np.int64)
+        tile = new_tile(d, np.float32)
+        gather_tile(X, 300, rows, n_rows, tile)
+        np.testing.assert_array_equal(tile[:d, :n_rows], X[300 + rows].T.astype(np.float32))
+        assert not tile[d:].any()
 
 
 def test_lloyd_single_matches_reference(rng):
