@@ -331,6 +331,7 @@ class HamerlyStep(LloydStep):
 
     def __init__(self, rows, sample_weight, centers_init, x_max=None, state=None):
         super().__init__(rows, sample_weight, centers_init, x_max)
+        self.x_max = x_max
         self.key = np.empty(rows.shape[0])
         self.lower_key = np.empty(rows.shape[0])
         # A state handed over (BoundingLloydStep.to_hamerly) keeps its margin.
@@ -349,6 +350,25 @@ class HamerlyStep(LloydStep):
     def relabel(self, centers):
         """Label every row against ``centers``: one more block, its partials unused."""
         self.block(False, centers)
+
+    def to_yinyang(self, centers):
+        """The Yinyang step that carries on from here, its next iteration scoring ``centers``.
+
+        It takes the labels, the centre sums, the state (drifts, margin)
+        and every row's key, which Yinyang's test reads as Hamerly's does.
+        The group bounds start at zero, which decides nothing: a row its key
+        no longer decides is scored against every group, as Hamerly would
+        score it against every centre, and has tight group bounds from then
+        on. The switch costs no pass of its own, and the iterates stay
+        Lloyd's (the same bits).
+        """
+        step = YinyangStep(self.rows, self.sample_weight, centers, self.x_max, state=self.state)
+        step.buffers.labels[:] = self.labels
+        step.buffers.sums[:] = self.buffers.sums
+        step.buffers.weights[:] = self.weights
+        step.key = self.key
+        step.group_lower[:] = 0.0
+        return step
 
 
 class ElkanStep(HamerlyStep):
@@ -402,7 +422,7 @@ def center_groups(centers, n_iter=5):
 class YinyangStep(LloydStep):
     """One Yinyang iteration: a lower bound per row and group of centres."""
 
-    def __init__(self, rows, sample_weight, centers_init, x_max=None):
+    def __init__(self, rows, sample_weight, centers_init, x_max=None, state=None):
         super().__init__(rows, sample_weight, centers_init, x_max)
         self.center_group = center_groups(centers_init)
         self.order = np.argsort(self.center_group, kind="stable").astype(np.int64)
@@ -411,7 +431,8 @@ class YinyangStep(LloydStep):
         self.group_drift = np.zeros(len(sizes))
         self.key = np.empty(rows.shape[0])
         self.group_lower = np.empty((len(sizes), rows.shape[0]))
-        self.state = _bounds_state(rows, centers_init, x_max)
+        # A state handed over (HamerlyStep.to_yinyang) keeps its drifts and margin.
+        self.state = _bounds_state(rows, centers_init, x_max) if state is None else state
 
     def block(self, first, centers):
         groups = self.center_group, self.order, self.offsets, self.group_drift
