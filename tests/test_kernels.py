@@ -297,11 +297,13 @@ def test_find_cumulative_clips_to_last_index():
 
 
 def _lloyd_both_ways(monkeypatch, X, w, init, **kwargs):
-    """lloyd_single with float32 scoring first, and without; both results."""
-    assert steps.scores_in_float32(X, layout.n_groups_for(len(X), len(init), X.shape[1]))
-    mixed_run = exact.lloyd_single(X, w, init, algorithm="lloyd", **kwargs)
+    """lloyd_single with float32 scoring first (whatever the size), and without; both results."""
     with monkeypatch.context() as patch:
-        patch.setattr(steps, "scores_in_float32", lambda X, n_groups: False)
+        patch.setattr(steps, "FLOAT32_FIRST_WORK", 0)
+        assert steps.scores_in_float32(X, layout.n_groups_for(len(X), len(init), X.shape[1]), len(init))
+        mixed_run = exact.lloyd_single(X, w, init, algorithm="lloyd", **kwargs)
+    with monkeypatch.context() as patch:
+        patch.setattr(steps, "scores_in_float32", lambda X, n_groups, n_clusters: False)
         plain_run = exact.lloyd_single(X, w, init, algorithm="lloyd", **kwargs)
     return mixed_run, plain_run
 
@@ -337,7 +339,7 @@ def test_float32_scoring_gives_lloyd_bits(monkeypatch):
 def test_float32_scoring_matches_sklearn_on_digits():
     X = datasets.digits()
     init, _ = sklearn.cluster.kmeans_plusplus(X, 10, random_state=0)
-    assert steps.scores_in_float32(X, layout.n_groups_for(len(X), 10, X.shape[1]))
+    assert steps.scores_in_float32(X, layout.n_groups_for(len(X), 10, X.shape[1]), 10)
     ours = KMeans(10, init=init, n_init=1).fit(X)
     theirs = sklearn.cluster.KMeans(10, init=init, n_init=1).fit(X)
     np.testing.assert_array_equal(ours.labels_, theirs.labels_)
