@@ -52,7 +52,8 @@ def _write_distance_rates(write, benchmarks):
 
 
 def _write_algorithm_speedups(write, benchmarks):
-    """For the exact-algorithm groups: each algorithm's speed-up over brute force."""
+    """For the exact-algorithm groups: each algorithm's speed-up over brute force, and auto's time
+    over the fastest fixed algorithm's."""
     groups = {}
     for bench in benchmarks:
         if bench.stats is not None and "algorithm" in bench.extra_info:
@@ -68,6 +69,9 @@ def _write_algorithm_speedups(write, benchmarks):
             f"{name} {bench.stats.median * 1e3:.1f}ms {lloyd / bench.stats.median:.2f}x"
             for name, bench in algs.items()
         ]
+        fixed = [bench.stats.median for name, bench in algs.items() if name != "auto"]
+        if "auto" in algs:
+            cells.append(f"auto/fastest {algs['auto'].stats.median / min(fixed):.2f}")
         write(f"{group:<40}" + "  ".join(cells))
 
 
