@@ -70,7 +70,7 @@ def _write_algorithm_speedups(write, benchmarks):
             for name, bench in algs.items()
         ]
         fixed = [bench.stats.median for name, bench in algs.items() if name != "auto"]
-        if "auto" in algs:
+        if "auto" in algs and fixed:
             cells.append(f"auto/fastest {algs['auto'].stats.median / min(fixed):.2f}")
         write(f"{group:<40}" + "  ".join(cells))
 

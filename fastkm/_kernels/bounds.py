@@ -24,9 +24,9 @@ labels, iteration after iteration, give the same centres, bit for bit.
 
 Exactness against rounding. Lloyd compares ``||c||^2 - 2 x.c``, whose rounding
 error is below ``E = gamma * (max ||x||^2 + max ||c||^2)`` (fixed for a run:
-every centre after the first iteration is a mean of rows; for a block of the
-rows, ``max ||x||^2`` is over the block's rows and the centres' term over
-all the rows). A row is decided
+every centre after the first iteration is a mean of rows; ``max ||x||^2`` is
+over the rows, or a bound on it the caller gives: over all the rows for a block
+of them, whose centres are means of all the rows). A row is decided
 only when ``b^2 - u^2 > E``, so that its true gap exceeds anything rounding
 could undo; bounds taken from scores are widened by ``E``. ``E`` is twice
 what the score comparisons need (see ``_solvers.steps._bounds_state``): the other

@@ -87,7 +87,8 @@ def load_tile(X, start, stop, tile):
                 probe += x * zero
     else:
         # Longer rows: the probe in one pass over the rows' values as they
-        # lie (a view of C-contiguous X), then the copy eight rows at a time,
+        # lie (a view of C-contiguous X, as every caller passes; numba copies
+        # the rows of any other layout), then the copy eight rows at a time,
         # each feature's eight values written side by side. Gathering across
         # rows with the probe in the same loop ran 1.5-2.9x slower (float64,
         # d = 16-128, one core).

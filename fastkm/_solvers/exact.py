@@ -38,7 +38,8 @@ def choose_algorithm(n_samples, n_features, n_clusters):
     clusters and n_features * n_clusters >= 4096 (1.15-2.2x faster than
     Hamerly there, 0.7-0.8x on colour data). Elkan's per-centre bounds are
     never picked: where they pay (d=64, k=128) Yinyang does as well in a
-    fraction of the memory.
+    fraction of the memory. A "hamerly" run may go on as Yinyang
+    (``grows_into_yinyang``, in ``lloyd_single``).
     """
     min_clusters = 64 if n_features <= 4 else 32
     if n_clusters < min_clusters or n_samples < 16 * n_clusters:
@@ -122,7 +123,9 @@ def lloyd_single(
     non-strict stop, labels are recomputed against the final centres.
     ``algorithm="hamerly"``, ``"yinyang"`` and ``"elkan"`` give the same iterates, skipping
     the distances that their bounds show cannot change a label; ``"auto"``
-    picks by shape (``choose_algorithm``). With ``distinct`` (from
+    picks by shape (``choose_algorithm``), and hands a run over from brute
+    force to Hamerly (float64 data) and from Hamerly to Yinyang
+    (``grows_into_yinyang``) on the way. With ``distinct`` (from
     ``distinct_rows``), the iterations run on X's distinct rows and their
     merged weights; what scikit-learn does row by row (empty-cluster
     relocation, the inertia) still sees every row. ``x_max``, an upper

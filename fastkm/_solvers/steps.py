@@ -365,18 +365,25 @@ class HamerlyStep(LloydStep):
 
         It takes the labels, the centre sums, the state (drifts, margin)
         and every row's key, which Yinyang's test reads as Hamerly's does.
-        The group bounds start at zero, which decides nothing: a row its key
-        no longer decides is scored against every group, as Hamerly would
-        score it against every centre, and has tight group bounds from then
-        on. The switch costs no pass of its own, and the iterates stay
-        Lloyd's (the same bits).
+        Every group bound starts as the row's Hamerly lower bound now (its
+        lower key less the drift, rounded down a few ulps): a bound on the
+        distance to every centre but the row's own, so on every group's. A
+        row its key no longer decides gets Hamerly's second test, and if
+        that fails is scored against every group (as Hamerly would score it
+        against every centre), with tight group bounds from then on. The
+        switch costs no pass over X, and the iterates stay Lloyd's (the same
+        bits).
         """
         step = YinyangStep(self.rows, self.sample_weight, centers, self.x_max, state=self.state)
         step.buffers.labels[:] = self.labels
         step.buffers.sums[:] = self.buffers.sums
         step.buffers.weights[:] = self.weights
         step.key = self.key
-        step.group_lower[:] = 0.0
+        drift = float(self.state[bounds.SCALARS, bounds.DRIFT])
+        with np.errstate(invalid="ignore"):  # inf (no other centre) stays inf
+            lower = self.lower_key - drift
+            lower -= 4.0 * np.finfo(np.float64).eps * (np.abs(self.lower_key) + drift)
+        step.group_lower[:] = np.where(np.isinf(self.lower_key), self.lower_key, lower)
         return step
 
 
@@ -479,7 +486,9 @@ def step_for(rows, sample_weight, centers_init, algorithm, x_max=None):
     Lloyd's iterates); Lloyd's on float64 data scores in float32 first where
     its tiles fit (``scores_in_float32``). ``x_max``, if given, bounds the
     squared norm of every row of the data (``rows``, or the data they are one
-    block of, whose weights must then all be non-negative).
+    block of, whose weights must then all be non-negative), to within a
+    rounding: the largest as numpy's einsum gives it will do, the margin
+    built on it being twice what the score comparisons need.
     """
     if sp.issparse(rows):
         return SparseLloydStep(rows, sample_weight, centers_init, x_max)
