@@ -470,7 +470,8 @@ def float32_candidate_distances(X, tiles, fill, x_sq_norms, closest, points, can
     ``np.minimum`` does.
 
     X : (n_samples, n_features) float32, dense
-    tiles : as ``kmeans_plusplus`` takes them; filled when ``fill``
+    tiles : X's tiles in float32 (upcast as scored), or shape (0, 0, 0), as
+        ``kmeans_plusplus`` takes them; filled when ``fill``
     x_sq_norms : (n_samples,) float64 IN, also the candidates' norms
     closest : (n_samples,) float32 IN
     points : (n_candidates, n_features) float64 IN, the candidate rows

@@ -188,7 +188,10 @@ def tile_center_scores(tile, n_rows, centers, center_sq_norms, j, out):
     This is the squared distance less ``||x||^2``, which is constant per row, so
     its argmin over centres is the nearest centre (scikit-learn's formulation).
     The dot product is a sequential FMA chain over features and ``-2 x.c`` is
-    added with one rounding: a BLAS GEMM's order, so ties break as there.
+    added with one rounding: a BLAS GEMM's order, so ties break as there. In
+    the centres' dtype: a float32 tile against float64 centres (float32
+    k-means++) is upcast value by value, which gives the bits of a float64
+    tile of the same rows.
 
     tile : (padded_width, CHUNK) IN
     centers : (n_clusters, padded_width) IN, zero-padded
@@ -196,24 +199,24 @@ def tile_center_scores(tile, n_rows, centers, center_sq_norms, j, out):
     out : (CHUNK,) OUT, first ``n_rows`` entries written
     """
     width = tile.shape[0]
-    minus2 = tile.dtype.type(-2.0)
+    up = centers.dtype.type
+    minus2 = up(-2.0)
     c0 = centers[j, 0]
     c1 = centers[j, 1]
     c2 = centers[j, 2]
     c3 = centers[j, 3]
     for i in range(n_rows):
-        out[i] = fma(c3, tile[3, i], fma(c2, tile[2, i], fma(c1, tile[1, i], c0 * tile[0, i])))
+        out[i] = fma(
+            c3, up(tile[3, i]), fma(c2, up(tile[2, i]), fma(c1, up(tile[1, i]), c0 * up(tile[0, i])))
+        )
     for f in range(FEATURE_BLOCK, width, FEATURE_BLOCK):
         c0 = centers[j, f]
         c1 = centers[j, f + 1]
         c2 = centers[j, f + 2]
         c3 = centers[j, f + 3]
         for i in range(n_rows):
-            out[i] = fma(
-                c3,
-                tile[f + 3, i],
-                fma(c2, tile[f + 2, i], fma(c1, tile[f + 1, i], fma(c0, tile[f, i], out[i]))),
-            )
+            t0, t1, t2, t3 = up(tile[f, i]), up(tile[f + 1, i]), up(tile[f + 2, i]), up(tile[f + 3, i])
+            out[i] = fma(c3, t3, fma(c2, t2, fma(c1, t1, fma(c0, t0, out[i]))))
     cn = center_sq_norms[j]
     for i in range(n_rows):
         out[i] = fma(minus2, out[i], cn)
@@ -247,18 +250,20 @@ def wide_dots4(tile, n_rows, centers, j, out):
 
     Each tile value loaded serves four centres, which quarters the loads per
     FMA. Each dot product is the sequential FMA chain over features of
-    ``tile_center_scores``, so it has exactly the same bits.
+    ``tile_center_scores``, in the centres' dtype (a float32 tile upcast as
+    there), so it has exactly the same bits.
 
     out : (4, >= CHUNK) OUT, first ``n_rows`` columns written
     """
     cs = centers
+    up = cs.dtype.type
     width = tile.shape[0]
     a0, a1, a2, a3 = cs[j, 0], cs[j, 1], cs[j, 2], cs[j, 3]
     b0, b1, b2, b3 = cs[j + 1, 0], cs[j + 1, 1], cs[j + 1, 2], cs[j + 1, 3]
     c0, c1, c2, c3 = cs[j + 2, 0], cs[j + 2, 1], cs[j + 2, 2], cs[j + 2, 3]
     d0, d1, d2, d3 = cs[j + 3, 0], cs[j + 3, 1], cs[j + 3, 2], cs[j + 3, 3]
     for i in range(n_rows):
-        t0, t1, t2, t3 = tile[0, i], tile[1, i], tile[2, i], tile[3, i]
+        t0, t1, t2, t3 = up(tile[0, i]), up(tile[1, i]), up(tile[2, i]), up(tile[3, i])
         out[0, i] = fma(a3, t3, fma(a2, t2, fma(a1, t1, a0 * t0)))
         out[1, i] = fma(b3, t3, fma(b2, t2, fma(b1, t1, b0 * t0)))
         out[2, i] = fma(c3, t3, fma(c2, t2, fma(c1, t1, c0 * t0)))
@@ -269,7 +274,7 @@ def wide_dots4(tile, n_rows, centers, j, out):
         c0, c1, c2, c3 = cs[j + 2, f], cs[j + 2, f + 1], cs[j + 2, f + 2], cs[j + 2, f + 3]
         d0, d1, d2, d3 = cs[j + 3, f], cs[j + 3, f + 1], cs[j + 3, f + 2], cs[j + 3, f + 3]
         for i in range(n_rows):
-            t0, t1, t2, t3 = tile[f, i], tile[f + 1, i], tile[f + 2, i], tile[f + 3, i]
+            t0, t1, t2, t3 = up(tile[f, i]), up(tile[f + 1, i]), up(tile[f + 2, i]), up(tile[f + 3, i])
             out[0, i] = fma(a3, t3, fma(a2, t2, fma(a1, t1, fma(a0, t0, out[0, i]))))
             out[1, i] = fma(b3, t3, fma(b2, t2, fma(b1, t1, fma(b0, t0, out[1, i]))))
             out[2, i] = fma(c3, t3, fma(c2, t2, fma(c1, t1, fma(c0, t0, out[2, i]))))

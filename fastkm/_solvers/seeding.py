@@ -193,7 +193,9 @@ def _kmeans_plusplus_float32(X, n_clusters, sample_weight, first, uniforms):
     with _serial_blas(n_samples * n_features):
         closest = _upcast_distances_to_row(X, first, norms)
         potential = closest[np.newaxis, :] @ weights
-    tiles = tiled_copy_storage(-(-n_samples // CHUNK), n_features, np.float64)
+    # X's float32 values in tiles, upcast as they are scored: half the memory
+    # a float64 copy reads each step, the same bits.
+    tiles = tiled_copy_storage(-(-n_samples // CHUNK), n_features, np.float32)
     # The candidates' distances: (n_trials, n_samples) float32, as scikit-learn holds them.
     distances = np.empty((n_trials, n_samples), dtype=np.float32)
     for c in range(1, n_clusters):
