@@ -160,15 +160,13 @@ def lloyd_single(
         algorithm = "lloyd"
     step = step_for(rows, row_weight, centers, algorithm, x_max)
     labels, weights = step.labels, step.weights
-    first = True
 
     def all_labels():
         return labels if distinct is None else labels[distinct.inverse]
 
     strict_convergence = False
     for i in range(max_iter):
-        n_changed, n_empty, center_shift_tot = step(first, centers, new_centers)
-        first = False
+        n_changed, n_empty, center_shift_tot = step(i == 0, centers, new_centers)
         if n_empty:
             # new_centers holds the sums: relocate, then average as usual.
             _relocate_empty_clusters(X, sample_weight, centers, new_centers, weights, all_labels())

@@ -130,7 +130,7 @@ class LloydStep:
         # every centre, and centres are means of all the rows.
         n_rows, n_features = rows.shape
         n_clusters = len(centers_init)
-        self.rows, self.sample_weight = rows, sample_weight
+        self.rows, self.sample_weight, self.x_max = rows, sample_weight, x_max
         self.n_groups = self.row_groups(rows, n_clusters)
         self.tiles = self._tiles()
         self.buffers = Buffers.new(n_rows, self.n_groups, n_clusters, n_features, rows.dtype)
@@ -184,6 +184,15 @@ class LloydStep:
     def relabel(self, centers):
         """Label every row against ``centers`` (after a non-strict convergence)."""
         assign(self.rows, centers, self.labels, self.n_groups, self.tiles)
+
+    def _handed_to(self, step):
+        """``step``, made to go on from this step's labels, centre sums and weights.
+
+        Both cut the same rows into the same row groups, so ``step`` takes
+        this step's buffers as they are.
+        """
+        step.buffers = self.buffers
+        return step
 
 
 class StreamedLloydStep(LloydStep):
@@ -287,7 +296,6 @@ class BoundingLloydStep(MixedLloydStep):
         margin = float(self.state[bounds.SCALARS, bounds.MARGIN])
         n_rows = rows.shape[0]
         self.bounds = (np.empty(n_rows), np.empty(n_rows), self.state[bounds.HALF_SEP], margin)
-        self.x_max = x_max
 
     def _tiles(self):
         return np.empty((0, 0, 0), dtype=np.float32)
@@ -300,10 +308,9 @@ class BoundingLloydStep(MixedLloydStep):
         the same labels: the same bits).
         """
         self.state[bounds.SCALARS, bounds.FIRST] = 0.0
-        step = HamerlyStep(self.rows, self.sample_weight, centers, self.x_max, state=self.state)
-        step.buffers.labels[:] = self.labels
-        step.buffers.sums[:] = self.buffers.sums
-        step.buffers.weights[:] = self.weights
+        step = self._handed_to(
+            HamerlyStep(self.rows, self.sample_weight, centers, self.x_max, state=self.state)
+        )
         step.key, step.lower_key = self.bounds[0], self.bounds[1]
         step.centers_moved(centers, new_centers)
         return step
@@ -340,7 +347,6 @@ class HamerlyStep(LloydStep):
 
     def __init__(self, rows, sample_weight, centers_init, x_max=None, state=None):
         super().__init__(rows, sample_weight, centers_init, x_max)
-        self.x_max = x_max
         self.key = np.empty(rows.shape[0])
         self.lower_key = np.empty(rows.shape[0])
         # A state handed over (BoundingLloydStep.to_hamerly) keeps its margin.
@@ -374,10 +380,9 @@ class HamerlyStep(LloydStep):
         switch costs no pass over X, and the iterates stay Lloyd's (the same
         bits).
         """
-        step = YinyangStep(self.rows, self.sample_weight, centers, self.x_max, state=self.state)
-        step.buffers.labels[:] = self.labels
-        step.buffers.sums[:] = self.buffers.sums
-        step.buffers.weights[:] = self.weights
+        step = self._handed_to(
+            YinyangStep(self.rows, self.sample_weight, centers, self.x_max, state=self.state)
+        )
         step.key = self.key
         drift = float(self.state[bounds.SCALARS, bounds.DRIFT])
         with np.errstate(invalid="ignore"):  # inf (no other centre) stays inf
