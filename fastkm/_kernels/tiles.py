@@ -98,16 +98,29 @@ def load_tile(X, start, stop, tile):
         n_rows = stop - start
         full = n_rows - n_rows % 8
         for i0 in range(0, full, 8):
-            r0, r1, r2, r3 = X[start + i0], X[start + i0 + 1], X[start + i0 + 2], X[start + i0 + 3]
-            r4, r5, r6, r7 = X[start + i0 + 4], X[start + i0 + 5], X[start + i0 + 6], X[start + i0 + 7]
-            for f in range(n_features):
-                t = tile[f, i0 : i0 + 8]
-                t[0], t[1], t[2], t[3] = r0[f], r1[f], r2[f], r3[f]
-                t[4], t[5], t[6], t[7] = r4[f], r5[f], r6[f], r7[f]
+            r = start + i0
+            first4 = X[r], X[r + 1], X[r + 2], X[r + 3]
+            last4 = X[r + 4], X[r + 5], X[r + 6], X[r + 7]
+            _transpose8(first4, last4, tile, i0)
         for i in range(full, n_rows):
             for f in range(n_features):
                 tile[f, i] = X[start + i, f]
     return probe
+
+
+@kernel
+def _transpose8(first4, last4, tile, col):
+    """Eight rows (1-D views, in two fours) into ``tile``'s columns ``col .. col + 7``.
+
+    Each feature's eight values are written side by side (``load_tile`` and
+    ``gather_tile``, for rows longer than a cache line).
+    """
+    r0, r1, r2, r3 = first4
+    r4, r5, r6, r7 = last4
+    for f in range(r0.shape[0]):
+        t = tile[f, col : col + 8]
+        t[0], t[1], t[2], t[3] = r0[f], r1[f], r2[f], r3[f]
+        t[4], t[5], t[6], t[7] = r4[f], r5[f], r6[f], r7[f]
 
 
 @kernel
@@ -123,14 +136,10 @@ def gather_tile(X, start, rows, n_rows, tile):
     n_features = X.shape[1]
     full = n_rows - n_rows % 8 if n_features * X.itemsize > 64 else 0
     for q0 in range(0, full, 8):
-        r0, r1 = X[start + rows[q0]], X[start + rows[q0 + 1]]
-        r2, r3 = X[start + rows[q0 + 2]], X[start + rows[q0 + 3]]
-        r4, r5 = X[start + rows[q0 + 4]], X[start + rows[q0 + 5]]
-        r6, r7 = X[start + rows[q0 + 6]], X[start + rows[q0 + 7]]
-        for f in range(n_features):
-            t = tile[f, q0 : q0 + 8]
-            t[0], t[1], t[2], t[3] = r0[f], r1[f], r2[f], r3[f]
-            t[4], t[5], t[6], t[7] = r4[f], r5[f], r6[f], r7[f]
+        r = rows[q0 : q0 + 8]
+        first4 = X[start + r[0]], X[start + r[1]], X[start + r[2]], X[start + r[3]]
+        last4 = X[start + r[4]], X[start + r[5]], X[start + r[6]], X[start + r[7]]
+        _transpose8(first4, last4, tile, q0)
     for q in range(full, n_rows):
         r = start + rows[q]
         for f in range(n_features):
