@@ -21,13 +21,15 @@ from fastkm.metrics import (
 
 from . import reference
 
+# The kernels' general form: float64, squared distances from the differences.
+DIFFERENCES = _silhouette.KernelForm(np.dtype(np.float64), None)
+
 
 @pytest.mark.parametrize(
     "n_samples, n_features, n_clusters",
-    # The kernel's blocks (block_rows: 128 rows below 2,048): one block, a
-    # partial last one, odd and even counts of blocks (8: the circle
-    # method's fixed slot beside others in every round), narrow (d <= 4)
-    # and wide rows, clusters of one row.
+    # One block, a partial last one, odd and even counts of blocks (of 64
+    # rows; 8: the circle method's fixed slot beside others in every
+    # round), narrow (d <= 4) and wide rows, clusters of one row.
     [(1, 3, 1), (7, 1, 3), (255, 3, 4), (256, 4, 2), (257, 5, 7), (600, 9, 5), (800, 64, 10), (1000, 5, 6)],
 )
 def test_cluster_distance_sums_match_numpy(n_samples, n_features, n_clusters):
@@ -36,8 +38,9 @@ def test_cluster_distance_sums_match_numpy(n_samples, n_features, n_clusters):
     labels = rng.integers(0, n_clusters, n_samples)
     labels[: min(n_clusters, n_samples)] = np.arange(min(n_clusters, n_samples))
     expected = reference.cluster_distance_sums(X, labels, n_clusters)
-    found = _silhouette.cluster_distance_sums(X, labels, n_clusters)
-    np.testing.assert_allclose(found, expected, rtol=1e-13, atol=1e-12 * expected.max())
+    for block in (None, 64):  # the default (one thread: these are small) and many blocks
+        found = _silhouette.cluster_distance_sums(X, labels, n_clusters, block=block)
+        np.testing.assert_allclose(found, expected, rtol=1e-13, atol=1e-12 * expected.max())
 
 
 @pytest.mark.parametrize(
@@ -55,12 +58,12 @@ def test_labellings_distance_sums_match_numpy(n_samples, n_features):
     labels = np.array([rng.integers(0, k, n_samples) for k in ks], dtype=np.int64)
     offsets = np.cumsum([0, *ks])
     sums_t = np.zeros((offsets[-1], n_samples))
-    XT = _silhouette._feature_major(X, np.arange(n_samples), np.float64)
+    XT, norms = _silhouette._feature_major(X, np.arange(n_samples), DIFFERENCES)
     block = kernels.labellings_block_rows(n_samples)
     n_blocks = -(-n_samples // block)
     # In two calls, as a caller answering Ctrl-C between slices makes them.
     for first, stop in ((0, n_blocks // 2), (n_blocks // 2, n_blocks)):
-        kernels.labellings_distance_sums(XT, labels, offsets[:-1].copy(), block, sums_t, first, stop)
+        kernels.labellings_distance_sums(XT, norms, labels, offsets[:-1].copy(), block, sums_t, first, stop)
     for q, k in enumerate(ks):
         expected = reference.cluster_distance_sums(X, labels[q], k)
         found = sums_t[offsets[q] : offsets[q + 1]].T
@@ -181,11 +184,15 @@ import hashlib, numpy as np
 from sklearn.datasets import make_blobs
 from fastkm.metrics import silhouette_samples
 from fastkm.metrics._silhouette import silhouette_scores
+from fastkm._kernels import silhouette as kernels
 X, _ = make_blobs(1100, n_features={d}, centers=6, random_state=0)
 many = np.array(silhouette_scores(X, [np.arange(1100) % k for k in (2, 6, 9)]))
 integers = silhouette_samples(np.rint(X * 4), np.arange(1100) % 6)  # the float32 kernels
-one = silhouette_samples(X, np.arange(1100) % 6)
-print(hashlib.sha256(one.tobytes() + many.tobytes() + integers.tobytes()).hexdigest())
+one = silhouette_samples(X, np.arange(1100) % 6)  # one thread at this size (serial_sized)
+kernels.SERIAL_WORK = 0  # the threads' own sizes and blocks
+shared = silhouette_samples(X, np.arange(1100) % 6)
+assert np.allclose(shared, one, rtol=1e-13)
+print(hashlib.sha256(one.tobytes() + many.tobytes() + integers.tobytes() + shared.tobytes()).hexdigest())
 """
 
 
@@ -221,8 +228,8 @@ def test_same_bits_wherever_the_arrays_lie():
             XT = flat[shift : shift + 4 * n].reshape(4, n)
             XT[:3] = X.T
             out = np.zeros(6 * n + 8)[out_shift : out_shift + 6 * n].reshape(n, 6)
-            block = kernels.block_rows(n)
-            kernels.cluster_distance_sums(XT, labels, block, out, 0, kernels.n_rounds(n, block))
+            block = kernels.block_rows(n, 4)
+            kernels.cluster_distance_sums(XT, np.empty(0), labels, block, out, 0, kernels.n_rounds(n, block))
             results.add(out.tobytes())
     assert len(results) == 1
 
@@ -301,11 +308,38 @@ def test_exact_in_float32():
 @pytest.mark.parametrize("n_features", [3, 64])
 def test_float32_kernels_give_the_float64_bits_on_integer_data(n_features):
     # Integer data within float32's exact range: every squared distance is the
-    # same integer either way, so the sums are the same bits.
+    # same integer whichever way it is computed (differences or expansion,
+    # float32 or float64), so the sums are the same bits.
     rng = np.random.default_rng(n_features)
-    X = rng.integers(0, 17, (1100, n_features)).astype(np.float64)
+    X = rng.integers(-3, 14, (1100, n_features)).astype(np.float64)
     labels = rng.integers(0, 6, 1100)
-    in_float32 = _silhouette.cluster_distance_sums(X, labels, 6, np.dtype(np.float32))
-    in_float64 = _silhouette.cluster_distance_sums(X, labels, 6, np.dtype(np.float64))
-    np.testing.assert_array_equal(in_float32, in_float64)
-    np.testing.assert_allclose(in_float64, reference.cluster_distance_sums(X, labels, 6), rtol=1e-13)
+    form = _silhouette._kernel_form(X)
+    assert form.dtype == np.float32 and np.array_equal(form.low, X.min(axis=0))
+    expected = _silhouette.cluster_distance_sums(X, labels, 6, DIFFERENCES)
+    np.testing.assert_allclose(expected, reference.cluster_distance_sums(X, labels, 6), rtol=1e-13)
+    for dtype in (np.float32, np.float64):
+        for shift in (None, form.low):
+            each = _silhouette.KernelForm(np.dtype(dtype), shift)
+            found = _silhouette.cluster_distance_sums(X, labels, 6, each)
+            np.testing.assert_array_equal(found, expected)
+
+
+def test_expansion_only_where_it_is_exact():
+    # Summed squared spans past 2**23: |x|^2 + |y|^2 would pass 2**24.
+    wide = np.zeros((3, 200))
+    wide[1] = 205.0  # 200 * 205**2 = 8,405,000 > 2**23
+    form = _silhouette._kernel_form(wide)
+    assert form.dtype == np.float32 and form.low is None
+    wide[1] = 204.0  # 8,323,200 <= 2**23
+    assert _silhouette._kernel_form(wide).low is not None
+    assert _silhouette._kernel_form(wide + 0.5).low is None
+    # At the limit, against differences in float64 and against numpy.
+    rng = np.random.default_rng(5)
+    X = rng.integers(0, 205, (300, 200)).astype(np.float64)
+    X[0], X[1] = 0.0, 204.0
+    labels = rng.integers(0, 4, 300)
+    form = _silhouette._kernel_form(X)
+    assert form.low is not None
+    found = _silhouette.cluster_distance_sums(X, labels, 4, form)
+    expected = _silhouette.cluster_distance_sums(X, labels, 4, DIFFERENCES)
+    np.testing.assert_array_equal(found, expected)

@@ -1,5 +1,6 @@
 """The one place where fastkm's compilation options are declared."""
 
+import contextlib
 import functools
 import pickle
 import sys
@@ -63,20 +64,30 @@ def start_threads():
 SERIAL_WORK = 1 << 16
 
 
+@contextlib.contextmanager
+def one_thread(when=True):
+    """Kernels run in the block take the calling thread alone (if ``when``); the count is restored after."""
+    threads = numba.get_num_threads()
+    if not when or threads == 1:
+        yield
+        return
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(threads)
+
+
 def serial_when_small(work):
     """Decorate a solver: one thread when ``work(*args, **kwargs)``, its multiply-adds a pass, is small."""
 
     def decorate(solver):
         @functools.wraps(solver)
         def run(*args, **kwargs):
-            threads = numba.get_num_threads()
-            if threads == 1 or work(*args, **kwargs) >= SERIAL_WORK:
+            if numba.get_num_threads() == 1:
                 return solver(*args, **kwargs)
-            numba.set_num_threads(1)
-            try:
+            with one_thread(work(*args, **kwargs) < SERIAL_WORK):
                 return solver(*args, **kwargs)
-            finally:
-                numba.set_num_threads(threads)
 
         return run
 

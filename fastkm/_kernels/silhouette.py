@@ -29,15 +29,35 @@ from ._jit import FEATURE_BLOCK, ordered_kernel, ordered_parallel_kernel
 
 # Rows per block: long enough rows of a tile to pay for a row's calls, few
 # enough for a tile's buffers to stay in L2, and at least this many blocks
-# for the threads to share. A function of n alone: the bits never depend on
-# the thread count.
+# for the threads to share. A function of the shape alone: the bits never
+# depend on the thread count.
 MAX_BLOCK = 2048
 MIN_BLOCK = 128
 MIN_BLOCKS = 16
 
+# Work (pairs times (padded features + PAIR_COST)) below which the sums are
+# made on the calling thread, in blocks of SERIAL_BLOCK rows: about 6 ms here
+# (digits: 1,797 x 64). Waking a sleeping thread costs more than it saves
+# at that size in a virtual machine: a call made a millisecond after the
+# process woke from a pause took 11 ms on two threads against 5 on one.
+# PAIR_COST: a pair's fixed cost (its square root and sums) in features.
+SERIAL_WORK = 2**28
+PAIR_COST = 48
+SERIAL_BLOCK = 512
 
-def block_rows(n_samples):
-    """The rows per block for ``n_samples`` rows (a multiple of 64)."""
+
+def serial_sized(n_samples, width):
+    """Whether ``cluster_distance_sums`` runs on one thread for ``n_samples`` rows of ``width`` features."""
+    return n_samples * (n_samples - 1) // 2 * (width + PAIR_COST) < SERIAL_WORK
+
+
+def block_rows(n_samples, width):
+    """The rows per block for ``n_samples`` rows of ``width`` (padded) features, a multiple of 64.
+
+    One thread takes larger blocks (``serial_sized``): fewer, longer calls.
+    """
+    if serial_sized(n_samples, width):
+        return min(SERIAL_BLOCK, -(-n_samples // 64) * 64)
     rows = -(-n_samples // MIN_BLOCKS)
     return min(MAX_BLOCK, max(MIN_BLOCK, -(-rows // 64) * 64))
 
@@ -56,15 +76,37 @@ ROWS = 4
 
 
 @ordered_kernel
-def _distances(XT, rows, weights, j_start, j_stop, squares, out):
+def _distances(XT, norms, rows, weights, j_start, j_stop, squares, out):
     """``out[r, t]``: the distance from row ``rows[r]`` to row ``j_start + t``, times ``weights[r]``.
 
     ``ROWS`` rows at once, each of the other block's values loaded once for
     all of them. The squared distances are summed in ``squares`` (XT's
     dtype) feature by feature, one fused multiply-add each, in the same
-    order vectorised or not (no reassociation); their square roots are
-    taken in float64. The loops read and write one-dimensional views (a
-    feature's row of XT, a row of ``out``).
+    order vectorised or not (no reassociation): from the differences
+    (``norms`` empty), or from the expansion (``_expanded_squares``); their
+    square roots are taken in float64.
+    """
+    m = j_stop - j_start
+    if norms.shape[0] > 0:
+        _expanded_squares(XT, norms, rows, j_start, j_stop, squares)
+    else:
+        _difference_squares(XT, rows, j_start, j_stop, squares)
+    s0, s1, s2, s3 = squares[0], squares[1], squares[2], squares[3]
+    w0, w1, w2, w3 = weights[0], weights[1], weights[2], weights[3]
+    o0, o1, o2, o3 = out[0], out[1], out[2], out[3]
+    for t in range(m):
+        o0[t] = np.sqrt(np.float64(s0[t])) * w0
+        o1[t] = np.sqrt(np.float64(s1[t])) * w1
+        o2[t] = np.sqrt(np.float64(s2[t])) * w2
+        o3[t] = np.sqrt(np.float64(s3[t])) * w3
+
+
+@ordered_kernel
+def _difference_squares(XT, rows, j_start, j_stop, squares):
+    """``squares[r, t]``: the squared distance from row ``rows[r]`` to row ``j_start + t``, by differences.
+
+    The loops read and write one-dimensional views (a feature's row of XT,
+    a row of ``squares``).
     """
     width = XT.shape[0]
     m = j_stop - j_start
@@ -77,14 +119,14 @@ def _distances(XT, rows, weights, j_start, j_stop, squares, out):
         s3[t] = 0.0
     for f in range(0, width, FEATURE_BLOCK):
         x0, x1, x2, x3 = XT[f], XT[f + 1], XT[f + 2], XT[f + 3]
-        p0, p1, p2, p3 = x0[i0], x1[i0], x2[i0], x3[i0]
-        q0, q1, q2, q3 = x0[i1], x1[i1], x2[i1], x3[i1]
-        r0, r1, r2, r3 = x0[i2], x1[i2], x2[i2], x3[i2]
-        u0, u1, u2, u3 = x0[i3], x1[i3], x2[i3], x3[i3]
         # Views from j_start, indexed by the loop's own counter: numba then
         # knows the index is not negative and drops its wraparound check,
         # which made LLVM gather the values one by one.
         v0, v1, v2, v3 = x0[j_start:j_stop], x1[j_start:j_stop], x2[j_start:j_stop], x3[j_start:j_stop]
+        p0, p1, p2, p3 = x0[i0], x1[i0], x2[i0], x3[i0]
+        q0, q1, q2, q3 = x0[i1], x1[i1], x2[i1], x3[i1]
+        r0, r1, r2, r3 = x0[i2], x1[i2], x2[i2], x3[i2]
+        u0, u1, u2, u3 = x0[i3], x1[i3], x2[i3], x3[i3]
         for t in range(m):
             y0, y1, y2, y3 = v0[t], v1[t], v2[t], v3[t]
             # acc += a * a, a chain of fused multiply-adds: the subtractions
@@ -117,13 +159,63 @@ def _distances(XT, rows, weights, j_start, j_stop, squares, out):
             acc += c * c
             acc += e * e
             s3[t] = acc
-    w0, w1, w2, w3 = weights[0], weights[1], weights[2], weights[3]
-    o0, o1, o2, o3 = out[0], out[1], out[2], out[3]
+
+
+@ordered_kernel
+def _expanded_squares(XT, norms, rows, j_start, j_stop, squares):
+    """``squares[r, t]``: the squared distance from row ``rows[r]`` to row ``j_start + t``, by expansion.
+
+    For exact data only (integers, shifted to their column minima, whose
+    ``norms[i] + norms[j]`` float32 holds: see ``metrics._silhouette``):
+    ``norms[i] + norms[j] - 2 x_i . x_j``, started at the norms and brought
+    down one product at a time, each partial sum an integer between the
+    result and the start. A multiply-add a feature, where the differences
+    take a subtraction and a multiply-add.
+    """
+    width = XT.shape[0]
+    m = j_stop - j_start
+    i0, i1, i2, i3 = rows[0], rows[1], rows[2], rows[3]
+    s0, s1, s2, s3 = squares[0], squares[1], squares[2], squares[3]
+    nj, n0, n1, n2, n3 = norms[j_start:j_stop], norms[i0], norms[i1], norms[i2], norms[i3]
     for t in range(m):
-        o0[t] = np.sqrt(np.float64(s0[t])) * w0
-        o1[t] = np.sqrt(np.float64(s1[t])) * w1
-        o2[t] = np.sqrt(np.float64(s2[t])) * w2
-        o3[t] = np.sqrt(np.float64(s3[t])) * w3
+        s0[t] = n0 + nj[t]
+        s1[t] = n1 + nj[t]
+        s2[t] = n2 + nj[t]
+        s3[t] = n3 + nj[t]
+    for f in range(0, width, FEATURE_BLOCK):
+        x0, x1, x2, x3 = XT[f], XT[f + 1], XT[f + 2], XT[f + 3]
+        v0, v1, v2, v3 = x0[j_start:j_stop], x1[j_start:j_stop], x2[j_start:j_stop], x3[j_start:j_stop]
+        # -2 x: exact, and in XT's dtype (a literal 2 would make it float64).
+        p0, p1, p2, p3 = -(x0[i0] + x0[i0]), -(x1[i0] + x1[i0]), -(x2[i0] + x2[i0]), -(x3[i0] + x3[i0])
+        q0, q1, q2, q3 = -(x0[i1] + x0[i1]), -(x1[i1] + x1[i1]), -(x2[i1] + x2[i1]), -(x3[i1] + x3[i1])
+        r0, r1, r2, r3 = -(x0[i2] + x0[i2]), -(x1[i2] + x1[i2]), -(x2[i2] + x2[i2]), -(x3[i2] + x3[i2])
+        u0, u1, u2, u3 = -(x0[i3] + x0[i3]), -(x1[i3] + x1[i3]), -(x2[i3] + x2[i3]), -(x3[i3] + x3[i3])
+        for t in range(m):
+            y0, y1, y2, y3 = v0[t], v1[t], v2[t], v3[t]
+            acc = s0[t]
+            acc += p0 * y0
+            acc += p1 * y1
+            acc += p2 * y2
+            acc += p3 * y3
+            s0[t] = acc
+            acc = s1[t]
+            acc += q0 * y0
+            acc += q1 * y1
+            acc += q2 * y2
+            acc += q3 * y3
+            s1[t] = acc
+            acc = s2[t]
+            acc += r0 * y0
+            acc += r1 * y1
+            acc += r2 * y2
+            acc += r3 * y3
+            s2[t] = acc
+            acc = s3[t]
+            acc += u0 * y0
+            acc += u1 * y1
+            acc += u2 * y2
+            acc += u3 * y3
+            s3[t] = acc
 
 
 @ordered_kernel
@@ -156,7 +248,9 @@ def _add_rows(col, offset, values, m):
 
 
 @ordered_kernel
-def _tile(XT, labels, a_start, a_stop, b_start, b_stop, diagonal, out, col, squares, buf, rows, weights):
+def _tile(
+    XT, norms, labels, a_start, a_stop, b_start, b_stop, diagonal, out, col, squares, buf, rows, weights
+):
     """Add the distances between the rows of block a and block b to both rows' sums.
 
     ``diagonal``: a and b are one block, whose pairs ``i < j`` are taken. The
@@ -194,7 +288,7 @@ def _tile(XT, labels, a_start, a_stop, b_start, b_stop, diagonal, out, col, squa
             if j_start >= b_stop:
                 continue
             m = b_stop - j_start
-            _distances(XT, rows, weights, j_start, b_stop, squares, buf)
+            _distances(XT, norms, rows, weights, j_start, b_stop, squares, buf)
             if diagonal:
                 for r in range(1, ROWS):
                     for t in range(min(r, m)):
@@ -213,7 +307,7 @@ def _tile(XT, labels, a_start, a_stop, b_start, b_stop, diagonal, out, col, squa
 
 
 @ordered_kernel
-def _run_tile(XT, labels, block, a, b, diagonal, out):
+def _run_tile(XT, norms, labels, block, a, b, diagonal, out):
     n = labels.shape[0]
     col = np.empty(block)
     squares = np.empty((ROWS, block), dtype=XT.dtype)
@@ -222,7 +316,9 @@ def _run_tile(XT, labels, block, a, b, diagonal, out):
     weights = np.empty(ROWS)
     a_start, b_start = a * block, b * block
     a_stop, b_stop = min(a_start + block, n), min(b_start + block, n)
-    _tile(XT, labels, a_start, a_stop, b_start, b_stop, diagonal, out, col, squares, buf, rows, weights)
+    _tile(
+        XT, norms, labels, a_start, a_stop, b_start, b_stop, diagonal, out, col, squares, buf, rows, weights
+    )
 
 
 def n_rounds(n_samples, block):
@@ -232,7 +328,7 @@ def n_rounds(n_samples, block):
 
 
 @ordered_parallel_kernel
-def cluster_distance_sums(XT, labels, block, out, first_round, stop_round):
+def cluster_distance_sums(XT, norms, labels, block, out, first_round, stop_round):
     """Rounds ``first_round`` to ``stop_round - 1`` of the distances summed from each row to each cluster.
 
     ``out[i, c]`` is the sum of the distances from row ``i`` to the rows of cluster ``c``.
@@ -257,10 +353,10 @@ def cluster_distance_sums(XT, labels, block, out, first_round, stop_round):
             for slot in prange(n_slots // 2):
                 a, b = _pair(round_, slot, n_slots)
                 if a < n_blocks and b < n_blocks:
-                    _run_tile(XT, labels, block, min(a, b), max(a, b), False, out)
+                    _run_tile(XT, norms, labels, block, min(a, b), max(a, b), False, out)
         else:
             for a in prange(n_blocks):
-                _run_tile(XT, labels, block, a, a, True, out)
+                _run_tile(XT, norms, labels, block, a, a, True, out)
 
 
 # Several labellings of the same rows (a k sweep): each distance is taken
@@ -287,7 +383,7 @@ def _add_to_clusters(sums_t, labels, offsets, rows, buf, j_start, m):
 
 
 @ordered_parallel_kernel
-def labellings_distance_sums(XT, labels, offsets, block, sums_t, first_block, stop_block):
+def labellings_distance_sums(XT, norms, labels, offsets, block, sums_t, first_block, stop_block):
     """``sums_t[offsets[q] + c, j]``: the summed distances from row ``j`` to cluster ``c`` of labelling ``q``.
 
     XT : (padded_width, n_samples) float64 or float32 IN, feature-major, zero-padded to
@@ -316,5 +412,5 @@ def labellings_distance_sums(XT, labels, offsets, block, sums_t, first_block, st
                 taken = i0 + r < n
                 rows[r] = i0 + r if taken else i0
                 weights[r] = 1.0 if taken else 0.0
-            _distances(XT, rows, weights, j_start, j_stop, squares, buf)
+            _distances(XT, norms, rows, weights, j_start, j_stop, squares, buf)
             _add_to_clusters(sums_t, labels, offsets, rows, buf, j_start, j_stop - j_start)

@@ -10,6 +10,7 @@ arithmetic, step for step.
 
 import itertools
 from numbers import Integral
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -21,7 +22,7 @@ from sklearn.utils import check_array, check_consistent_length, check_random_sta
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from .. import _tiers
-from .._kernels._jit import FEATURE_BLOCK, start_threads
+from .._kernels._jit import FEATURE_BLOCK, one_thread, start_threads
 from .._slicing import in_slices
 
 # The metrics the kernel computes; any other goes to scikit-learn.
@@ -86,10 +87,10 @@ def silhouette_samples(X, labels, *, metric="euclidean", **kwds):
     n_samples = len(labels)
     label_freqs = np.bincount(labels)
     check_number_of_labels(len(le.classes_), n_samples)
-    dtype = _kernel_dtype(X)
-    if _tiers.choose(_units(dtype), "silhouette_samples") == _tiers.FALLBACK:
+    form = _kernel_form(X)
+    if _tiers.choose(_units(form.dtype), "silhouette_samples") == _tiers.FALLBACK:
         return _sklearn_samples(X, labels, metric=metric)
-    cluster_distances = cluster_distance_sums(X, labels, len(label_freqs), dtype)
+    cluster_distances = cluster_distance_sums(X, labels, len(label_freqs), form)
     return _from_sums(cluster_distances, labels, label_freqs, _result_dtype(X))
 
 
@@ -196,25 +197,25 @@ def silhouette_scores(X, labellings):
     if not encoded:
         return []
     n_samples = X.shape[0]
-    dtype = _kernel_dtype(X)
-    if _tiers.choose(_units(dtype), "silhouette_samples") == _tiers.FALLBACK:
+    form = _kernel_form(X)
+    if _tiers.choose(_units(form.dtype), "silhouette_samples") == _tiers.FALLBACK:
         return [float(np.mean(_sklearn_samples(X, labels))) for labels, _ in encoded]
     from numba import get_num_threads
 
     from .._kernels.silhouette import labellings_block_rows, labellings_distance_sums
 
-    XT = None  # X feature-major, made when a batch of several labellings first needs it
+    XT = norms = None  # X feature-major, made when a batch of several labellings first needs it
     scores = []
     batch = []
 
     def flush():
-        nonlocal XT
+        nonlocal XT, norms
         if len(batch) == 1:  # one labelling: the symmetric kernel, each distance taken once
             ((labels, freqs),) = batch
-            sums_each = [cluster_distance_sums(X, labels, len(freqs), dtype)]
+            sums_each = [cluster_distance_sums(X, labels, len(freqs), form)]
         else:
             if XT is None:
-                XT = _feature_major(X, None, dtype)
+                XT, norms = _feature_major(X, None, form)
             offsets = np.cumsum([0] + [len(freqs) for _, freqs in batch])
             sums_t = np.zeros((offsets[-1], n_samples))
             stacked = np.array([labels for labels, _ in batch], dtype=np.int64)
@@ -224,7 +225,7 @@ def silhouette_scores(X, labellings):
             n_blocks, threads = -(-n_samples // block), get_num_threads()
             in_slices(
                 lambda first, stop: labellings_distance_sums(
-                    XT, stacked, starts, block, sums_t, first * threads, min(stop * threads, n_blocks)
+                    XT, norms, stacked, starts, block, sums_t, first * threads, min(stop * threads, n_blocks)
                 ),
                 -(-n_blocks // threads),
                 n_samples * block * (XT.shape[0] + len(stacked)),  # a block of columns against every row
@@ -247,22 +248,42 @@ def silhouette_scores(X, labellings):
 SWEEP_MEMORY = 256 * 2**20
 
 
-def _kernel_dtype(X):
-    """The kernels' dtype for X: float32 when that computes every squared distance exactly
-    (``exact_in_float32``: the same results, twice the numbers a vector), else float64.
+class KernelForm(NamedTuple):
+    """How the kernels take X: in ``dtype``, and, where ``low`` is not None, less
+    ``low`` (its column minima) with the squared distances from the expansion."""
 
-    float64 too when its kernels are compiled and the float32 ones not yet:
-    they give the same bits.
+    dtype: np.dtype
+    low: np.ndarray | None
+
+
+# The expansion |x|^2 + |y|^2 - 2 x.y is exact on integer data shifted to
+# its column minima while |x|^2 + |y|^2, the largest value it meets, stays
+# within float32's exact integers: summed squared spans at most 2**23.
+EXPANSION_SQUARES = 2**23
+
+
+def _kernel_form(X):
+    """The kernels' form for X (``KernelForm``).
+
+    float32 when that computes every squared distance exactly
+    (``exact_in_float32``: the same results, twice the numbers a vector),
+    else float64; float64 too when its kernels are compiled and the
+    float32 ones not yet: they give the same bits. On such exact data, the
+    squared distances come from the expansion when it is exact as well
+    (``EXPANSION_SQUARES``): the same integers, in half the arithmetic.
     """
-    if not exact_in_float32(X):
-        return np.dtype(np.float64)
+    spans = _exact_spans(X)
+    if spans is None:
+        return KernelForm(np.dtype(np.float64), None)
+    low, squares = spans
+    low = low if squares <= EXPANSION_SQUARES else None
     if (
         _tiers.mode() != "wait"
         and _tiers.is_ready("metrics:float64")
         and not _tiers.is_ready("metrics:float32")
     ):
-        return np.dtype(np.float64)
-    return np.dtype(np.float32)
+        return KernelForm(np.dtype(np.float64), low)
+    return KernelForm(np.dtype(np.float32), low)
 
 
 def _units(dtype):
@@ -270,14 +291,21 @@ def _units(dtype):
     return ["metrics:float64"] + (["metrics:float32"] if dtype == np.float32 else [])
 
 
-def _feature_major(X, order, dtype):
-    """X's rows in ``order`` (None: as they are) as ``dtype``, feature-major, zero-padded to whole
-    FEATURE_BLOCKs of features."""
+def _feature_major(X, order, form):
+    """The kernels' inputs: X's rows in ``order`` (None: as they are) in ``form``,
+    feature-major, zero-padded to whole FEATURE_BLOCKs of features; and their
+    squared norms (empty unless ``form.low`` is given)."""
     n_samples, n_features = X.shape
     width = max(FEATURE_BLOCK, -(-n_features // FEATURE_BLOCK) * FEATURE_BLOCK)
-    XT = np.zeros((width, n_samples), dtype=dtype)
-    XT[:n_features] = (X if order is None else X[order]).T
-    return XT
+    XT = np.empty((width, n_samples), dtype=form.dtype)
+    XT[n_features:] = 0
+    rows = X if order is None else X[order]
+    if form.low is None:
+        XT[:n_features] = rows.T
+        return XT, np.empty(0, dtype=form.dtype)
+    np.subtract(rows.T, form.low[:, None], out=XT[:n_features], casting="unsafe")
+    # Integers below 2**23: exact in any order.
+    return XT, np.einsum("ij,ij->j", XT, XT)
 
 
 # Rows checked at a time by exact_in_float32 (its temporaries stay small).
@@ -293,40 +321,51 @@ def exact_in_float32(X):
     integer float32 holds exactly, and the square roots, taken in float64,
     have the bits of the float64 computation.
     """
+    return _exact_spans(X) is not None
+
+
+def _exact_spans(X):
+    """``(column minima, summed squared spans)`` of X when ``exact_in_float32(X)``, else None."""
     if X.size == 0:
-        return False
-    low, high = X.min(axis=0).astype(np.float64), X.max(axis=0).astype(np.float64)
-    spans = high - low
-    if max(-low.min(), high.max()) > 2**24 or spans @ spans > 2**24:
-        return False
+        return None
+    low, high = X.min(axis=0), X.max(axis=0)
+    low64, high64 = low.astype(np.float64), high.astype(np.float64)
+    spans = high64 - low64
+    squares = spans @ spans
+    if max(-low64.min(), high64.max()) > 2**24 or squares > 2**24:
+        return None
     for start in range(0, X.shape[0], _CHECK_ROWS):
         block = X[start : start + _CHECK_ROWS]
         if not np.array_equal(block, np.rint(block)):
-            return False
-    return True
+            return None
+    return low64, squares
 
 
-def cluster_distance_sums(X, labels, n_clusters, dtype=None):
+def cluster_distance_sums(X, labels, n_clusters, form=None, block=None):
     """``out[i, c]``: the summed Euclidean distances from row ``i`` of X to the rows of cluster ``c``.
 
     X : (n_samples, n_features) dense; labels : (n_samples,) in 0 .. n_clusters - 1;
-    dtype : the kernels' (default ``_kernel_dtype(X)``).
+    form : the kernels' (default ``_kernel_form(X)``); block : rows per block
+    (default ``block_rows``, a function of the shape; the tests vary it).
     """
-    from .._kernels.silhouette import block_rows, n_rounds
+    from .._kernels.silhouette import block_rows, n_rounds, serial_sized
     from .._kernels.silhouette import cluster_distance_sums as kernel
 
     order = np.argsort(labels, kind="stable")
     n_samples = X.shape[0]
-    XT = _feature_major(X, order, _kernel_dtype(X) if dtype is None else dtype)
+    XT, norms = _feature_major(X, order, _kernel_form(X) if form is None else form)
+    width = XT.shape[0]
+    block = block_rows(n_samples, width) if block is None else block
     sorted_sums = np.zeros((n_samples, n_clusters))
     start_threads()
-    sorted_labels, block = labels[order].astype(np.int64), block_rows(n_samples)
+    sorted_labels = labels[order].astype(np.int64)
     rounds = n_rounds(n_samples, block)
-    in_slices(
-        lambda start, stop: kernel(XT, sorted_labels, block, sorted_sums, start, stop),
-        rounds,
-        n_samples * n_samples // 2 * XT.shape[0] // rounds,  # a round: its share of the pairs' features
-    )
+    with one_thread(serial_sized(n_samples, width)):
+        in_slices(
+            lambda start, stop: kernel(XT, norms, sorted_labels, block, sorted_sums, start, stop),
+            rounds,
+            n_samples * n_samples // 2 * width // rounds,  # a round: its share of the pairs' features
+        )
     sums = np.empty_like(sorted_sums)
     sums[order] = sorted_sums
     return sums
