@@ -299,11 +299,12 @@ def _feature_major(X, order, form):
     width = max(FEATURE_BLOCK, -(-n_features // FEATURE_BLOCK) * FEATURE_BLOCK)
     XT = np.empty((width, n_samples), dtype=form.dtype)
     XT[n_features:] = 0
-    rows = X if order is None else X[order]
     if form.low is None:
-        XT[:n_features] = rows.T
+        XT[:n_features] = (X if order is None else X[order]).T
         return XT, np.empty(0, dtype=form.dtype)
-    np.subtract(rows.T, form.low[:, None], out=XT[:n_features], casting="unsafe")
+    # Shifted and cast while contiguous, then gathered and transposed (the fastest order).
+    shifted = np.subtract(X, form.low, dtype=form.dtype)
+    XT[:n_features] = (shifted if order is None else shifted[order]).T
     # Integers below 2**23: exact in any order.
     return XT, np.einsum("ij,ij->j", XT, XT)
 
