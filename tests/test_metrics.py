@@ -58,12 +58,14 @@ def test_labellings_distance_sums_match_numpy(n_samples, n_features):
     labels = np.array([rng.integers(0, k, n_samples) for k in ks], dtype=np.int64)
     offsets = np.cumsum([0, *ks])
     sums_t = np.zeros((offsets[-1], n_samples))
-    XT, norms = _silhouette._feature_major(X, np.arange(n_samples), DIFFERENCES)
+    XT, norms, roots = _silhouette._feature_major(X, np.arange(n_samples), DIFFERENCES)
     block = kernels.labellings_block_rows(n_samples)
     n_blocks = -(-n_samples // block)
     # In two calls, as a caller answering Ctrl-C between slices makes them.
     for first, stop in ((0, n_blocks // 2), (n_blocks // 2, n_blocks)):
-        kernels.labellings_distance_sums(XT, norms, labels, offsets[:-1].copy(), block, sums_t, first, stop)
+        kernels.labellings_distance_sums(
+            XT, norms, roots, labels, offsets[:-1].copy(), block, sums_t, first, stop
+        )
     for q, k in enumerate(ks):
         expected = reference.cluster_distance_sums(X, labels[q], k)
         found = sums_t[offsets[q] : offsets[q + 1]].T
@@ -229,7 +231,9 @@ def test_same_bits_wherever_the_arrays_lie():
             XT[:3] = X.T
             out = np.zeros(6 * n + 8)[out_shift : out_shift + 6 * n].reshape(n, 6)
             block = kernels.block_rows(n, 4)
-            kernels.cluster_distance_sums(XT, np.empty(0), labels, block, out, 0, kernels.n_rounds(n, block))
+            kernels.cluster_distance_sums(
+                XT, np.empty(0), np.empty(0), labels, block, out, 0, kernels.n_rounds(n, block)
+            )
             results.add(out.tobytes())
     assert len(results) == 1
 
@@ -317,11 +321,30 @@ def test_float32_kernels_give_the_float64_bits_on_integer_data(n_features):
     assert form.dtype == np.float32 and np.array_equal(form.low, X.min(axis=0))
     expected = _silhouette.cluster_distance_sums(X, labels, 6, DIFFERENCES)
     np.testing.assert_allclose(expected, reference.cluster_distance_sums(X, labels, 6), rtol=1e-13)
+    assert form.squares <= _silhouette.ROOTS_TABLE  # the square roots looked up
     for dtype in (np.float32, np.float64):
         for shift in (None, form.low):
-            each = _silhouette.KernelForm(np.dtype(dtype), shift)
-            found = _silhouette.cluster_distance_sums(X, labels, 6, each)
-            np.testing.assert_array_equal(found, expected)
+            for squares in (None, form.squares):
+                each = _silhouette.KernelForm(np.dtype(dtype), shift, squares)
+                found = _silhouette.cluster_distance_sums(X, labels, 6, each)
+                np.testing.assert_array_equal(found, expected)
+    # The sweep's kernel, with the same forms.
+    labellings = [labels, rng.integers(0, 3, 1100)]
+    for squares in (None, form.squares):
+        each = _silhouette.KernelForm(np.dtype(np.float32), form.low, squares)
+        assert _silhouette.silhouette_scores(X, labellings, each) == _silhouette.silhouette_scores(
+            X, labellings, DIFFERENCES
+        )
+
+
+def test_square_roots_looked_up_only_for_few_integers():
+    assert len(_silhouette._roots(16_384)) == 16_385
+    assert len(_silhouette._roots(_silhouette.ROOTS_TABLE + 1)) == 0
+    np.testing.assert_array_equal(_silhouette._roots(100), np.sqrt(np.arange(101.0)))
+    wide = np.zeros((3, 30))
+    wide[1] = 60.0  # squared spans 108,000: exact, the roots taken
+    form = _silhouette._kernel_form(wide)
+    assert form.squares == 108_000 and len(_silhouette._feature_major(wide, None, form)[2]) == 0
 
 
 def test_expansion_only_where_it_is_exact():

@@ -13,11 +13,13 @@ in parallel without sharing a row; then one round of the blocks with
 themselves. Every sum is made in one order, fixed by the blocks, whatever the
 number of threads; and the kernels are compiled with ``_jit.ORDERED`` (no
 reassociation), their sums spelled out (``_sum``), so that the bits do not
-depend on where the arrays lie in memory either. Distances are taken from
-the differences, not from the expansion ``|x|^2 + |y|^2 - 2 x.y``; the
-squares are summed in XT's dtype (float64, or float32 for data whose
-squared distances it holds exactly: the caller decides) and the distances
-in float64.
+depend on where the arrays lie in memory either. Squared distances are
+taken from the differences; on exact data (integers whose squared
+distances float32 holds: the caller decides) from the expansion
+``|x|^2 + |y|^2 - 2 x.y`` where that is exact too (given ``norms``), with
+their square roots looked up where they are few (given ``roots``). The
+squares are summed in XT's dtype (float64, or float32 on exact data) and
+the distances in float64.
 
 Memory: ``out`` (n x k), and per task a few buffers of a block's length.
 """
@@ -76,7 +78,7 @@ ROWS = 4
 
 
 @ordered_kernel
-def _distances(XT, norms, rows, weights, j_start, j_stop, squares, out):
+def _distances(XT, norms, roots, rows, weights, j_start, j_stop, squares, out):
     """``out[r, t]``: the distance from row ``rows[r]`` to row ``j_start + t``, times ``weights[r]``.
 
     ``ROWS`` rows at once, each of the other block's values loaded once for
@@ -84,7 +86,8 @@ def _distances(XT, norms, rows, weights, j_start, j_stop, squares, out):
     dtype) feature by feature, one fused multiply-add each, in the same
     order vectorised or not (no reassociation): from the differences
     (``norms`` empty), or from the expansion (``_expanded_squares``); their
-    square roots are taken in float64.
+    square roots are taken in float64, or looked up in ``roots`` (float64,
+    ``roots[v] = sqrt(v)``) unless it is empty.
     """
     m = j_stop - j_start
     if norms.shape[0] > 0:
@@ -94,6 +97,16 @@ def _distances(XT, norms, rows, weights, j_start, j_stop, squares, out):
     s0, s1, s2, s3 = squares[0], squares[1], squares[2], squares[3]
     w0, w1, w2, w3 = weights[0], weights[1], weights[2], weights[3]
     o0, o1, o2, o3 = out[0], out[1], out[2], out[3]
+    if roots.shape[0] > 0:
+        # Exact data: every squared distance an integer from 0 to len(roots) - 1,
+        # its root looked up (np.sqrt's, the same bits) faster than taken.
+        # Unsigned indices: no check for negative ones, so LLVM gathers.
+        for t in range(m):
+            o0[t] = roots[np.uint32(s0[t])] * w0
+            o1[t] = roots[np.uint32(s1[t])] * w1
+            o2[t] = roots[np.uint32(s2[t])] * w2
+            o3[t] = roots[np.uint32(s3[t])] * w3
+        return
     for t in range(m):
         o0[t] = np.sqrt(np.float64(s0[t])) * w0
         o1[t] = np.sqrt(np.float64(s1[t])) * w1
@@ -249,7 +262,21 @@ def _add_rows(col, offset, values, m):
 
 @ordered_kernel
 def _tile(
-    XT, norms, labels, a_start, a_stop, b_start, b_stop, diagonal, out, col, squares, buf, rows, weights
+    XT,
+    norms,
+    roots,
+    labels,
+    a_start,
+    a_stop,
+    b_start,
+    b_stop,
+    diagonal,
+    out,
+    col,
+    squares,
+    buf,
+    rows,
+    weights,
 ):
     """Add the distances between the rows of block a and block b to both rows' sums.
 
@@ -288,7 +315,7 @@ def _tile(
             if j_start >= b_stop:
                 continue
             m = b_stop - j_start
-            _distances(XT, norms, rows, weights, j_start, b_stop, squares, buf)
+            _distances(XT, norms, roots, rows, weights, j_start, b_stop, squares, buf)
             if diagonal:
                 for r in range(1, ROWS):
                     for t in range(min(r, m)):
@@ -307,7 +334,7 @@ def _tile(
 
 
 @ordered_kernel
-def _run_tile(XT, norms, labels, block, a, b, diagonal, out):
+def _run_tile(XT, norms, roots, labels, block, a, b, diagonal, out):
     n = labels.shape[0]
     col = np.empty(block)
     squares = np.empty((ROWS, block), dtype=XT.dtype)
@@ -317,7 +344,21 @@ def _run_tile(XT, norms, labels, block, a, b, diagonal, out):
     a_start, b_start = a * block, b * block
     a_stop, b_stop = min(a_start + block, n), min(b_start + block, n)
     _tile(
-        XT, norms, labels, a_start, a_stop, b_start, b_stop, diagonal, out, col, squares, buf, rows, weights
+        XT,
+        norms,
+        roots,
+        labels,
+        a_start,
+        a_stop,
+        b_start,
+        b_stop,
+        diagonal,
+        out,
+        col,
+        squares,
+        buf,
+        rows,
+        weights,
     )
 
 
@@ -328,15 +369,19 @@ def n_rounds(n_samples, block):
 
 
 @ordered_parallel_kernel
-def cluster_distance_sums(XT, norms, labels, block, out, first_round, stop_round):
+def cluster_distance_sums(XT, norms, roots, labels, block, out, first_round, stop_round):
     """Rounds ``first_round`` to ``stop_round - 1`` of the distances summed from each row to each cluster.
 
     ``out[i, c]`` is the sum of the distances from row ``i`` to the rows of cluster ``c``.
 
     XT : (padded_width, n_samples) float64 or float32 IN, the rows sorted by
         cluster, feature-major, zero-padded to a multiple of ``FEATURE_BLOCK`` rows
+    norms : (n_samples,) or (0,) of XT's dtype IN, the rows' squared norms
+        (squared distances by expansion: exact data only), or empty (by differences)
+    roots : (max squared distance + 1,) or (0,) float64 IN, ``sqrt(arange(...))``
+        (exact data only), or empty (``np.sqrt``)
     labels : (n_samples,) int64 IN, non-decreasing
-    block : rows per block, ``block_rows(n_samples)``
+    block : rows per block, ``block_rows(n_samples, padded_width)``
     out : (n_samples, n_clusters) float64 INOUT, zeroed by the caller before round 0
     first_round, stop_round : of ``n_rounds(n_samples, block)``: the circle
         method's rounds, then the blocks with themselves. The caller runs
@@ -353,10 +398,10 @@ def cluster_distance_sums(XT, norms, labels, block, out, first_round, stop_round
             for slot in prange(n_slots // 2):
                 a, b = _pair(round_, slot, n_slots)
                 if a < n_blocks and b < n_blocks:
-                    _run_tile(XT, norms, labels, block, min(a, b), max(a, b), False, out)
+                    _run_tile(XT, norms, roots, labels, block, min(a, b), max(a, b), False, out)
         else:
             for a in prange(n_blocks):
-                _run_tile(XT, norms, labels, block, a, a, True, out)
+                _run_tile(XT, norms, roots, labels, block, a, a, True, out)
 
 
 # Several labellings of the same rows (a k sweep): each distance is taken
@@ -383,11 +428,12 @@ def _add_to_clusters(sums_t, labels, offsets, rows, buf, j_start, m):
 
 
 @ordered_parallel_kernel
-def labellings_distance_sums(XT, norms, labels, offsets, block, sums_t, first_block, stop_block):
+def labellings_distance_sums(XT, norms, roots, labels, offsets, block, sums_t, first_block, stop_block):
     """``sums_t[offsets[q] + c, j]``: the summed distances from row ``j`` to cluster ``c`` of labelling ``q``.
 
     XT : (padded_width, n_samples) float64 or float32 IN, feature-major, zero-padded to
         a multiple of ``FEATURE_BLOCK`` rows
+    norms, roots : as ``cluster_distance_sums``
     labels : (n_labellings, n_samples) int64 IN, labelling q's clusters 0 .. k_q - 1
     offsets : (n_labellings,) int64 IN, where labelling q's clusters start in sums_t
     block : columns per block, ``labellings_block_rows(n_samples)``
@@ -412,5 +458,5 @@ def labellings_distance_sums(XT, norms, labels, offsets, block, sums_t, first_bl
                 taken = i0 + r < n
                 rows[r] = i0 + r if taken else i0
                 weights[r] = 1.0 if taken else 0.0
-            _distances(XT, norms, rows, weights, j_start, j_stop, squares, buf)
+            _distances(XT, norms, roots, rows, weights, j_start, j_stop, squares, buf)
             _add_to_clusters(sums_t, labels, offsets, rows, buf, j_start, j_stop - j_start)
