@@ -235,20 +235,33 @@ def _expanded_squares(XT, norms, rows, j_start, j_stop, squares):
 def _sum(values, start, stop):
     """``values[start:stop].sum()`` in a fixed order: eight running sums, then a tree."""
     a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
-    t = start
-    while t + 8 <= stop:
-        a0 += values[t]
-        a1 += values[t + 1]
-        a2 += values[t + 2]
-        a3 += values[t + 3]
-        a4 += values[t + 4]
-        a5 += values[t + 5]
-        a6 += values[t + 6]
-        a7 += values[t + 7]
-        t += 8
-    while t < stop:
-        a0 += values[t]
-        t += 1
+    end = start + (stop - start) // 8 * 8
+    # The eight sums' values as eight strided views, indexed by the loop's
+    # counter: no check for negative indices (which made this loop slow).
+    v0, v1, v2, v3 = (
+        values[start:end:8],
+        values[start + 1 : end : 8],
+        values[start + 2 : end : 8],
+        values[start + 3 : end : 8],
+    )
+    v4, v5, v6, v7 = (
+        values[start + 4 : end : 8],
+        values[start + 5 : end : 8],
+        values[start + 6 : end : 8],
+        values[start + 7 : end : 8],
+    )
+    for e in range(v0.shape[0]):
+        a0 += v0[e]
+        a1 += v1[e]
+        a2 += v2[e]
+        a3 += v3[e]
+        a4 += v4[e]
+        a5 += v5[e]
+        a6 += v6[e]
+        a7 += v7[e]
+    rest = values[end:stop]
+    for t in range(rest.shape[0]):
+        a0 += rest[t]
     return ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
 
 
