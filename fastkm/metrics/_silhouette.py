@@ -307,17 +307,22 @@ def _feature_major(X, order, form):
     feature-major, zero-padded to whole FEATURE_BLOCKs of features; their
     squared norms (empty unless ``form.low`` is given); and the table of
     square roots (empty unless ``form.squares`` is given and small)."""
+    from .._kernels.tiles import gather_tile
+
     n_samples, n_features = X.shape
     width = max(FEATURE_BLOCK, -(-n_features // FEATURE_BLOCK) * FEATURE_BLOCK)
     XT = np.empty((width, n_samples), dtype=form.dtype)
     XT[n_features:] = 0
+    rows = np.arange(n_samples) if order is None else order
+    # Compiled: eight rows at a time, each feature's eight values side by side
+    # (digits: 56 us, against 189 for numpy's copies).
+    floats = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
+    gather_tile(np.ascontiguousarray(X, dtype=floats), 0, rows, n_samples, XT)
     roots = np.empty(0) if form.squares is None else _roots(form.squares)
     if form.low is None:
-        XT[:n_features] = (X if order is None else X[order]).T
         return XT, np.empty(0, dtype=form.dtype), roots
-    # Shifted and cast while contiguous, then gathered and transposed (the fastest order).
-    shifted = np.subtract(X, form.low, dtype=form.dtype)
-    XT[:n_features] = (shifted if order is None else shifted[order]).T
+    # Integers of at most 2**24 (exact_in_float32), their differences too.
+    XT[:n_features] -= form.low.astype(form.dtype)[:, None]
     # Integers below 2**23: exact in any order.
     return XT, np.einsum("ij,ij->j", XT, XT), roots
 
@@ -329,11 +334,19 @@ def _feature_major(X, order, form):
 ROOTS_TABLE = 2**16
 
 
+# The whole table, made by the first call that needs it (30 us, a call saved).
+_ROOTS = []
+
+
 def _roots(squares):
     """``sqrt(arange(squares + 1))`` (float64), or an empty array past ``ROOTS_TABLE``."""
     if squares > ROOTS_TABLE:
         return np.empty(0)
-    return np.sqrt(np.arange(int(squares) + 1, dtype=np.float64))
+    if not _ROOTS:
+        # Writable, as every array the kernels take (a read-only one would be
+        # another type: another compile of every kernel above it).
+        _ROOTS.append(np.sqrt(np.arange(ROOTS_TABLE + 1, dtype=np.float64)))
+    return _ROOTS[0][: int(squares) + 1]
 
 
 # Rows checked at a time by exact_in_float32 (its temporaries stay small).
