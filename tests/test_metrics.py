@@ -27,9 +27,10 @@ DIFFERENCES = _silhouette.KernelForm(np.dtype(np.float64), None)
 
 @pytest.mark.parametrize(
     "n_samples, n_features, n_clusters",
-    # One block, a partial last one, odd and even counts of blocks (of 64
-    # rows; 8: the circle method's fixed slot beside others in every
-    # round), narrow (d <= 4) and wide rows, clusters of one row.
+    # With blocks of 64 rows: one block, a partial last one, odd and even
+    # counts of blocks (1 to 16: the circle method's fixed slot beside
+    # others in every round); narrow (d <= 4) and wide rows, clusters of one
+    # row. The default blocks (these sizes run on one thread) too.
     [(1, 3, 1), (7, 1, 3), (255, 3, 4), (256, 4, 2), (257, 5, 7), (600, 9, 5), (800, 64, 10), (1000, 5, 6)],
 )
 def test_cluster_distance_sums_match_numpy(n_samples, n_features, n_clusters):
@@ -191,10 +192,12 @@ X, _ = make_blobs(1100, n_features={d}, centers=6, random_state=0)
 many = np.array(silhouette_scores(X, [np.arange(1100) % k for k in (2, 6, 9)]))
 integers = silhouette_samples(np.rint(X * 4), np.arange(1100) % 6)  # the float32 kernels
 one = silhouette_samples(X, np.arange(1100) % 6)  # one thread at this size (serial_sized)
-kernels.SERIAL_WORK = 0  # the threads' own sizes and blocks
+kernels.SERIAL_PAIR_WORK = 0  # the threads' own sizes and blocks
 shared = silhouette_samples(X, np.arange(1100) % 6)
-assert np.allclose(shared, one, rtol=1e-13)
-print(hashlib.sha256(one.tobytes() + many.tobytes() + integers.tobytes() + shared.tobytes()).hexdigest())
+np.testing.assert_allclose(shared, one, rtol=1e-13, atol=1e-15)
+shared_integers = silhouette_samples(np.rint(X * 4), np.arange(1100) % 6)
+digest = one.tobytes() + many.tobytes() + integers.tobytes() + shared.tobytes() + shared_integers.tobytes()
+print(hashlib.sha256(digest).hexdigest())
 """
 
 
@@ -328,6 +331,9 @@ def test_float32_kernels_give_the_float64_bits_on_integer_data(n_features):
                 each = _silhouette.KernelForm(np.dtype(dtype), shift, squares)
                 found = _silhouette.cluster_distance_sums(X, labels, 6, each)
                 np.testing.assert_array_equal(found, expected)
+    # Many blocks (18 of 64 rows), the circle method's rounds.
+    by_blocks = _silhouette.cluster_distance_sums(X, labels, 6, DIFFERENCES, block=64)
+    np.testing.assert_array_equal(_silhouette.cluster_distance_sums(X, labels, 6, form, block=64), by_blocks)
     # The sweep's kernel, with the same forms.
     labellings = [labels, rng.integers(0, 3, 1100)]
     for squares in (None, form.squares):

@@ -43,14 +43,14 @@ MIN_BLOCKS = 16
 # at that size in a virtual machine: a call made a millisecond after the
 # process woke from a pause took 11 ms on two threads against 5 on one.
 # PAIR_COST: a pair's fixed cost (its square root and sums) in features.
-SERIAL_WORK = 2**28
+SERIAL_PAIR_WORK = 2**28
 PAIR_COST = 48
 SERIAL_BLOCK = 512
 
 
 def serial_sized(n_samples, width):
     """Whether ``cluster_distance_sums`` runs on one thread for ``n_samples`` rows of ``width`` features."""
-    return n_samples * (n_samples - 1) // 2 * (width + PAIR_COST) < SERIAL_WORK
+    return n_samples * (n_samples - 1) // 2 * (width + PAIR_COST) < SERIAL_PAIR_WORK
 
 
 def block_rows(n_samples, width):
