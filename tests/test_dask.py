@@ -386,3 +386,29 @@ def test_column_moments_match_numpy():
     assert _blocks.column_moments(X[:0])[0] == 0
     X[-1, 2] = np.nan
     assert not np.isfinite(_blocks.column_moments(X)[1][2])
+
+
+def test_pinned_tasks_stay_on_their_worker(client):
+    # Long tasks pinned to one worker while the other idles: the scheduler's
+    # work stealing moved some (copying their states) while other workers
+    # were allowed, and a fit then failed as if a worker had been lost.
+    from fastkm.dask._cluster import Workers
+
+    def home(i):  # nested: pickled by value for the worker processes
+        from fastkm.dask._states import _worker_address
+
+        return {"home": _worker_address(), "i": i}
+
+    def slow(state):
+        import time
+
+        from fastkm.dask._states import _worker_address
+
+        time.sleep(0.2)
+        return state["home"] == _worker_address()
+
+    first = sorted(client.scheduler_info()["workers"])[0]
+    states = [client.submit(home, i, workers=[first], pure=False) for i in range(12)]
+    distributed.wait(states)
+    runner = Workers(client)
+    assert runner.gather(runner.pinned(slow, states)) == [True] * 12

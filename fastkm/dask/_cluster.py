@@ -2,7 +2,8 @@
 
 ``Workers`` submits to the client's scheduler; a block's state is made on a
 worker and every later task on that state is pinned to that worker, so the
-state is changed in place where it lives and never copied. ``InProcess``
+state is changed in place where it lives and never copied (a lost worker is
+noticed while the fit waits). ``InProcess``
 runs the same calls at once, for dask arrays fitted without a client.
 Both reduce with ``tree``: a few parts a task, in block order, and say how
 much memory a fit may keep on them (``memory``).
@@ -12,6 +13,10 @@ import os
 
 # Parts a reduction task adds up (in order).
 FAN_IN = 8
+
+# Seconds between the checks, while a fit waits on its tasks, that the
+# workers holding its blocks' states are still in the cluster.
+ALIVE_EVERY = 0.5
 
 
 def fold(func, args, first, *rest):
@@ -84,26 +89,33 @@ class Workers:
         return futures
 
     def pinned(self, func, states, *args, each=None):
-        """``func(state, *own, *args)`` for every state, on the worker holding it.
+        """``func(state, *own, *args)`` for every state, on the worker holding it and there alone.
 
-        ``each``: per state, the arguments of its own. A state whose worker
-        was lost runs where the scheduler puts it, and raises
-        ``LostBlockState`` there (never waits for a worker that is gone).
+        ``each``: per state, the arguments of its own. Other workers are not
+        allowed: with them allowed, the scheduler's work stealing moved a
+        step to an idle worker (copying the state there) when the first steps
+        ran long, a worker loading its kernels. A task pinned to a worker that
+        is lost would wait for it forever: ``gather`` and ``wait`` notice the
+        loss and raise ``LostBlockState``. A state no worker holds (lost
+        before this call) runs where the scheduler puts it, and raises there.
         """
         holders = self._holders(states)
         each = [()] * len(states) if each is None else each
-        return [
-            self.client.submit(
-                func,
-                state,
-                *own,
-                *args,
-                pure=False,
-                workers=list(holders.get(state.key, ())) or None,
-                allow_other_workers=True,
+        futures = []
+        for state, own in zip(states, each, strict=True):
+            workers = sorted(holders.get(state.key, ()))
+            futures.append(
+                self.client.submit(
+                    func,
+                    state,
+                    *own,
+                    *args,
+                    pure=False,
+                    workers=workers or None,
+                    allow_other_workers=not workers,
+                )
             )
-            for state, own in zip(states, each, strict=True)
-        ]
+        return futures
 
     def _holders(self, states):
         # Asked once per set of states: a state found elsewhere later (its
@@ -113,17 +125,37 @@ class Workers:
             self._holders_of = (key, self.client.who_has(states))
         return self._holders_of[1]
 
+    def _until_done(self, futures):
+        """Wait for ``futures``, checking every ``ALIVE_EVERY`` s that the states' workers are alive."""
+        from distributed import wait
+
+        pending = futures if isinstance(futures, list | tuple) else [futures]
+        while True:
+            try:
+                wait(pending, timeout=ALIVE_EVERY)
+                return
+            except TimeoutError:
+                holders = getattr(self, "_holders_of", (None, {}))[1]
+                needed = {worker for workers in holders.values() for worker in workers}
+                lost = needed - set(self.client.scheduler_info()["workers"])
+                if lost:
+                    from ._states import LostBlockState
+
+                    raise LostBlockState(
+                        f"A block's state was on {sorted(lost)[0]}, which left the cluster: the worker "
+                        "holding it was lost during the fit."
+                    ) from None
+
     def memory(self):
         """The workers' memory limits added up, in bytes (None: a worker has none)."""
         limits = [info.get("memory_limit") for info in self.client.scheduler_info()["workers"].values()]
         return sum(limits) if limits and all(limits) else None
 
     def wait(self, futures):
-        from distributed import wait
-
-        wait(futures)
+        self._until_done(futures)
 
     def gather(self, futures):
+        self._until_done(futures)
         return self.client.gather(futures)
 
     def tree(self, func, parts, *args):
