@@ -84,8 +84,6 @@ def serial_when_small(work):
     def decorate(solver):
         @functools.wraps(solver)
         def run(*args, **kwargs):
-            if numba.get_num_threads() == 1:
-                return solver(*args, **kwargs)
             with one_thread(work(*args, **kwargs) < SERIAL_WORK):
                 return solver(*args, **kwargs)
 

@@ -274,31 +274,24 @@ def _add_rows(col, offset, values, m):
 
 
 @ordered_kernel
-def _tile(
-    XT,
-    norms,
-    roots,
-    labels,
-    a_start,
-    a_stop,
-    b_start,
-    b_stop,
-    diagonal,
-    out,
-    col,
-    squares,
-    buf,
-    rows,
-    weights,
-):
+def _tile(XT, norms, roots, labels, block, a, b, diagonal, out):
     """Add the distances between the rows of block a and block b to both rows' sums.
 
     ``diagonal``: a and b are one block, whose pairs ``i < j`` are taken. The
     rows of a are taken ``ROWS`` at a time within each run of one cluster (a
     run's last rows padded with its first, weighted 0); the distances go to
     a's row sums run by run of b's clusters, and to b's rows through
-    ``col``, added to their sums at the end of each of a's runs.
+    ``col``, added to their sums at the end of each of a's runs. The
+    buffers are the tile's own: tiles run in parallel.
     """
+    n = labels.shape[0]
+    col = np.empty(block)
+    squares = np.empty((ROWS, block), dtype=XT.dtype)
+    buf = np.empty((ROWS, block))
+    rows = np.empty(ROWS, dtype=np.int64)
+    weights = np.empty(ROWS)
+    a_start, b_start = a * block, b * block
+    a_stop, b_stop = min(a_start + block, n), min(b_start + block, n)
     # b's runs of one cluster: runs[r] to runs[r + 1].
     runs = np.empty(b_stop - b_start + 1, dtype=np.int64)
     runs[0] = b_start
@@ -346,35 +339,6 @@ def _tile(
         run_start = run_stop
 
 
-@ordered_kernel
-def _run_tile(XT, norms, roots, labels, block, a, b, diagonal, out):
-    n = labels.shape[0]
-    col = np.empty(block)
-    squares = np.empty((ROWS, block), dtype=XT.dtype)
-    buf = np.empty((ROWS, block))
-    rows = np.empty(ROWS, dtype=np.int64)
-    weights = np.empty(ROWS)
-    a_start, b_start = a * block, b * block
-    a_stop, b_stop = min(a_start + block, n), min(b_start + block, n)
-    _tile(
-        XT,
-        norms,
-        roots,
-        labels,
-        a_start,
-        a_stop,
-        b_start,
-        b_stop,
-        diagonal,
-        out,
-        col,
-        squares,
-        buf,
-        rows,
-        weights,
-    )
-
-
 def n_rounds(n_samples, block):
     """The rounds of ``cluster_distance_sums`` for ``n_samples`` rows in blocks of ``block``."""
     n_blocks = -(-n_samples // block)
@@ -411,10 +375,10 @@ def cluster_distance_sums(XT, norms, roots, labels, block, out, first_round, sto
             for slot in prange(n_slots // 2):
                 a, b = _pair(round_, slot, n_slots)
                 if a < n_blocks and b < n_blocks:
-                    _run_tile(XT, norms, roots, labels, block, min(a, b), max(a, b), False, out)
+                    _tile(XT, norms, roots, labels, block, min(a, b), max(a, b), False, out)
         else:
             for a in prange(n_blocks):
-                _run_tile(XT, norms, roots, labels, block, a, a, True, out)
+                _tile(XT, norms, roots, labels, block, a, a, True, out)
 
 
 # Several labellings of the same rows (a k sweep): each distance is taken
