@@ -412,3 +412,48 @@ def test_pinned_tasks_stay_on_their_worker(client):
     distributed.wait(states)
     runner = Workers(client)
     assert runner.gather(runner.pinned(slow, states)) == [True] * 12
+
+
+def test_a_result_lost_with_its_worker_never_hangs():
+    # A result computed, then lost with its worker before it is fetched: dask
+    # computes it again, which needs the task pinned to the lost worker. The
+    # fetch notices the loss rather than waiting for that worker forever.
+    import os
+    import signal
+    import threading
+
+    from fastkm.dask._cluster import Workers
+    from fastkm.dask._states import LostBlockState
+
+    def state(i):  # nested: pickled by value for the worker processes
+        return i
+
+    def step(value):
+        return value + 1
+
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        first = sorted(client.scheduler_info()["workers"])[0]
+        states = [client.submit(state, i, workers=[first], pure=False) for i in range(2)]
+        distributed.wait(states)
+        runner = Workers(client)
+        results = runner.pinned(step, states)
+        distributed.wait(results)
+        os.kill(client.run(os.getpid, workers=[first])[first], signal.SIGKILL)
+        outcome = {}
+
+        def fetch():
+            try:
+                outcome["value"] = runner.gather(results[0])
+            except LostBlockState as error:
+                outcome["error"] = error
+
+        thread = threading.Thread(target=fetch)
+        thread.start()
+        thread.join(60)
+        assert not thread.is_alive()
+        assert "was lost during the fit" in str(outcome["error"])

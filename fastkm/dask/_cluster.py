@@ -96,7 +96,8 @@ class Workers:
         step to an idle worker (copying the state there) when the first steps
         ran long, a worker loading its kernels. A task pinned to a worker that
         is lost would wait for it forever: ``gather`` and ``wait`` notice the
-        loss and raise ``LostBlockState``. A state no worker holds (lost
+        loss and raise ``LostBlockState``, also while fetching a result lost
+        with its worker (computed again, it can need such a task). A state no worker holds (lost
         before this call) runs where the scheduler puts it, and raises there.
         """
         holders = self._holders(states)
@@ -135,16 +136,29 @@ class Workers:
                 wait(pending, timeout=ALIVE_EVERY)
                 return
             except TimeoutError:
-                holders = getattr(self, "_holders_of", (None, {}))[1]
-                needed = {worker for workers in holders.values() for worker in workers}
-                lost = needed - set(self.client.scheduler_info()["workers"])
-                if lost:
-                    from ._states import LostBlockState
+                self._check_alive()
 
-                    raise LostBlockState(
-                        f"A block's state was on {sorted(lost)[0]}, which left the cluster: the worker "
-                        "holding it was lost during the fit."
-                    ) from None
+    def _result(self, future):
+        """``future``'s result, checking as ``_until_done`` does: a result lost with its
+        worker while fetched is computed again, which can need a pinned task of a lost worker."""
+        while True:
+            try:
+                return future.result(timeout=ALIVE_EVERY)
+            except TimeoutError:
+                self._check_alive()
+
+    def _check_alive(self):
+        """Raise ``LostBlockState`` if a worker holding a state has left the cluster."""
+        holders = getattr(self, "_holders_of", (None, {}))[1]
+        needed = {worker for workers in holders.values() for worker in workers}
+        lost = needed - set(self.client.scheduler_info()["workers"])
+        if lost:
+            from ._states import LostBlockState
+
+            raise LostBlockState(
+                f"A block's state was on {sorted(lost)[0]}, which left the cluster: the worker "
+                "holding it was lost during the fit."
+            )
 
     def memory(self):
         """The workers' memory limits added up, in bytes (None: a worker has none)."""
@@ -155,8 +169,10 @@ class Workers:
         self._until_done(futures)
 
     def gather(self, futures):
-        self._until_done(futures)
-        return self.client.gather(futures)
+        if isinstance(futures, list | tuple):
+            self._until_done(futures)
+            return [self._result(future) for future in futures]
+        return self._result(futures)
 
     def tree(self, func, parts, *args):
         # Up to FAN_IN parts a task, folded left to right: fewer rounds of
