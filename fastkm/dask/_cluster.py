@@ -26,6 +26,16 @@ def fold(func, args, first, *rest):
     return first
 
 
+def _lost(workers):
+    """The ``LostBlockState`` for states on ``workers``, which left the cluster."""
+    from ._states import LostBlockState
+
+    return LostBlockState(
+        f"A block's state was on {sorted(workers)[0]}, which left the cluster: the worker holding it "
+        "was lost during the fit."
+    )
+
+
 def client_or_none():
     """The distributed client a fit runs on, or None (no distributed, or none started)."""
     try:
@@ -96,8 +106,7 @@ class Workers:
         step to an idle worker (copying the state there) when the first steps
         ran long, a worker loading its kernels. A task pinned to a worker that
         is lost would wait for it forever: ``gather`` and ``wait`` notice the
-        loss and raise ``LostBlockState``, also while fetching a result lost
-        with its worker (computed again, it can need such a task). A state no worker holds (lost
+        loss and raise ``LostBlockState``. A state no worker holds (lost
         before this call) runs where the scheduler puts it, and raises there.
         """
         holders = self._holders(states)
@@ -136,29 +145,15 @@ class Workers:
                 wait(pending, timeout=ALIVE_EVERY)
                 return
             except TimeoutError:
-                self._check_alive()
+                lost = self._lost_workers()
+                if lost:
+                    raise _lost(lost) from None
 
-    def _result(self, future):
-        """``future``'s result, checking as ``_until_done`` does: a result lost with its
-        worker while fetched is computed again, which can need a pinned task of a lost worker."""
-        while True:
-            try:
-                return future.result(timeout=ALIVE_EVERY)
-            except TimeoutError:
-                self._check_alive()
-
-    def _check_alive(self):
-        """Raise ``LostBlockState`` if a worker holding a state has left the cluster."""
+    def _lost_workers(self):
+        """The workers holding a state (as ``pinned`` found them) no longer in the cluster."""
         holders = getattr(self, "_holders_of", (None, {}))[1]
         needed = {worker for workers in holders.values() for worker in workers}
-        lost = needed - set(self.client.scheduler_info()["workers"])
-        if lost:
-            from ._states import LostBlockState
-
-            raise LostBlockState(
-                f"A block's state was on {sorted(lost)[0]}, which left the cluster: the worker "
-                "holding it was lost during the fit."
-            )
+        return needed - set(self.client.scheduler_info()["workers"])
 
     def memory(self):
         """The workers' memory limits added up, in bytes (None: a worker has none)."""
@@ -169,10 +164,37 @@ class Workers:
         self._until_done(futures)
 
     def gather(self, futures):
-        if isinstance(futures, list | tuple):
-            self._until_done(futures)
-            return [self._result(future) for future in futures]
-        return self._result(futures)
+        """The results of ``futures``, raising ``LostBlockState`` where a state's worker is lost.
+
+        Checked while waiting (``_until_done``), and while fetching: a result
+        lost with its worker after it was computed is computed again, which
+        can need a task pinned to that worker. A watcher then cancels the
+        fetch (a fetch given up on a timeout instead leaves distributed's
+        own waiting tasks behind, which fail noisily when the client closes).
+        """
+        import threading
+
+        self._until_done(futures)
+        stop, lost = threading.Event(), []
+
+        def watch():
+            while not stop.wait(ALIVE_EVERY):
+                lost.extend(self._lost_workers())
+                if lost:
+                    self.client.cancel(futures)
+                    return
+
+        watcher = threading.Thread(target=watch, name="fastkm-gather-watch", daemon=True)
+        watcher.start()
+        try:
+            return self.client.gather(futures)
+        except Exception:
+            if lost:
+                raise _lost(lost) from None
+            raise
+        finally:
+            stop.set()
+            watcher.join()
 
     def tree(self, func, parts, *args):
         # Up to FAN_IN parts a task, folded left to right: fewer rounds of
