@@ -86,3 +86,25 @@ def cluster_distance_sums(X, labels, n_clusters):
     """Each row's summed Euclidean distances to every cluster's rows (the n x n matrix, in float64)."""
     distances = np.sqrt(squared_distances(X, X))
     return np.stack([distances[:, labels == c].sum(axis=1) for c in range(n_clusters)], axis=1)
+
+
+def chunked_sums(X, sample_weight, labels, n_clusters, chunk=256):
+    """Centre sums and weights as scikit-learn's Lloyd iteration makes them, one value at a time.
+
+    In X's dtype: a partial per ``chunk`` rows (each row times its weight,
+    added in row order), the partials added into zeros in chunk order.
+    """
+    t = X.dtype.type
+    sums = np.zeros((n_clusters, X.shape[1]), dtype=X.dtype)
+    weights = np.zeros(n_clusters, dtype=X.dtype)
+    for start in range(0, len(X), chunk):
+        partial = np.zeros_like(sums)
+        partial_weights = np.zeros_like(weights)
+        for i in range(start, min(start + chunk, len(X))):
+            j = labels[i]
+            partial_weights[j] = t(partial_weights[j] + sample_weight[i])
+            for f in range(X.shape[1]):
+                partial[j, f] = t(partial[j, f] + t(X[i, f] * sample_weight[i]))
+        weights = weights + partial_weights
+        sums = sums + partial
+    return sums, weights

@@ -2,10 +2,12 @@
 
 import numpy as np
 import pytest
+import scipy.sparse
 import sklearn.cluster
+from sklearn.cluster._k_means_lloyd import lloyd_iter_chunked_dense, lloyd_iter_chunked_sparse
 
 from fastkm import KMeans, _solvers, datasets
-from fastkm._kernels import lloyd, mixed
+from fastkm._kernels import lloyd, minibatch, mixed, stats
 from fastkm._kernels._jit import CHUNK
 from fastkm._kernels.tiles import gather_tile, load_tile, new_tile, padded_centers, tile_center_scores
 from fastkm._solvers import exact, layout, steps
@@ -127,6 +129,65 @@ def test_assign_then_finish_reports_empty_clusters(rng):
     assert n_empty == 1 and weights[3] == 0 and shift == 0
     exp_sums, _ = reference.weighted_means(X, labels, np.ones(len(X)), 4)
     np.testing.assert_allclose(sums[:3], exp_sums[:3], rtol=1e-12)
+
+
+@pytest.mark.parametrize("n", [1, 37, 256, 257, 300, 512, 700])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "csr"])
+def test_finish_as_scikit_learn_matches_its_lloyd_iteration(rng, n, dtype, sparse):
+    # scikit-learn's own iteration from the same centres: its labels, then
+    # fastkm's sums, means and shift from those labels, bit for bit. Its sums
+    # are a function of the rows alone where each chunk has a thread (two
+    # threads, up to two chunks; one thread, one chunk); the numpy reference
+    # (chunk partials added in chunk order) holds at every size.
+    d = int(rng.integers(1, 10))
+    k = min(n, 5)
+    X = (rng.normal(size=(n, d)) * rng.choice([0.1, 1.0, 10.0], size=d)).astype(dtype)
+    X[rng.random(size=X.shape) < (0.6 if sparse else 0.0)] = 0
+    w = (rng.integers(0, 4, size=n) * rng.uniform(0.5, 2, size=n)).astype(dtype)
+    w[:k] = 1  # every centre keeps its own row, so no cluster is left empty
+    centers = X[:k].copy()
+    labels = np.empty(n, dtype=np.int32)
+    iteration = lloyd_iter_chunked_sparse if sparse else lloyd_iter_chunked_dense
+    rows = scipy.sparse.csr_matrix(X) if sparse else X
+    source = layout.csr_parts(rows) if sparse else rows
+    for threads in (1, 2):
+        exp_centers, exp_weights = np.empty_like(centers), np.empty(k, dtype=dtype)
+        exp_shifts = np.empty(k, dtype=dtype)
+        iteration(rows, w, centers, exp_centers, exp_weights, labels, exp_shifts, threads)
+        np.testing.assert_array_equal(labels, reference.assign(X, centers))
+        new_centers, weights, shifts = (
+            np.empty_like(centers),
+            np.empty(k, dtype=dtype),
+            np.empty(k, dtype=dtype),
+        )
+        changed = np.array([3], dtype=np.int64)
+        result = lloyd.finish_as_scikit_learn(
+            source, w, labels, changed, centers, new_centers, weights, shifts
+        )
+        if n <= CHUNK or (threads == 2 and n <= 2 * CHUNK):
+            np.testing.assert_array_equal(weights, exp_weights)
+            np.testing.assert_array_equal(new_centers, exp_centers)
+            assert result == (3, 0, float((exp_shifts**2).sum()))
+    ref_sums, ref_weights = reference.chunked_sums(X, w, labels, k)
+    np.testing.assert_array_equal(weights, ref_weights)
+    lloyd.average_centers(ref_sums, ref_weights)  # scikit-learn's means of them
+    np.testing.assert_array_equal(new_centers, ref_sums)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_numpy_sum_adds_as_numpy(rng, dtype):
+    for n in [*range(0, 300), 1000, 1031, 4096, 100_003]:
+        values = (rng.random(n) ** 3 * 10.0 ** rng.integers(-8, 8, n)).astype(dtype)
+        assert stats.numpy_sum(values) == values.sum(), n
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_minibatch_squared_shift_is_numpys(rng, dtype):
+    for k, d in [(1, 1), (3, 7), (20, 20), (100, 3), (64, 33)]:
+        old = rng.normal(size=(k, d)).astype(dtype)
+        new = (old + rng.normal(scale=1e-3, size=(k, d))).astype(dtype)
+        assert minibatch._squared_shift(old.copy(), new) == np.sum((new - old) ** 2)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -419,6 +419,7 @@ _EVERY_PATH = """
     model.predict(Xs), model.transform(Xs), model.score(Xs)
     tiers.append(model._fastkm_tier)
     tiers.append(MiniBatchKMeans(5, random_state=0).fit(Xs)._fastkm_tier)
+    tiers.append(KMeans(5, random_state=0).fit(Xs[:300])._fastkm_tier)
     from sklearn.datasets import load_sample_image
     fastkm.quantize(load_sample_image("china.jpg")[::4, ::4], 8, random_state=0)
     # Data too large for Lloyd's float32 copy of float64 data.

@@ -21,6 +21,7 @@ from . import sparse
 from ._jit import CHUNK, MAX_GROUPS, exact_kernel, kernel, kernel_for_types, parallel_kernel
 from .lloyd import group_bounds
 from .mt19937 import next_double, permutation
+from .stats import numpy_sum
 from .tiles import load_tile, new_scores, new_tile, padded_centers, tile_argmin
 
 # Codes fit_steps returns for why it stopped.
@@ -445,19 +446,18 @@ def _converged(
     return RUNNING
 
 
-@kernel
+@exact_kernel
 def _squared_shift(old, new):
-    """The total squared centre shift, in the data type.
+    """The total squared centre shift, bit for bit scikit-learn's ``np.sum((new - old) ** 2)``.
 
-    scikit-learn's ``np.sum((new - old) ** 2)`` adds pairwise; this adds in
-    another order, so a shift right at ``tol`` may compare differently.
+    The squares are written over ``old`` (C-contiguous; the step's copy of
+    the centres, not needed after), then added in numpy's order.
     """
-    total = old.dtype.type(0.0)
     for j in range(old.shape[0]):
         for f in range(old.shape[1]):
             diff = new[j, f] - old[j, f]
-            total += diff * diff
-    return total
+            old[j, f] = diff * diff
+    return numpy_sum(old.reshape(old.size))
 
 
 @kernel

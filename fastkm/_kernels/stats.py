@@ -68,3 +68,79 @@ def center_columns(X, means, out, measure_rows):
                 deviation = out[i, f]
                 squares[f] += deviation * deviation
     return squares, largest
+
+
+# numpy adds up to this many values of a contiguous run in one block, eight
+# running sums wide; a longer run it halves, and adds the halves' sums.
+_PAIRWISE_BLOCK = 128
+
+
+@exact_kernel
+def _pairwise_block(values, start, n):
+    """numpy's sum of ``values[start:start + n]``, ``n <= _PAIRWISE_BLOCK``."""
+    if n < 8:
+        total = values.dtype.type(0.0)
+        for i in range(start, start + n):
+            total += values[i]
+        return total
+    r0, r1, r2, r3 = values[start], values[start + 1], values[start + 2], values[start + 3]
+    r4, r5, r6, r7 = values[start + 4], values[start + 5], values[start + 6], values[start + 7]
+    i = start + 8
+    end = start + n - n % 8
+    while i < end:
+        r0 += values[i]
+        r1 += values[i + 1]
+        r2 += values[i + 2]
+        r3 += values[i + 3]
+        r4 += values[i + 4]
+        r5 += values[i + 5]
+        r6 += values[i + 6]
+        r7 += values[i + 7]
+        i += 8
+    total = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < start + n:
+        total += values[i]
+        i += 1
+    return total
+
+
+@exact_kernel
+def numpy_sum(values):
+    """``values.sum()`` of a contiguous 1-d array, bit for bit as numpy adds it.
+
+    numpy's pairwise summation: a run of at most 128 values in one block,
+    eight running sums wide; a longer run is cut in two (the first part the
+    half rounded down to a multiple of eight) and the two parts' sums added.
+    The cuts are walked here with a stack instead of recursion.
+    """
+    n = values.shape[0]
+    if n <= _PAIRWISE_BLOCK:
+        return _pairwise_block(values, 0, n)
+    depth = 64
+    starts = np.empty(depth, dtype=np.int64)
+    sizes = np.empty(depth, dtype=np.int64)
+    stage = np.zeros(depth, dtype=np.int64)  # 0: left part next, 1: right part next, 2: add
+    partial = np.empty(depth, dtype=values.dtype)  # the parts' sums, last in on top
+    top, n_partial = 0, 0
+    starts[0], sizes[0] = 0, n
+    while top >= 0:
+        size = sizes[top]
+        if size <= _PAIRWISE_BLOCK:
+            partial[n_partial] = _pairwise_block(values, starts[top], size)
+            n_partial += 1
+            top -= 1
+            continue
+        half = size // 2
+        half -= half % 8
+        if stage[top] < 2:
+            first = stage[top] == 0
+            stage[top] += 1
+            top += 1
+            starts[top] = starts[top - 1] if first else starts[top - 1] + half
+            sizes[top] = half if first else size - half
+            stage[top] = 0
+        else:
+            n_partial -= 1
+            partial[n_partial - 1] = partial[n_partial - 1] + partial[n_partial]
+            top -= 1
+    return partial[0]

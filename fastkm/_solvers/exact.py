@@ -171,7 +171,7 @@ def lloyd_single(
             # new_centers holds the sums: relocate, then average as usual.
             _relocate_empty_clusters(X, sample_weight, centers, new_centers, weights, all_labels())
             lloyd.average_centers(new_centers, weights)
-            center_shift_tot = lloyd.center_shift_total(centers, new_centers)
+            center_shift_tot = step.center_shift(centers, new_centers)
             step.centers_moved(centers, new_centers)
         if verbose:
             inertia = total_inertia(X, sample_weight, centers, all_labels())

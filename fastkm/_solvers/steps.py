@@ -116,6 +116,20 @@ def finish_blocks(blocks, sums, centers, new_centers, weights):
     return lloyd.finish_iteration(group_partials, group_changed, sums, centers, new_centers, weights)
 
 
+# scikit-learn makes its centre sums afresh every iteration, in the data's
+# dtype: one partial per 256-row chunk (``lloyd.chunked_sums``) on each of its
+# OpenMP threads, added up in the order the threads finish. Up to two chunks
+# that order cannot change a bit (0 + a + b == 0 + b + a), so on two or more
+# threads its sums are a function of the rows alone; up to this many rows
+# fastkm makes them the same way, and so follows scikit-learn through the
+# ties its rounding decides (identical rows whose mean is not quite the row,
+# a row equidistant from two centres in exact arithmetic). On one thread
+# scikit-learn sums two chunks as one; beyond two chunks its sums depend on
+# its thread count and timing, and fastkm keeps its own (float64 sums,
+# corrected by the rows that change label).
+SUMS_AS_SCIKIT_LEARN = 2 * 256
+
+
 class LloydStep:
     """One brute-force iteration: every distance, every time.
 
@@ -131,6 +145,8 @@ class LloydStep:
         n_rows, n_features = rows.shape
         n_clusters = len(centers_init)
         self.rows, self.sample_weight, self.x_max = rows, sample_weight, x_max
+        self.sums_as_scikit_learn = n_rows <= SUMS_AS_SCIKIT_LEARN
+        self._shifts = np.empty(n_clusters, dtype=rows.dtype)
         self.n_groups = self.row_groups(rows, n_clusters)
         self.tiles = self._tiles()
         self.buffers = Buffers.new(n_rows, self.n_groups, n_clusters, n_features, rows.dtype)
@@ -169,14 +185,36 @@ class LloydStep:
         """One iteration from ``centers``: new centres (or, with an empty cluster, their sums).
 
         Returns the labels changed, the clusters left empty and the total
-        squared shift of the centres (see ``lloyd.finish_iteration``).
+        squared shift of the centres (see ``lloyd.finish_iteration``). On
+        at most ``SUMS_AS_SCIKIT_LEARN`` rows the sums are made afresh as
+        scikit-learn makes them, and the shift is scikit-learn's too
+        (``center_shift``).
         """
         self.block(first, centers)
         buffers = self.buffers
-        result = finish_blocks([buffers], buffers.sums, centers, new_centers, buffers.weights)
+        if not self.sums_as_scikit_learn:
+            result = finish_blocks([buffers], buffers.sums, centers, new_centers, buffers.weights)
+        else:
+            sources = self._row_source(), self.sample_weight, self.labels, buffers.group_changed
+            result = lloyd.finish_as_scikit_learn(*sources, centers, new_centers, self.weights, self._shifts)
         if result[1] == 0:
             self.centers_moved(centers, new_centers)
         return result
+
+    def _row_source(self):
+        """The rows as the kernels take them (dense, or CSR's parts)."""
+        return self.rows
+
+    def center_shift(self, centers, new_centers):
+        """The total squared shift from ``centers`` to ``new_centers``, the loop's convergence test.
+
+        With ``sums_as_scikit_learn``, scikit-learn's, bit for bit
+        (``lloyd.center_shift_as_scikit_learn``), so the test against
+        ``tol`` rounds as scikit-learn's does.
+        """
+        if not self.sums_as_scikit_learn:
+            return lloyd.center_shift_total(centers, new_centers)
+        return lloyd.center_shift_as_scikit_learn(centers, new_centers, self._shifts)
 
     def centers_moved(self, centers, new_centers):
         """Record the move from ``centers`` to the final ``new_centers`` (bounds' drift; Lloyd has none)."""
@@ -223,6 +261,9 @@ class SparseLloydStep(LloydStep):
 
     def _tiles(self):
         return None
+
+    def _row_source(self):
+        return self.parts
 
     def block(self, first, centers):
         inputs = self.parts, self.sample_weight, centers, squared_norms(centers)
