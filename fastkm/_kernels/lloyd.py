@@ -358,11 +358,16 @@ def chunked_sums(X, sample_weight, labels, sums, weights):
     n_clusters, n_features = sums.shape
     partial = np.empty_like(sums)
     partial_weights = np.empty_like(weights)
-    sums[:] = 0
-    weights[:] = 0
+    # Plain loops: a slice assignment compiles much more code.
+    for j in range(n_clusters):
+        weights[j] = 0
+        for f in range(n_features):
+            sums[j, f] = 0
     for start in range(0, n, CHUNK):
-        partial[:] = 0
-        partial_weights[:] = 0
+        for j in range(n_clusters):
+            partial_weights[j] = 0
+            for f in range(n_features):
+                partial[j, f] = 0
         for i in range(start, min(start + CHUNK, n)):
             j = labels[i]
             partial_weights[j] += sample_weight[i]
