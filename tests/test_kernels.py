@@ -7,7 +7,7 @@ import sklearn.cluster
 from sklearn.cluster._k_means_lloyd import lloyd_iter_chunked_dense, lloyd_iter_chunked_sparse
 
 from fastkm import KMeans, _solvers, datasets
-from fastkm._kernels import lloyd, minibatch, mixed, stats
+from fastkm._kernels import lloyd, minibatch, mixed, small_lloyd, stats
 from fastkm._kernels._jit import CHUNK
 from fastkm._kernels.tiles import gather_tile, load_tile, new_tile, padded_centers, tile_center_scores
 from fastkm._solvers import exact, layout, steps
@@ -162,7 +162,7 @@ def test_finish_as_scikit_learn_matches_its_lloyd_iteration(rng, n, dtype, spars
             np.empty(k, dtype=dtype),
         )
         changed = np.array([3], dtype=np.int64)
-        result = lloyd.finish_as_scikit_learn(
+        result = small_lloyd.finish_as_scikit_learn(
             source, w, labels, changed, centers, new_centers, weights, shifts
         )
         if n <= CHUNK or (threads == 2 and n <= 2 * CHUNK):
@@ -173,6 +173,47 @@ def test_finish_as_scikit_learn_matches_its_lloyd_iteration(rng, n, dtype, spars
     np.testing.assert_array_equal(weights, ref_weights)
     lloyd.average_centers(ref_sums, ref_weights)  # scikit-learn's means of them
     np.testing.assert_array_equal(new_centers, ref_sums)
+
+
+def test_whole_small_runs_take_the_loops_steps(monkeypatch):
+    # A fit on few rows runs in one compiled call (small_lloyd.run), with
+    # the relocation of empty clusters between calls; iteration by iteration
+    # in Python it must give the same bits: labels, centres, n_iter, inertia.
+    relocations, whole_runs, relocated_runs = [], 0, 0
+    relocate = exact._relocate_empty_clusters
+    monkeypatch.setattr(exact, "_relocate_empty_clusters", lambda *a: relocations.append(1) or relocate(*a))
+    for seed in range(60):
+        r = np.random.default_rng(seed)
+        n, d = int(r.integers(2, 513)), int(r.integers(1, 9))
+        k = int(r.integers(1, min(n, 12) + 1))
+        dtype = [np.float64, np.float32][seed % 2]
+        X = np.round(r.normal(size=(n, d)), int(r.integers(0, 3))).astype(dtype)
+        w = (r.integers(0, 3, size=n) * r.uniform(0.5, 2, size=n)).astype(dtype)
+        w[0] = 1
+        if seed % 3 == 0:
+            init = np.repeat(X[:1], k, axis=0)  # copies of one row: clusters left empty
+        else:
+            init = X[r.choice(n, k, replace=False)]
+        tol = [0.0, 1e-4, 1e-1][seed // 3 % 3]
+        max_iter = int(r.integers(1, 30))
+        runs = []
+        for whole in (True, False):
+            monkeypatch.setattr(steps, "SERIAL_WORK", (1 << 16) if whole else 0)
+            step = steps.step_for(X, w, init, "lloyd")
+            assert step.runs_whole == (whole and n * k * d < 1 << 16)
+            whole_runs += step.runs_whole
+            relocations.clear()
+            runs.append(exact.lloyd_single(X, w, init, max_iter=max_iter, tol=tol))
+            if whole:
+                relocated = len(relocations)
+        (labels, inertia, centers, n_iter), (labels2, inertia2, centers2, n_iter2) = runs
+        np.testing.assert_array_equal(labels, labels2)
+        np.testing.assert_array_equal(centers, centers2)
+        assert (inertia, n_iter) == (inertia2, n_iter2), seed
+        assert len(relocations) == relocated
+        relocated_runs += relocated > 0
+    # Most cases run whole, and some relocate between compiled calls.
+    assert whole_runs >= 40 and relocated_runs >= 10
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -85,15 +85,16 @@ def test_starved_centres_match_numpy(rng, dtype):
 )
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_centre_norms_are_numpy_einsum_bits(rng, dtype):
-    # scikit-learn labels a batch with row_norms (np.einsum) of the centres:
-    # a row whose two best scores differ in the last bit depends on them.
-    from fastkm._kernels import minibatch
+    # scikit-learn labels a batch (and a small Lloyd fit's rows) with
+    # row_norms (np.einsum) of the centres: a row whose two best scores differ
+    # in the last bit depends on them.
+    from fastkm._kernels import stats
 
     for n_features in [*range(1, 40), 64, 67, 100]:
         scale = 10.0 ** rng.uniform(-3, 3, size=(30, 1))
         centers = (rng.normal(size=(30, n_features)) * scale).astype(dtype)
         np.testing.assert_array_equal(
-            minibatch.centre_squared_norms(centers), np.einsum("ij,ij->i", centers, centers)
+            stats.centre_squared_norms(centers), np.einsum("ij,ij->i", centers, centers)
         )
 
 

@@ -21,7 +21,7 @@ from . import sparse
 from ._jit import CHUNK, MAX_GROUPS, exact_kernel, kernel, kernel_for_types, parallel_kernel
 from .lloyd import group_bounds
 from .mt19937 import next_double, permutation
-from .stats import numpy_sum
+from .stats import centre_squared_norms, numpy_sum
 from .tiles import load_tile, new_scores, new_tile, padded_centers, tile_argmin
 
 # Codes fit_steps returns for why it stopped.
@@ -207,55 +207,6 @@ def reassign_rows(rng, X, centers, counts, to_reassign, perm):
         if to_reassign[j]:
             counts[j] = smallest
     return n_reassign
-
-
-@exact_kernel
-def _add_to_lane(a0, a1, a2, a3, lane, value):
-    """Add ``value`` to accumulator ``lane`` of four."""
-    if lane == 0:
-        a0 += value
-    elif lane == 1:
-        a1 += value
-    elif lane == 2:
-        a2 += value
-    else:
-        a3 += value
-    return a0, a1, a2, a3
-
-
-@exact_kernel
-def centre_squared_norms(centers):
-    """scikit-learn's ``row_norms(centers, squared=True)``: ``np.einsum("ij,ij->i", c, c)``, bit for bit.
-
-    scikit-learn labels a batch by ``||c||^2 - 2 x.c`` with these norms; a
-    row whose two best scores differ in the last bit takes the centre these
-    bits give. numpy's einsum (``sum_of_products_contig_contig_outstride0_two``
-    at the x86-64 baseline) adds a row's squares in 16-byte vectors, 2 float64
-    or 4 float32 lanes, lane ``l`` taking the elements ``l``, ``l + lanes``,
-    ...; blocks of four vectors last vector first, then the rest in order,
-    each product and each sum rounded (no FMA); then the lanes pairwise,
-    ``(a0 + a1) + (a2 + a3)`` (float64's two empty lanes add zero).
-    tests/test_minibatch.py holds this equal to numpy's einsum.
-    """
-    n_clusters, n_features = centers.shape
-    out = np.empty(n_clusters, dtype=centers.dtype)
-    lanes = 16 // centers.itemsize
-    block = 4 * lanes
-    zero = centers.dtype.type(0.0)
-    for j in range(n_clusters):
-        a0, a1, a2, a3 = zero, zero, zero, zero
-        start = 0
-        while start + block <= n_features:
-            for vector in range(3, -1, -1):
-                for lane in range(lanes):
-                    x = centers[j, start + vector * lanes + lane]
-                    a0, a1, a2, a3 = _add_to_lane(a0, a1, a2, a3, lane, x * x)
-            start += block
-        for f in range(start, n_features):
-            x = centers[j, f]
-            a0, a1, a2, a3 = _add_to_lane(a0, a1, a2, a3, (f - start) % lanes, x * x)
-        out[j] = (a0 + a1) + (a2 + a3)
-    return out
 
 
 def n_row_groups(n_rows):

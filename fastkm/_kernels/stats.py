@@ -1,4 +1,4 @@
-"""Column statistics with numpy's exact rounding, for fit's preprocessing.
+"""numpy's reductions with numpy's exact rounding: column statistics, sums, squared norms.
 
 scikit-learn centres X on its column means and derives the tolerance from the
 column variances, both with numpy reductions. For a C-ordered array with two or
@@ -144,3 +144,53 @@ def numpy_sum(values):
             partial[n_partial - 1] = partial[n_partial - 1] + partial[n_partial]
             top -= 1
     return partial[0]
+
+
+@exact_kernel
+def _add_to_lane(a0, a1, a2, a3, lane, value):
+    """Add ``value`` to accumulator ``lane`` of four."""
+    if lane == 0:
+        a0 += value
+    elif lane == 1:
+        a1 += value
+    elif lane == 2:
+        a2 += value
+    else:
+        a3 += value
+    return a0, a1, a2, a3
+
+
+@exact_kernel
+def centre_squared_norms(centers):
+    """scikit-learn's ``row_norms(centers, squared=True)``: ``np.einsum("ij,ij->i", c, c)``, bit for bit.
+
+    scikit-learn labels a batch by ``||c||^2 - 2 x.c`` with these norms; a
+    row whose two best scores differ in the last bit takes the centre these
+    bits give. numpy's einsum (``sum_of_products_contig_contig_outstride0_two``
+    at the x86-64 baseline) adds a row's squares in 16-byte vectors, 2 float64
+    or 4 float32 lanes, lane ``l`` taking the elements ``l``, ``l + lanes``,
+    ...; blocks of four vectors last vector first, then the rest in order,
+    each product and each sum rounded (no FMA); then the lanes pairwise,
+    ``(a0 + a1) + (a2 + a3)`` (float64's two empty lanes add zero).
+    tests/test_minibatch.py holds this equal to numpy's einsum. (Lloyd's
+    whole small runs use it too: ``small_lloyd.run``.)
+    """
+    n_clusters, n_features = centers.shape
+    out = np.empty(n_clusters, dtype=centers.dtype)
+    lanes = 16 // centers.itemsize
+    block = 4 * lanes
+    zero = centers.dtype.type(0.0)
+    for j in range(n_clusters):
+        a0, a1, a2, a3 = zero, zero, zero, zero
+        start = 0
+        while start + block <= n_features:
+            for vector in range(3, -1, -1):
+                for lane in range(lanes):
+                    x = centers[j, start + vector * lanes + lane]
+                    a0, a1, a2, a3 = _add_to_lane(a0, a1, a2, a3, lane, x * x)
+            start += block
+        for f in range(start, n_features):
+            x = centers[j, f]
+            a0, a1, a2, a3 = _add_to_lane(a0, a1, a2, a3, (f - start) % lanes, x * x)
+        out[j] = (a0 + a1) + (a2 + a3)
+    return out

@@ -9,7 +9,7 @@ converges, and gives an empty cluster the point farthest from its centre
 import numpy as np
 import scipy.sparse as sp
 
-from .._kernels import lloyd, sparse
+from .._kernels import lloyd, small_lloyd, sparse
 from .._kernels._jit import serial_when_small, start_threads
 from .distinct import distinct_rows
 from .layout import csr_parts, row_squared_norms
@@ -164,6 +164,13 @@ def lloyd_single(
     def all_labels():
         return labels if distinct is None else labels[distinct.inverse]
 
+    if step.runs_whole and not verbose:
+        buffers = centers, new_centers
+        i, strict_convergence, centers = _run_whole(step, X, sample_weight, *buffers, max_iter, tol)
+        if not strict_convergence:
+            step.relabel(centers)
+        return step.labels, total_inertia(X, sample_weight, centers, step.labels), centers, i + 1
+
     strict_convergence = False
     for i in range(max_iter):
         n_changed, n_empty, center_shift_tot = step(i == 0, centers, new_centers)
@@ -198,6 +205,29 @@ def lloyd_single(
         step.relabel(centers)
     labels = all_labels()
     return labels, total_inertia(X, sample_weight, centers, labels), centers, i + 1
+
+
+def _run_whole(step, X, sample_weight, centers, new_centers, max_iter, tol):
+    """``lloyd_single``'s loop for a step that ``runs_whole``: compiled runs, relocations between them.
+
+    The same iterations as the loop there. X is the step's rows (no
+    distinct rows on so few). Returns the last iteration, whether it
+    converged strictly, and the last centres.
+    """
+    start = 0
+    while True:
+        i, n_changed, status = step.run(start, max_iter, tol, centers, new_centers)
+        if status != small_lloyd.EMPTY:
+            return i, status == small_lloyd.STRICT, centers
+        _relocate_empty_clusters(X, sample_weight, centers, new_centers, step.weights, step.labels)
+        lloyd.average_centers(new_centers, step.weights)
+        center_shift_tot = step.center_shift(centers, new_centers)
+        centers, new_centers = new_centers, centers
+        if n_changed == 0:
+            return i, True, centers
+        if center_shift_tot <= tol or i + 1 == max_iter:
+            return i, False, centers
+        start = i + 1
 
 
 @serial_when_small(lambda X, sample_weight, n_clusters, *args, **kwargs: X.shape[0] * X.shape[1] * n_clusters)

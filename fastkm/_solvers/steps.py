@@ -44,7 +44,8 @@ import dataclasses
 import numpy as np
 import scipy.sparse as sp
 
-from .._kernels import bounds, elkan, lloyd, mixed, sparse, yinyang
+from .._kernels import bounds, elkan, lloyd, mixed, small_lloyd, sparse, yinyang
+from .._kernels._jit import SERIAL_WORK
 from .._kernels.tiles import tile_stack
 from . import layout
 from .layout import (
@@ -147,6 +148,14 @@ class LloydStep:
         self.rows, self.sample_weight, self.x_max = rows, sample_weight, x_max
         self.sums_as_scikit_learn = n_rows <= SUMS_AS_SCIKIT_LEARN
         self._shifts = np.empty(n_clusters, dtype=rows.dtype)
+        # Brute force on few rows and little work (a serial fit anyway): the
+        # whole run in one call (``run``). Not for the subclasses, whose
+        # iterations do more than this.
+        self.runs_whole = (
+            type(self) is LloydStep
+            and self.sums_as_scikit_learn
+            and n_rows * n_clusters * n_features < SERIAL_WORK
+        )
         self.n_groups = self.row_groups(rows, n_clusters)
         self.tiles = self._tiles()
         self.buffers = Buffers.new(n_rows, self.n_groups, n_clusters, n_features, rows.dtype)
@@ -158,8 +167,9 @@ class LloydStep:
         return n_groups_for(n_rows, n_clusters, n_features)
 
     def _tiles(self):
-        # Called by __init__ before a subclass's own attributes: reads rows and n_groups only.
-        return tile_storage(self.rows, self.n_groups)
+        # Called by __init__ before a subclass's own attributes: reads rows,
+        # n_groups and runs_whole only. A whole run reads X in place.
+        return no_tiles(self.rows) if self.runs_whole else tile_storage(self.rows, self.n_groups)
 
     @property
     def labels(self):
@@ -196,7 +206,8 @@ class LloydStep:
             result = finish_blocks([buffers], buffers.sums, centers, new_centers, buffers.weights)
         else:
             sources = self._row_source(), self.sample_weight, self.labels, buffers.group_changed
-            result = lloyd.finish_as_scikit_learn(*sources, centers, new_centers, self.weights, self._shifts)
+            outputs = new_centers, self.weights, self._shifts
+            result = small_lloyd.finish_as_scikit_learn(*sources, centers, *outputs)
         if result[1] == 0:
             self.centers_moved(centers, new_centers)
         return result
@@ -205,16 +216,29 @@ class LloydStep:
         """The rows as the kernels take them (dense, or CSR's parts)."""
         return self.rows
 
+    def run(self, start, max_iter, tol, centers, new_centers):
+        """Iterations ``start ..`` in one call, if ``runs_whole`` (see ``small_lloyd.run``).
+
+        Returns ``(i, n_changed, status)``: the last iteration run, the labels
+        it changed, and ``small_lloyd``'s ``RAN_OUT``, ``STRICT``,
+        ``WITHIN_TOL`` or ``EMPTY``. The last centres are in ``centers``;
+        after ``EMPTY``, iteration ``i``'s centres, and ``new_centers``
+        holds its sums, as a call of this step would leave them.
+        """
+        buffers = self.buffers
+        inputs = self.rows, self.sample_weight, centers, new_centers, buffers.labels, buffers.weights
+        return small_lloyd.run(*inputs, self._shifts, start, max_iter, float(tol))
+
     def center_shift(self, centers, new_centers):
         """The total squared shift from ``centers`` to ``new_centers``, the loop's convergence test.
 
         With ``sums_as_scikit_learn``, scikit-learn's, bit for bit
-        (``lloyd.center_shift_as_scikit_learn``), so the test against
+        (``small_lloyd.center_shift_as_scikit_learn``), so the test against
         ``tol`` rounds as scikit-learn's does.
         """
         if not self.sums_as_scikit_learn:
             return lloyd.center_shift_total(centers, new_centers)
-        return lloyd.center_shift_as_scikit_learn(centers, new_centers, self._shifts)
+        return small_lloyd.center_shift_as_scikit_learn(centers, new_centers, self._shifts)
 
     def centers_moved(self, centers, new_centers):
         """Record the move from ``centers`` to the final ``new_centers`` (bounds' drift; Lloyd has none)."""

@@ -1,0 +1,181 @@
+"""Lloyd's iterations on at most 512 rows: scikit-learn's own centre sums, and a whole run in one call.
+
+On so few rows scikit-learn's sums are a function of the rows (see
+``steps.SUMS_AS_SCIKIT_LEARN``), and fastkm makes them the same way
+(``chunked_sums``, ``finish_as_scikit_learn``), with scikit-learn's centre
+shift (``center_shift_as_scikit_learn``). ``run`` goes through the
+iterations of such a fit without returning to Python: on the seeds' blobs a
+Python round per iteration (the centres' norms, two kernel calls) cost
+twice the arithmetic.
+"""
+
+import numpy as np
+
+from . import rows as rows_of
+from ._jit import CHUNK, exact_kernel, kernel
+from .lloyd import _assign_rows, average_centers
+from .stats import centre_squared_norms, numpy_sum
+from .tiles import padded_centers
+
+
+@exact_kernel
+def chunked_sums(X, sample_weight, labels, sums, weights):
+    """The centre sums and weights of ``labels``, made as scikit-learn's Lloyd iteration makes them.
+
+    scikit-learn recomputes them every iteration, in X's dtype: a partial per
+    ``CHUNK`` rows (each row times its weight, added in row order), the
+    partials then added into zeros one after another. Same operations in the
+    same order, rounded as written (no fastmath), so the same bits wherever
+    scikit-learn adds its chunks' partials in chunk order (see
+    ``steps.SUMS_AS_SCIKIT_LEARN``).
+
+    X : (n, n_features) IN, dense or CSR (see ``rows``)
+    sample_weight : (n,) IN, X's dtype
+    labels : (n,) int32 IN
+    sums : (n_clusters, n_features) OUT, X's dtype, the weighted sums of rows
+    weights : (n_clusters,) OUT, X's dtype, the sums of weights
+    """
+    n = rows_of.n_rows(X)
+    n_clusters, n_features = sums.shape
+    partial = np.empty_like(sums)
+    partial_weights = np.empty_like(weights)
+    # Plain loops: a slice assignment compiles much more code.
+    for j in range(n_clusters):
+        weights[j] = 0
+        for f in range(n_features):
+            sums[j, f] = 0
+    for start in range(0, n, CHUNK):
+        for j in range(n_clusters):
+            partial_weights[j] = 0
+            for f in range(n_features):
+                partial[j, f] = 0
+        for i in range(start, min(start + CHUNK, n)):
+            j = labels[i]
+            partial_weights[j] += sample_weight[i]
+            rows_of.add_row_exact(X, i, sample_weight[i], partial[j])
+        for j in range(n_clusters):
+            weights[j] += partial_weights[j]
+            for f in range(n_features):
+                sums[j, f] += partial[j, f]
+
+
+@exact_kernel
+def center_shift_as_scikit_learn(old_centers, new_centers, shifts):
+    """The total squared centre shift, bit for bit as scikit-learn's Lloyd loop computes it.
+
+    Each centre's shift as its ``_center_shift`` (in the centres' dtype,
+    four features a step, their squares added left to right and then to the
+    total, the rest one by one, then the root), then ``(shifts**2).sum()``
+    in numpy's order (``stats.numpy_sum``): the total compared with ``tol``.
+
+    old_centers, new_centers : (n_clusters, n_features) IN
+    shifts : (n_clusters,) scratch, centres' dtype
+
+    Returns the total, in the centres' dtype.
+    """
+    n_clusters, n_features = old_centers.shape
+    fours = n_features // 4
+    for j in range(n_clusters):
+        total = shifts.dtype.type(0.0)
+        for q in range(fours):
+            f = 4 * q
+            d0 = new_centers[j, f] - old_centers[j, f]
+            d1 = new_centers[j, f + 1] - old_centers[j, f + 1]
+            d2 = new_centers[j, f + 2] - old_centers[j, f + 2]
+            d3 = new_centers[j, f + 3] - old_centers[j, f + 3]
+            total += d0 * d0 + d1 * d1 + d2 * d2 + d3 * d3
+        for f in range(4 * fours, n_features):
+            d = new_centers[j, f] - old_centers[j, f]
+            total += d * d
+        shift = np.sqrt(total)
+        shifts[j] = shift * shift
+    return numpy_sum(shifts)
+
+
+@exact_kernel
+def finish_as_scikit_learn(X, sample_weight, labels, group_changed, centers, new_centers, weights, shifts):
+    """The end of an iteration as scikit-learn's: sums made afresh, its means, its shift.
+
+    ``finish_iteration``'s counterpart for rows whose sums are made as
+    scikit-learn makes them (``chunked_sums``); ``group_changed`` is the
+    per-block kernel's, as there. Returns ``(n_changed, n_empty,
+    center_shift)``: with an empty cluster, ``new_centers`` holds the sums
+    (for the caller to relocate and average) and the shift is 0.
+
+    X, sample_weight, labels : as ``chunked_sums``
+    centers : (n_clusters, n_features) IN, the iteration's centres
+    new_centers : (n_clusters, n_features) OUT
+    weights : (n_clusters,) OUT, X's dtype
+    shifts : (n_clusters,) scratch, X's dtype
+    """
+    chunked_sums(X, sample_weight, labels, new_centers, weights)
+    n_changed = 0
+    for g in range(group_changed.shape[0]):
+        n_changed += group_changed[g]
+    n_empty = 0
+    for j in range(weights.shape[0]):
+        n_empty += weights[j] == 0
+    if n_empty:
+        return n_changed, n_empty, 0.0
+    average_centers(new_centers, weights)
+    return n_changed, n_empty, np.float64(center_shift_as_scikit_learn(centers, new_centers, shifts))
+
+
+# How ``run`` stopped.
+RAN_OUT, STRICT, WITHIN_TOL, EMPTY = 0, 1, 2, 3
+
+
+@kernel
+def run(X, sample_weight, centers, new_centers, labels, weights, shifts, start, max_iter, tol):
+    """Lloyd's iterations ``start .. max_iter - 1`` in one call, as ``exact.lloyd_single`` steps them.
+
+    Each iteration labels the rows against ``centers`` (``lloyd._assign_rows``,
+    X read in place: the labels' bits of every Lloyd step), with the
+    centres' norms as numpy's einsum gives them (``stats.centre_squared_norms``),
+    then ``finish_as_scikit_learn``; the new centres replace ``centers``.
+    An iteration that leaves a cluster empty stops the run before its
+    relocation (scikit-learn's numpy calls, made by the caller).
+
+    X : (n, n_features) IN, C-contiguous, n <= ``steps.SUMS_AS_SCIKIT_LEARN``
+    sample_weight : (n,) IN, X's dtype
+    centers : (n_clusters, n_features) INOUT, the centres, the last ones out
+    new_centers : (n_clusters, n_features) scratch; after EMPTY, the sums
+    labels : (n,) int32 INOUT
+    weights, shifts : (n_clusters,) X's dtype, as ``finish_as_scikit_learn``
+    tol : float, the absolute tolerance on the total squared shift
+
+    Returns
+    -------
+    i : int, the last iteration run
+    n_changed : int, the labels it changed
+    status : RAN_OUT, STRICT (no label changed), WITHIN_TOL, or EMPTY
+        (iteration ``i`` left a cluster empty; ``centers`` are still its
+        centres and ``new_centers`` holds the sums)
+    """
+    n = X.shape[0]
+    n_clusters, n_features = centers.shape
+    no_tiles = np.empty((0, 0, 0), dtype=X.dtype)
+    no_sums = np.empty((0, 0))
+    changed = np.empty(1, dtype=np.int64)
+    n_changed = np.int64(0)
+    i = start
+    while i < max_iter:
+        norms = centre_squared_norms(centers)
+        padded = padded_centers(centers, X.dtype)
+        changed[0], _ = _assign_rows(
+            X, no_tiles, False, 0, sample_weight, padded, norms, labels, 0, n, no_sums
+        )
+        n_changed, n_empty, shift = finish_as_scikit_learn(
+            X, sample_weight, labels, changed, centers, new_centers, weights, shifts
+        )
+        if n_empty:
+            return i, n_changed, EMPTY
+        for j in range(n_clusters):
+            for f in range(n_features):
+                centers[j, f] = new_centers[j, f]
+        if n_changed == 0:
+            return i, n_changed, STRICT
+        if shift <= tol:
+            return i, n_changed, WITHIN_TOL
+        i += 1
+    return max_iter - 1, n_changed, RAN_OUT
