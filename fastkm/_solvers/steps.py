@@ -227,7 +227,8 @@ class LloydStep:
         """
         buffers = self.buffers
         inputs = self.rows, self.sample_weight, centers, new_centers, buffers.labels, buffers.weights
-        return small_lloyd.run(*inputs, self._shifts, start, max_iter, float(tol))
+        # Plain scalars: max_iter may be any Integral, tol a numpy scalar.
+        return small_lloyd.run(*inputs, self._shifts, int(start), int(max_iter), float(tol))
 
     def center_shift(self, centers, new_centers):
         """The total squared shift from ``centers`` to ``new_centers``, the loop's convergence test.
