@@ -159,6 +159,8 @@ def lloyd_single(
         # empty cluster's relocation still moves alone.
         algorithm = "lloyd"
     step = step_for(rows, row_weight, centers, algorithm, x_max)
+    if distinct is not None:
+        step = step.on_merged_rows()
     labels, weights = step.labels, step.weights
 
     def all_labels():

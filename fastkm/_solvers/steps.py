@@ -212,6 +212,17 @@ class LloydStep:
             self.centers_moved(centers, new_centers)
         return result
 
+    def on_merged_rows(self):
+        """This step, made on distinct rows with their copies' weights merged (``distinct_rows``).
+
+        scikit-learn sums every copy of a row: merged rows cannot follow
+        its sums, nor run whole (a whole run labels only the merged rows).
+        """
+        if self.sums_as_scikit_learn:
+            self.sums_as_scikit_learn = self.runs_whole = False
+            self.tiles = self._tiles()
+        return self
+
     def _row_source(self):
         """The rows as the kernels take them (dense, or CSR's parts)."""
         return self.rows
