@@ -87,7 +87,7 @@ def test_bounds_with_rounding_at_stake(dtype):
 
 
 @pytest.mark.parametrize("n_features", [2, 3, 4, 7, 64])
-@pytest.mark.parametrize("n_clusters", [1, 2, 5, 8, 13])
+@pytest.mark.parametrize("n_clusters", [1, 2, 5, 6, 8, 11, 13])
 def test_top2_matches_numpy(n_features, n_clusters):
     rng = np.random.default_rng(n_features * 100 + n_clusters)
     X = rng.integers(0, 4, size=(200, n_features)).astype(np.float64)  # many exact ties

@@ -313,6 +313,33 @@ def _wide_argmin4(tile, n_rows, centers, center_sq_norms, j, out, best, labels):
 
 
 @kernel
+def wide_dots2(tile, n_rows, centers, j, k, out):
+    """Dot products of every tile row with the centres ``j`` and ``k`` (wide tiles).
+
+    ``wide_dots4`` for two centres: each a sequential FMA chain over
+    features, in the centres' dtype, so the bits of ``tile_center_scores``.
+
+    out : (>= 2, >= CHUNK) OUT, rows 0 and 1, first ``n_rows`` columns written
+    """
+    cs = centers
+    up = cs.dtype.type
+    width = tile.shape[0]
+    a0, a1, a2, a3 = cs[j, 0], cs[j, 1], cs[j, 2], cs[j, 3]
+    b0, b1, b2, b3 = cs[k, 0], cs[k, 1], cs[k, 2], cs[k, 3]
+    for i in range(n_rows):
+        t0, t1, t2, t3 = up(tile[0, i]), up(tile[1, i]), up(tile[2, i]), up(tile[3, i])
+        out[0, i] = fma(a3, t3, fma(a2, t2, fma(a1, t1, a0 * t0)))
+        out[1, i] = fma(b3, t3, fma(b2, t2, fma(b1, t1, b0 * t0)))
+    for f in range(FEATURE_BLOCK, width, FEATURE_BLOCK):
+        a0, a1, a2, a3 = cs[j, f], cs[j, f + 1], cs[j, f + 2], cs[j, f + 3]
+        b0, b1, b2, b3 = cs[k, f], cs[k, f + 1], cs[k, f + 2], cs[k, f + 3]
+        for i in range(n_rows):
+            t0, t1, t2, t3 = up(tile[f, i]), up(tile[f + 1, i]), up(tile[f + 2, i]), up(tile[f + 3, i])
+            out[0, i] = fma(a3, t3, fma(a2, t2, fma(a1, t1, fma(a0, t0, out[0, i]))))
+            out[1, i] = fma(b3, t3, fma(b2, t2, fma(b1, t1, fma(b0, t0, out[1, i]))))
+
+
+@kernel
 def _wide_argmin2(tile, n_rows, centers, center_sq_norms, j, k, out, best, labels):
     """Fold the centres ``j`` and ``k > j`` into the running argmin of a wide tile.
 
@@ -321,22 +348,9 @@ def _wide_argmin2(tile, n_rows, centers, center_sq_norms, j, k, out, best, label
     on digits: 10% less assignment time). Same scores, same bits. A last
     single centre comes with ``k == j``: its copy ties and so never wins.
     """
-    cs, norms = centers, center_sq_norms
-    width = tile.shape[0]
+    norms = center_sq_norms
     minus2 = tile.dtype.type(-2.0)
-    a0, a1, a2, a3 = cs[j, 0], cs[j, 1], cs[j, 2], cs[j, 3]
-    b0, b1, b2, b3 = cs[k, 0], cs[k, 1], cs[k, 2], cs[k, 3]
-    for i in range(n_rows):
-        t0, t1, t2, t3 = tile[0, i], tile[1, i], tile[2, i], tile[3, i]
-        out[0, i] = fma(a3, t3, fma(a2, t2, fma(a1, t1, a0 * t0)))
-        out[1, i] = fma(b3, t3, fma(b2, t2, fma(b1, t1, b0 * t0)))
-    for f in range(FEATURE_BLOCK, width, FEATURE_BLOCK):
-        a0, a1, a2, a3 = cs[j, f], cs[j, f + 1], cs[j, f + 2], cs[j, f + 3]
-        b0, b1, b2, b3 = cs[k, f], cs[k, f + 1], cs[k, f + 2], cs[k, f + 3]
-        for i in range(n_rows):
-            t0, t1, t2, t3 = tile[f, i], tile[f + 1, i], tile[f + 2, i], tile[f + 3, i]
-            out[0, i] = fma(a3, t3, fma(a2, t2, fma(a1, t1, fma(a0, t0, out[0, i]))))
-            out[1, i] = fma(b3, t3, fma(b2, t2, fma(b1, t1, fma(b0, t0, out[1, i]))))
+    wide_dots2(tile, n_rows, centers, j, k, out)
     na, nb = norms[j], norms[k]
     for i in range(n_rows):
         s0 = fma(minus2, out[0, i], na)
@@ -464,6 +478,17 @@ def tile_top2(tile, n_rows, n_features, centers, center_sq_norms, scores, best, 
                 s3 = fma(minus2, scores[3, i], n3)
                 best[i], second[i], labels[i] = _push4(best[i], second[i], labels[i], s0, s1, s2, s3, j)
         j += 4
+    if not narrow and j + 2 <= n_clusters:
+        # Two centres left over share the tile loads (k=10 on digits: a pair
+        # took as long as a block of four, one centre a sweep).
+        wide_dots2(tile, n_rows, centers, j, j + 1, scores)
+        n0, n1 = center_sq_norms[j], center_sq_norms[j + 1]
+        for i in range(n_rows):
+            s0 = fma(minus2, scores[0, i], n0)
+            s1 = fma(minus2, scores[1, i], n1)
+            best[i], second[i], labels[i] = _push(best[i], second[i], labels[i], s0, j)
+            best[i], second[i], labels[i] = _push(best[i], second[i], labels[i], s1, j + 1)
+        j += 2
     for jr in range(j, n_clusters):
         tile_center_scores(tile, n_rows, centers, center_sq_norms, jr, scores[0])
         for i in range(n_rows):
