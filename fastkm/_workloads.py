@@ -73,7 +73,7 @@ def _kmeans(dtype):
     from ._solvers import layout
 
     shapes = {
-        "lloyd": (400, 2, 4),
+        "lloyd": (600, 2, 4),  # past 512 rows: the step per iteration (fewer run whole)
         "elkan": (400, 8, 8),
         "hamerly": (1100, 8, 64),
         "yinyang": (2100, 32, 128),
@@ -99,7 +99,7 @@ def _kmeans(dtype):
     budget = layout.TILED_COPY_BUDGET
     layout.TILED_COPY_BUDGET = 0
     try:
-        KMeans(4, algorithm="lloyd", random_state=0, max_iter=5).fit(_data(400, 8, dtype))
+        KMeans(4, algorithm="lloyd", random_state=0, max_iter=5).fit(_data(600, 8, dtype))
     finally:
         layout.TILED_COPY_BUDGET = budget
     yield "KMeans lloyd, large data"
@@ -109,10 +109,13 @@ def _kmeans(dtype):
         KMeans(8, random_state=0, max_iter=5).fit(X)
         KMeans(64, random_state=0, max_iter=3).fit(X)
         # Copies of one centre: empty clusters are relocated, and each
-        # algorithm's bounds brought up to date after it.
+        # algorithm's bounds brought up to date after it; on at most 512
+        # rows between whole runs and with scikit-learn's sums, past them
+        # with fastkm's own.
         for algorithm in ("lloyd", "elkan", "hamerly", "yinyang"):
             init = np.repeat(X[:1], 5, axis=0)
-            KMeans(5, init=init, n_init=1, max_iter=3, algorithm=algorithm).fit(X[:200])
+            for rows in (200, 600):
+                KMeans(5, init=init, n_init=1, max_iter=3, algorithm=algorithm).fit(X[:rows])
     yield "KMeans duplicate rows"
 
 

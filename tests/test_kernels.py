@@ -145,7 +145,8 @@ def test_finish_as_scikit_learn_matches_its_lloyd_iteration(rng, n, dtype, spars
     X = (rng.normal(size=(n, d)) * rng.choice([0.1, 1.0, 10.0], size=d)).astype(dtype)
     X[rng.random(size=X.shape) < (0.6 if sparse else 0.0)] = 0
     w = (rng.integers(0, 4, size=n) * rng.uniform(0.5, 2, size=n)).astype(dtype)
-    w[:k] = 1  # every centre keeps its own row, so no cluster is left empty
+    X[:k, 0] = 0.11 + 0.37 * np.arange(k)  # k distinct rows, none of them zero,
+    w[:k] = 1  # each the centre of its own, of weight: no cluster is left empty
     centers = X[:k].copy()
     labels = np.empty(n, dtype=np.int32)
     iteration = lloyd_iter_chunked_sparse if sparse else lloyd_iter_chunked_dense

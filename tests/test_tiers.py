@@ -420,6 +420,11 @@ _EVERY_PATH = """
     tiers.append(model._fastkm_tier)
     tiers.append(MiniBatchKMeans(5, random_state=0).fit(Xs)._fastkm_tier)
     tiers.append(KMeans(5, random_state=0).fit(Xs[:300])._fastkm_tier)
+    # Small fits run whole, float32 too; empty clusters relocated past 512 rows.
+    tiers.append(KMeans(4, random_state=0).fit(datasets.blobs().astype(np.float32))._fastkm_tier)
+    digits = datasets.digits()
+    copies = np.repeat(digits[:1], 5, axis=0)
+    tiers.append(KMeans(5, init=copies, n_init=1, max_iter=3).fit(digits)._fastkm_tier)
     from sklearn.datasets import load_sample_image
     fastkm.quantize(load_sample_image("china.jpg")[::4, ::4], 8, random_state=0)
     # Data too large for Lloyd's float32 copy of float64 data.

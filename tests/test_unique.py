@@ -154,3 +154,19 @@ def test_china_fit_matches_scikit_learn(k):
     np.testing.assert_allclose(ours.cluster_centers_, theirs.cluster_centers_, rtol=1e-10, atol=1e-12)
     assert ours.inertia_ == pytest.approx(theirs.inertia_, rel=1e-10)
     assert ours.n_iter_ == theirs.n_iter_
+
+
+def test_merged_rows_keep_their_own_sums_through_the_hand_over():
+    # auto on float64 goes from brute force to Hamerly after one iteration;
+    # on merged distinct rows (at most 512 of them) both steps must keep
+    # fastkm's own sums, as every algorithm does: the same bits as Lloyd's.
+    rng = np.random.default_rng(7)
+    X = np.repeat(rng.normal(size=(512, 8)) * 3, 32, axis=0)
+    w = np.ones(len(X))
+    assert len(dedup.distinct_rows(X - X.mean(axis=0), w).X) == 512
+    init = X[rng.choice(len(X), 32, replace=False)]
+    fits = [KMeans(32, init=init, n_init=1, algorithm=a).fit(X) for a in ("lloyd", "hamerly", "auto")]
+    for fit in fits[1:]:
+        np.testing.assert_array_equal(fit.labels_, fits[0].labels_)
+        np.testing.assert_array_equal(fit.cluster_centers_, fits[0].cluster_centers_)
+        assert fit.n_iter_ == fits[0].n_iter_

@@ -161,7 +161,7 @@ def lloyd_single(
     step = step_for(rows, row_weight, centers, algorithm, x_max)
     if distinct is not None:
         step = step.on_merged_rows()
-    labels, weights = step.labels, step.weights
+    labels = step.labels
 
     def all_labels():
         return labels if distinct is None else labels[distinct.inverse]
@@ -177,11 +177,7 @@ def lloyd_single(
     for i in range(max_iter):
         n_changed, n_empty, center_shift_tot = step(i == 0, centers, new_centers)
         if n_empty:
-            # new_centers holds the sums: relocate, then average as usual.
-            _relocate_empty_clusters(X, sample_weight, centers, new_centers, weights, all_labels())
-            lloyd.average_centers(new_centers, weights)
-            center_shift_tot = step.center_shift(centers, new_centers)
-            step.centers_moved(centers, new_centers)
+            center_shift_tot = _relocated(step, X, sample_weight, centers, new_centers, all_labels())
         if verbose:
             inertia = total_inertia(X, sample_weight, centers, all_labels())
             print(f"Iteration {i}, inertia {inertia}.")
@@ -198,10 +194,10 @@ def lloyd_single(
         if i == 0 and isinstance(step, BoundingLloydStep):
             # From the centres just scored (now new_centers) to the new ones.
             step = step.to_hamerly(new_centers, centers)
-            labels, weights = step.labels, step.weights
+            labels = step.labels
         if later_yinyang and i + 1 == YINYANG_AFTER and type(step) is HamerlyStep:
             step = step.to_yinyang(centers)
-            labels, weights = step.labels, step.weights
+            labels = step.labels
 
     if not strict_convergence:
         step.relabel(centers)
@@ -209,21 +205,32 @@ def lloyd_single(
     return labels, total_inertia(X, sample_weight, centers, labels), centers, i + 1
 
 
+def _relocated(step, X, sample_weight, centers, new_centers, labels):
+    """The end of an iteration that left a cluster empty; returns the total squared shift.
+
+    ``new_centers`` holds the sums: the empty clusters are relocated, the
+    sums averaged as usual, and the step told of the final centres.
+    """
+    _relocate_empty_clusters(X, sample_weight, centers, new_centers, step.weights, labels)
+    lloyd.average_centers(new_centers, step.weights)
+    center_shift_tot = step.center_shift(centers, new_centers)
+    step.centers_moved(centers, new_centers)
+    return center_shift_tot
+
+
 def _run_whole(step, X, sample_weight, centers, new_centers, max_iter, tol):
     """``lloyd_single``'s loop for a step that ``runs_whole``: compiled runs, relocations between them.
 
-    The same iterations as the loop there. X is the step's rows (no
-    distinct rows on so few). Returns the last iteration, whether it
-    converged strictly, and the last centres.
+    The same iterations as the loop there. X is the step's rows (a step on
+    merged distinct rows never runs whole, see ``on_merged_rows``). Returns
+    the last iteration, whether it converged strictly, and the last centres.
     """
     start = 0
     while True:
         i, n_changed, status = step.run(start, max_iter, tol, centers, new_centers)
         if status != small_lloyd.EMPTY:
             return i, status == small_lloyd.STRICT, centers
-        _relocate_empty_clusters(X, sample_weight, centers, new_centers, step.weights, step.labels)
-        lloyd.average_centers(new_centers, step.weights)
-        center_shift_tot = step.center_shift(centers, new_centers)
+        center_shift_tot = _relocated(step, X, sample_weight, centers, new_centers, step.labels)
         centers, new_centers = new_centers, centers
         if n_changed == 0:
             return i, True, centers

@@ -15,7 +15,10 @@ A step is made from the rows, their weights and the initial centres
   (``lloyd.finish_iteration``). The inertia of a block is
   ``predict.total_inertia`` on its rows, summed in block order too.
 
-Calling a step runs both halves on its own rows as one block. After the
+Calling a step runs both halves on its own rows as one block; on at most
+``SUMS_AS_SCIKIT_LEARN`` rows of the data's own (not merged distinct rows)
+the second half makes the sums afresh as scikit-learn does instead, and a
+plain brute-force step may run the whole fit in one call (``run``). After the
 centres are final, ``centers_moved`` does the bookkeeping (the bounds'
 drifts; the call does it itself unless a cluster was left empty, whose
 relocation comes first); ``relabel`` labels every row after a non-strict
@@ -70,7 +73,9 @@ class Buffers:
     group_changed : (n_groups,) int64, labels a group changed
     sums : (n_clusters, n_features + 2), the centre sums, kept up to date
         from the rows whose label changed (see ``lloyd.accumulate_changes``);
-        a step run as one of several blocks leaves it to the caller
+        a step run as one of several blocks leaves it to the caller, and a
+        step that makes its sums as scikit-learn (``sums_as_scikit_learn``)
+        leaves it unused
     weights : (n_clusters,), dtype of the rows, each centre's total weight
     """
 
@@ -118,7 +123,7 @@ def finish_blocks(blocks, sums, centers, new_centers, weights):
 
 
 # scikit-learn makes its centre sums afresh every iteration, in the data's
-# dtype: one partial per 256-row chunk (``lloyd.chunked_sums``) on each of its
+# dtype: one partial per 256-row chunk (``small_lloyd.chunked_sums``) on each of its
 # OpenMP threads, added up in the order the threads finish. Up to two chunks
 # that order cannot change a bit (0 + a + b == 0 + b + a), so on two or more
 # threads its sums are a function of the rows alone; up to this many rows
@@ -238,8 +243,10 @@ class LloydStep:
         """
         buffers = self.buffers
         inputs = self.rows, self.sample_weight, centers, new_centers, buffers.labels, buffers.weights
-        # Plain scalars: max_iter may be any Integral, tol a numpy scalar.
-        return small_lloyd.run(*inputs, self._shifts, int(start), int(max_iter), float(tol))
+        # Plain scalars: max_iter may be any Integral (past int64's range too,
+        # which no run reaches), tol a numpy scalar.
+        max_iter = min(int(max_iter), np.iinfo(np.int64).max)
+        return small_lloyd.run(*inputs, self._shifts, int(start), max_iter, float(tol))
 
     def center_shift(self, centers, new_centers):
         """The total squared shift from ``centers`` to ``new_centers``, the loop's convergence test.
@@ -263,9 +270,11 @@ class LloydStep:
         """``step``, made to go on from this step's labels, centre sums and weights.
 
         Both cut the same rows into the same row groups, so ``step`` takes
-        this step's buffers as they are.
+        this step's buffers as they are, and its way of making the sums (a
+        step on merged rows, ``on_merged_rows``, keeps its own).
         """
         step.buffers = self.buffers
+        step.sums_as_scikit_learn = self.sums_as_scikit_learn
         return step
 
 
