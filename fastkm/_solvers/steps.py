@@ -223,9 +223,10 @@ class LloydStep:
         scikit-learn sums every copy of a row: merged rows cannot follow
         its sums, nor run whole (a whole run labels only the merged rows).
         """
-        if self.sums_as_scikit_learn:
-            self.sums_as_scikit_learn = self.runs_whole = False
-            self.tiles = self._tiles()
+        if self.runs_whole:
+            self.runs_whole = False
+            self.tiles = self._tiles()  # the tiled copy a run step by step keeps
+        self.sums_as_scikit_learn = False
         return self
 
     def _row_source(self):
