@@ -298,17 +298,24 @@ def finish_iteration(group_partials, group_changed, sums, centers, new_centers, 
         for f in range(n_features):
             new_centers[j, f] = sums[j, f]
         weights[j] = sums[j, n_features]
-    n_empty = 0
-    n_changed = 0
-    for j in range(n_clusters):
-        n_empty += weights[j] == 0
-    for g in range(n_groups):
-        n_changed += group_changed[g]
+    n_changed, n_empty = changed_and_empty(group_changed, weights)
     center_shift = 0.0
     if n_empty == 0:
         average_centers(new_centers, weights)
         center_shift = center_shift_total(centers, new_centers)
     return n_changed, n_empty, center_shift
+
+
+@kernel
+def changed_and_empty(group_changed, weights):
+    """The labels the row groups changed, and the clusters left with no weight."""
+    n_changed = 0
+    for g in range(group_changed.shape[0]):
+        n_changed += group_changed[g]
+    n_empty = 0
+    for j in range(weights.shape[0]):
+        n_empty += weights[j] == 0
+    return n_changed, n_empty
 
 
 @kernel

@@ -13,7 +13,7 @@ import numpy as np
 
 from . import rows as rows_of
 from ._jit import CHUNK, exact_kernel, kernel
-from .lloyd import _assign_rows, average_centers
+from .lloyd import _assign_rows, average_centers, changed_and_empty
 from .stats import centre_squared_norms, numpy_sum
 from .tiles import padded_centers
 
@@ -109,12 +109,7 @@ def finish_as_scikit_learn(X, sample_weight, labels, group_changed, centers, new
     shifts : (n_clusters,) scratch, X's dtype
     """
     chunked_sums(X, sample_weight, labels, new_centers, weights)
-    n_changed = 0
-    for g in range(group_changed.shape[0]):
-        n_changed += group_changed[g]
-    n_empty = 0
-    for j in range(weights.shape[0]):
-        n_empty += weights[j] == 0
+    n_changed, n_empty = changed_and_empty(group_changed, weights)
     if n_empty:
         return n_changed, n_empty, 0.0
     average_centers(new_centers, weights)

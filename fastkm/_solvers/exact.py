@@ -171,7 +171,7 @@ def lloyd_single(
         i, strict_convergence, centers = _run_whole(step, X, sample_weight, *buffers, max_iter, tol)
         if not strict_convergence:
             step.relabel(centers)
-        return step.labels, total_inertia(X, sample_weight, centers, step.labels), centers, i + 1
+        return labels, total_inertia(X, sample_weight, centers, labels), centers, i + 1
 
     strict_convergence = False
     for i in range(max_iter):
