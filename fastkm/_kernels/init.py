@@ -28,7 +28,7 @@ from .tiles import (
     new_tile,
     padded_centers,
     tile_center_scores,
-    wide_dots4,
+    wide_dots,
 )
 
 
@@ -88,7 +88,7 @@ def _chunk_scores(X, tiles, fill, c, cand, cand_sq_norms, n_cand, scratch, dots,
         # Wide rows: four candidates per sweep (the bits of one at a time).
         t = np.int64(0)
         while tile.shape[0] > FEATURE_BLOCK and t + 4 <= n_cand:
-            wide_dots4(tile, n_rows, cand, t, dots)
+            wide_dots(tile, n_rows, cand, (t, t + 1, t + 2, t + 3), dots)
             for q in range(4):
                 norm = cand_sq_norms[t + q]
                 for i in range(n_rows):

@@ -9,6 +9,7 @@ product and norm unchanged.
 import numpy as np
 
 from ._jit import CHUNK, FEATURE_BLOCK, fma, kernel
+from .blocked import argmin_rows, dots_rows, top2_rows, vector_lanes
 
 
 @kernel
@@ -20,7 +21,27 @@ def padded_width(n_features):
 # Spare columns at the end of each tile row. With exactly CHUNK columns, the rows
 # of a tile lie a power of two apart and all map to the same few L1 cache sets,
 # so filling a wide tile thrashed the cache (digits: 5x slower tile loads).
-_TILE_ROW_PAD = 8
+# Sixteen keeps every row a whole number of 64-byte lines (of either dtype) from
+# a tile's start, which ``_aligned_empty`` puts on a line: the register-blocked
+# routines' 512-bit loads never straddle two lines.
+_TILE_ROW_PAD = 16
+
+# Bytes of a cache line (and of an AVX-512 vector).
+_LINE = 64
+
+
+@kernel
+def _aligned_empty(n_rows, n_columns, dtype):
+    """An uninitialised C-ordered ``(n_rows, n_columns)`` array starting on a cache line.
+
+    numba's allocations start on 32 bytes only: half the 512-bit loads of a
+    float32 tile then spanned two lines (d=64: 10% slower scoring).
+    """
+    size = n_rows * n_columns
+    buffer = np.empty(size + _LINE, dtype=dtype)  # a line to spare at any item size
+    per_line = _LINE // buffer.itemsize
+    skip = (-(buffer.ctypes.data // buffer.itemsize)) % per_line
+    return buffer[skip : skip + size].reshape((n_rows, n_columns))
 
 
 @kernel
@@ -29,7 +50,7 @@ def new_tile(n_features, dtype):
 
     Only the first ``CHUNK`` columns are used; see ``_TILE_ROW_PAD``.
     """
-    tile = np.empty((padded_width(n_features), CHUNK + _TILE_ROW_PAD), dtype=dtype)
+    tile = _aligned_empty(padded_width(n_features), CHUNK + _TILE_ROW_PAD, dtype)
     clear_padding(tile, n_features)
     return tile
 
@@ -45,8 +66,11 @@ def clear_padding(tile, n_features):
 def tile_stack(n_tiles, n_features, dtype):
     """Uninitialised storage for ``n_tiles`` tiles (see ``lloyd._assign_rows``)."""
     # The kernels' rule run as Python: nothing to compile for a call from Python.
-    width = padded_width.__wrapped__(n_features)
-    return np.empty((n_tiles, width, CHUNK + _TILE_ROW_PAD), dtype=dtype)
+    shape = (n_tiles, padded_width.__wrapped__(n_features), CHUNK + _TILE_ROW_PAD)
+    itemsize = np.dtype(dtype).itemsize
+    buffer = np.empty(n_tiles * shape[1] * shape[2] + _LINE, dtype=dtype)
+    skip = (-(buffer.ctypes.data // itemsize)) % (_LINE // itemsize)
+    return buffer[skip : skip + n_tiles * shape[1] * shape[2]].reshape(shape)
 
 
 @kernel
@@ -254,114 +278,49 @@ def _running_min4(best, label, s0, s1, s2, s3, j):
 
 
 @kernel
-def wide_dots4(tile, n_rows, centers, j, out):
-    """Dot products of every tile row with the centres ``j .. j+3`` (wide tiles).
+def _blocks_fit(tile, n_rows):
+    """Whether ``tile`` has the columns of ``n_rows`` rounded up to whole vectors of ``blocked``.
 
-    Each tile value loaded serves four centres, which quarters the loads per
-    FMA. Each dot product is the sequential FMA chain over features of
+    Every tile ``new_tile`` and ``tile_stack`` make does, for up to CHUNK rows.
+    """
+    lanes = vector_lanes(tile)
+    return -(-n_rows // lanes) * lanes <= tile.shape[1]
+
+
+@kernel
+def wide_dots(tile, n_rows, centers, js, out):
+    """Dot products of every tile row with the centres ``js`` (a tuple; wide tiles).
+
+    Each dot product is the sequential FMA chain over features of
     ``tile_center_scores``, in the centres' dtype (a float32 tile upcast as
-    there), so it has exactly the same bits.
+    there), so it has exactly the same bits; register-blocked (``blocked``).
 
-    out : (4, >= CHUNK) OUT, first ``n_rows`` columns written
+    out : (>= len(js), >= n_rows) OUT, row ``q`` for centre ``js[q]``
     """
-    cs = centers
-    up = cs.dtype.type
-    width = tile.shape[0]
-    a0, a1, a2, a3 = cs[j, 0], cs[j, 1], cs[j, 2], cs[j, 3]
-    b0, b1, b2, b3 = cs[j + 1, 0], cs[j + 1, 1], cs[j + 1, 2], cs[j + 1, 3]
-    c0, c1, c2, c3 = cs[j + 2, 0], cs[j + 2, 1], cs[j + 2, 2], cs[j + 2, 3]
-    d0, d1, d2, d3 = cs[j + 3, 0], cs[j + 3, 1], cs[j + 3, 2], cs[j + 3, 3]
-    for i in range(n_rows):
-        t0, t1, t2, t3 = up(tile[0, i]), up(tile[1, i]), up(tile[2, i]), up(tile[3, i])
-        out[0, i] = fma(a3, t3, fma(a2, t2, fma(a1, t1, a0 * t0)))
-        out[1, i] = fma(b3, t3, fma(b2, t2, fma(b1, t1, b0 * t0)))
-        out[2, i] = fma(c3, t3, fma(c2, t2, fma(c1, t1, c0 * t0)))
-        out[3, i] = fma(d3, t3, fma(d2, t2, fma(d1, t1, d0 * t0)))
-    for f in range(FEATURE_BLOCK, width, FEATURE_BLOCK):
-        a0, a1, a2, a3 = cs[j, f], cs[j, f + 1], cs[j, f + 2], cs[j, f + 3]
-        b0, b1, b2, b3 = cs[j + 1, f], cs[j + 1, f + 1], cs[j + 1, f + 2], cs[j + 1, f + 3]
-        c0, c1, c2, c3 = cs[j + 2, f], cs[j + 2, f + 1], cs[j + 2, f + 2], cs[j + 2, f + 3]
-        d0, d1, d2, d3 = cs[j + 3, f], cs[j + 3, f + 1], cs[j + 3, f + 2], cs[j + 3, f + 3]
+    if _blocks_fit(tile, n_rows):
+        dots_rows(tile, n_rows, centers, js, out)
+    else:  # a tile without spare columns (not made here)
+        chain_dots(tile, n_rows, centers, js, out)
+
+
+@kernel
+def chain_dots(tile, n_rows, centers, js, out):
+    """``wide_dots`` one centre at a time, a feature a sweep: the chains' reference order."""
+    up = centers.dtype.type
+    for q in range(len(js)):
+        j = js[q]
         for i in range(n_rows):
-            t0, t1, t2, t3 = up(tile[f, i]), up(tile[f + 1, i]), up(tile[f + 2, i]), up(tile[f + 3, i])
-            out[0, i] = fma(a3, t3, fma(a2, t2, fma(a1, t1, fma(a0, t0, out[0, i]))))
-            out[1, i] = fma(b3, t3, fma(b2, t2, fma(b1, t1, fma(b0, t0, out[1, i]))))
-            out[2, i] = fma(c3, t3, fma(c2, t2, fma(c1, t1, fma(c0, t0, out[2, i]))))
-            out[3, i] = fma(d3, t3, fma(d2, t2, fma(d1, t1, fma(d0, t0, out[3, i]))))
-
-
-@kernel
-def _wide_argmin4(tile, n_rows, centers, center_sq_norms, j, out, best, labels):
-    """Fold the centres ``j .. j+3`` into the running argmin of a wide tile.
-
-    Scores are ``||c||^2 - 2 x.c`` from ``wide_dots4``: the bits of
-    ``tile_center_scores``.
-
-    out : (4, >= CHUNK) scratch for the four running dot products
-    best, labels : (CHUNK,) INOUT, running minimum score and its centre
-    """
-    norms = center_sq_norms
-    minus2 = tile.dtype.type(-2.0)
-    wide_dots4(tile, n_rows, centers, j, out)
-    na, nb, nc, nd = norms[j], norms[j + 1], norms[j + 2], norms[j + 3]
-    for i in range(n_rows):
-        s0 = fma(minus2, out[0, i], na)
-        s1 = fma(minus2, out[1, i], nb)
-        s2 = fma(minus2, out[2, i], nc)
-        s3 = fma(minus2, out[3, i], nd)
-        best[i], labels[i] = _running_min4(best[i], labels[i], s0, s1, s2, s3, j)
-
-
-@kernel
-def wide_dots2(tile, n_rows, centers, j, k, out):
-    """Dot products of every tile row with the centres ``j`` and ``k`` (wide tiles).
-
-    ``wide_dots4`` for two centres: each a sequential FMA chain over
-    features, in the centres' dtype, so the bits of ``tile_center_scores``.
-
-    out : (>= 2, >= CHUNK) OUT, rows 0 and 1, first ``n_rows`` columns written
-    """
-    cs = centers
-    up = cs.dtype.type
-    width = tile.shape[0]
-    a0, a1, a2, a3 = cs[j, 0], cs[j, 1], cs[j, 2], cs[j, 3]
-    b0, b1, b2, b3 = cs[k, 0], cs[k, 1], cs[k, 2], cs[k, 3]
-    for i in range(n_rows):
-        t0, t1, t2, t3 = up(tile[0, i]), up(tile[1, i]), up(tile[2, i]), up(tile[3, i])
-        out[0, i] = fma(a3, t3, fma(a2, t2, fma(a1, t1, a0 * t0)))
-        out[1, i] = fma(b3, t3, fma(b2, t2, fma(b1, t1, b0 * t0)))
-    for f in range(FEATURE_BLOCK, width, FEATURE_BLOCK):
-        a0, a1, a2, a3 = cs[j, f], cs[j, f + 1], cs[j, f + 2], cs[j, f + 3]
-        b0, b1, b2, b3 = cs[k, f], cs[k, f + 1], cs[k, f + 2], cs[k, f + 3]
-        for i in range(n_rows):
-            t0, t1, t2, t3 = up(tile[f, i]), up(tile[f + 1, i]), up(tile[f + 2, i]), up(tile[f + 3, i])
-            out[0, i] = fma(a3, t3, fma(a2, t2, fma(a1, t1, fma(a0, t0, out[0, i]))))
-            out[1, i] = fma(b3, t3, fma(b2, t2, fma(b1, t1, fma(b0, t0, out[1, i]))))
-
-
-@kernel
-def _wide_argmin2(tile, n_rows, centers, center_sq_norms, j, k, out, best, labels):
-    """Fold the centres ``j`` and ``k > j`` into the running argmin of a wide tile.
-
-    For the centres left over after the blocks of four: half the FMAs of
-    ``_wide_argmin4`` per tile load, which beats one centre per sweep (k=10
-    on digits: 10% less assignment time). Same scores, same bits. A last
-    single centre comes with ``k == j``: its copy ties and so never wins.
-    """
-    norms = center_sq_norms
-    minus2 = tile.dtype.type(-2.0)
-    wide_dots2(tile, n_rows, centers, j, k, out)
-    na, nb = norms[j], norms[k]
-    for i in range(n_rows):
-        s0 = fma(minus2, out[0, i], na)
-        s1 = fma(minus2, out[1, i], nb)
-        best[i], labels[i] = _running_min2(best[i], labels[i], s0, s1, j, k)
+            out[q, i] = centers[j, 0] * up(tile[0, i])
+        for f in range(1, tile.shape[0]):
+            c = centers[j, f]
+            for i in range(n_rows):
+                out[q, i] = fma(c, up(tile[f, i]), out[q, i])
 
 
 @kernel
 def new_scores(dtype):
     """Scratch for ``tile_argmin`` and ``tile_top2``: one row of scores per centre of a block."""
-    return np.empty((4, CHUNK + _TILE_ROW_PAD), dtype=dtype)
+    return _aligned_empty(4, CHUNK + _TILE_ROW_PAD, dtype)
 
 
 @kernel
@@ -450,45 +409,22 @@ def tile_top2(tile, n_rows, n_features, centers, center_sq_norms, scores, best, 
     second : (CHUNK,) OUT, the second-lowest score (inf with one centre)
     """
     n_clusters = centers.shape[0]
-    minus2 = tile.dtype.type(-2.0)
+    narrow = tile.shape[0] == FEATURE_BLOCK
+    if not narrow and _blocks_fit(tile, n_rows):
+        top2_rows(tile, n_rows, centers, center_sq_norms, best, second, labels)
+        return
     for i in range(n_rows):
         best[i] = np.inf
         second[i] = np.inf
         labels[i] = 0
     j = np.int64(0)
-    narrow = tile.shape[0] == FEATURE_BLOCK
-    while j + 4 <= n_clusters:
-        if narrow:
-            block = _narrow_block(centers, center_sq_norms, j)
-            for i in range(n_rows):
-                s0, s1, s2, s3 = _narrow_scores4(block, tile, i, n_features == 4)
-                best[i], second[i], labels[i] = _push4(best[i], second[i], labels[i], s0, s1, s2, s3, j)
-        else:
-            wide_dots4(tile, n_rows, centers, j, scores)
-            n0, n1, n2, n3 = (
-                center_sq_norms[j],
-                center_sq_norms[j + 1],
-                center_sq_norms[j + 2],
-                center_sq_norms[j + 3],
-            )
-            for i in range(n_rows):
-                s0 = fma(minus2, scores[0, i], n0)
-                s1 = fma(minus2, scores[1, i], n1)
-                s2 = fma(minus2, scores[2, i], n2)
-                s3 = fma(minus2, scores[3, i], n3)
-                best[i], second[i], labels[i] = _push4(best[i], second[i], labels[i], s0, s1, s2, s3, j)
-        j += 4
-    if not narrow and j + 2 <= n_clusters:
-        # Two centres left over share the tile loads (k=10 on digits: a pair
-        # took as long as a block of four, one centre a sweep).
-        wide_dots2(tile, n_rows, centers, j, j + 1, scores)
-        n0, n1 = center_sq_norms[j], center_sq_norms[j + 1]
+    while narrow and j + 4 <= n_clusters:
+        block = _narrow_block(centers, center_sq_norms, j)
         for i in range(n_rows):
-            s0 = fma(minus2, scores[0, i], n0)
-            s1 = fma(minus2, scores[1, i], n1)
-            best[i], second[i], labels[i] = _push(best[i], second[i], labels[i], s0, j)
-            best[i], second[i], labels[i] = _push(best[i], second[i], labels[i], s1, j + 1)
-        j += 2
+            s0, s1, s2, s3 = _narrow_scores4(block, tile, i, n_features == 4)
+            best[i], second[i], labels[i] = _push4(best[i], second[i], labels[i], s0, s1, s2, s3, j)
+        j += 4
+    # The narrow tile's last centres, or a wide tile without spare columns.
     for jr in range(j, n_clusters):
         tile_center_scores(tile, n_rows, centers, center_sq_norms, jr, scores[0])
         for i in range(n_rows):
@@ -511,6 +447,10 @@ def tile_argmin(tile, n_rows, n_features, centers, center_sq_norms, scores, best
     """
     n_clusters = centers.shape[0]
     width = tile.shape[0]
+    if width > FEATURE_BLOCK and _blocks_fit(tile, n_rows):
+        # Wide rows: register-blocked, centres in index order (``blocked``).
+        argmin_rows(tile, n_rows, centers, center_sq_norms, best, labels)
+        return
     minus2 = tile.dtype.type(-2.0)
     for i in range(n_rows):
         best[i] = np.inf
@@ -535,11 +475,11 @@ def tile_argmin(tile, n_rows, n_features, centers, center_sq_norms, scores, best
                 best[i] = s if better else b
                 labels[i] = jj if better else labels[i]
         return
-    # Wide rows: blocks of four centres, then pairs (the last one paired with itself).
-    while j + 4 <= n_clusters:
-        _wide_argmin4(tile, n_rows, centers, center_sq_norms, j, scores, best, labels)
-        j += 4
-    while j < n_clusters:
-        k = min(j + 1, n_clusters - 1)
-        _wide_argmin2(tile, n_rows, centers, center_sq_norms, j, k, scores, best, labels)
-        j += 2
+    # Wide rows without spare columns (a tile not made here): one centre a sweep.
+    for jr in range(n_clusters):
+        tile_center_scores(tile, n_rows, centers, center_sq_norms, jr, scores[0])
+        jj = np.int32(jr)
+        for i in range(n_rows):
+            better = scores[0, i] < best[i]
+            best[i] = scores[0, i] if better else best[i]
+            labels[i] = jj if better else labels[i]
