@@ -217,6 +217,48 @@ def test_whole_small_runs_take_the_loops_steps(monkeypatch):
     assert whole_runs >= 40 and relocated_runs >= 10
 
 
+def test_whole_tiled_runs_take_the_loops_steps(monkeypatch):
+    # Past 512 rows, brute force on tiled rows runs its iterations in compiled
+    # slices (lloyd_run.run), plain or float32 first; iteration by iteration
+    # in Python it must give the same bits, through relocations and slices.
+    relocations, kinds, relocated_runs = [], set(), 0
+    relocate = exact._relocate_empty_clusters
+    monkeypatch.setattr(exact, "_relocate_empty_clusters", lambda *a: relocations.append(1) or relocate(*a))
+    for seed in range(40):
+        r = np.random.default_rng(seed)
+        n, d = int(r.integers(513, 3000)), int(r.integers(1, 70))
+        k = int(r.integers(1, 16))
+        dtype = [np.float64, np.float32][seed % 2]
+        X = r.normal(size=(n, d)) + r.integers(0, 3, size=(n, 1))
+        X = np.round(X, int(r.integers(0, 3))).astype(dtype)
+        w = (r.integers(0, 3, size=n) * r.uniform(0.5, 2, size=n)).astype(dtype)
+        w[0] = 1
+        if seed % 3 == 0:
+            init = np.repeat(X[:1], k, axis=0)  # copies of one row: clusters left empty
+        else:
+            init = X[r.choice(n, k, replace=False)]
+        tol = [0.0, 1e-4, 1e-1][seed // 3 % 3]
+        max_iter = int(r.integers(1, 90))
+        monkeypatch.setattr(exact, "_RUN_SLICE", int(r.choice([1, 3, 64])))
+        runs = []
+        for whole in (True, False):
+            monkeypatch.setattr(steps, "WHOLE_RUN_WORK", (1 << 22) if whole else -1)
+            step = steps.step_for(X, w, init, "lloyd")
+            assert step.runs_whole == whole
+            kinds.add(type(step).__name__)
+            relocations.clear()
+            runs.append(exact.lloyd_single(X, w, init, max_iter=max_iter, tol=tol))
+            if whole:
+                relocated = len(relocations)
+        (labels, inertia, centers, n_iter), (labels2, inertia2, centers2, n_iter2) = runs
+        np.testing.assert_array_equal(labels, labels2)
+        np.testing.assert_array_equal(centers, centers2)
+        assert (inertia, n_iter) == (inertia2, n_iter2), seed
+        assert len(relocations) == relocated
+        relocated_runs += relocated > 0
+    assert kinds == {"LloydStep", "MixedLloydStep"} and relocated_runs >= 5
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_numpy_sum_adds_as_numpy(rng, dtype):
     for n in [*range(0, 300), 1000, 1031, 4096, 100_003]:

@@ -47,7 +47,7 @@ import dataclasses
 import numpy as np
 import scipy.sparse as sp
 
-from .._kernels import bounds, elkan, lloyd, mixed, small_lloyd, sparse, yinyang
+from .._kernels import bounds, elkan, lloyd, lloyd_run, mixed, small_lloyd, sparse, yinyang
 from .._kernels._jit import SERIAL_WORK
 from .._kernels.tiles import tile_stack
 from . import layout
@@ -135,6 +135,12 @@ def finish_blocks(blocks, sums, centers, new_centers, weights):
 # corrected by the rows that change label).
 SUMS_AS_SCIKIT_LEARN = 2 * 256
 
+# Up to this many multiply-adds an iteration (n_rows x n_clusters x
+# n_features), brute force on rows kept in tiles runs its iterations in
+# compiled slices (``lloyd_run.run``): there the Python round of an
+# iteration costs a third of its arithmetic (digits, k=10: 1.2 million).
+WHOLE_RUN_WORK = 1 << 22
+
 
 class LloydStep:
     """One brute-force iteration: every distance, every time.
@@ -164,6 +170,10 @@ class LloydStep:
         self.n_groups = self.row_groups(rows, n_clusters)
         self.tiles = self._tiles()
         self.buffers = Buffers.new(n_rows, self.n_groups, n_clusters, n_features, rows.dtype)
+        if not self.sums_as_scikit_learn and type(self) in (LloydStep, MixedLloydStep):
+            # Rows kept in tiles, little work an iteration: whole too (``lloyd_run``).
+            work = n_rows * n_clusters * n_features
+            self.runs_whole = self.tiles.shape[0] > 0 and work <= WHOLE_RUN_WORK
 
     @staticmethod
     def row_groups(rows, n_clusters):
@@ -224,8 +234,10 @@ class LloydStep:
         its sums, nor run whole (a whole run labels only the merged rows).
         """
         if self.runs_whole:
+            reads_in_place = self.sums_as_scikit_learn
             self.runs_whole = False
-            self.tiles = self._tiles()  # the tiled copy a run step by step keeps
+            if reads_in_place:
+                self.tiles = self._tiles()  # the tiled copy a run step by step keeps
         self.sums_as_scikit_learn = False
         return self
 
@@ -233,21 +245,30 @@ class LloydStep:
         """The rows as the kernels take them (dense, or CSR's parts)."""
         return self.rows
 
-    def run(self, start, max_iter, tol, centers, new_centers):
-        """Iterations ``start ..`` in one call, if ``runs_whole`` (see ``small_lloyd.run``).
+    def run(self, start, stop, tol, centers, new_centers):
+        """Iterations ``start .. stop - 1`` in one call, if ``runs_whole``.
 
-        Returns ``(i, n_changed, status)``: the last iteration run, the labels
-        it changed, and ``small_lloyd``'s ``RAN_OUT``, ``STRICT``,
-        ``WITHIN_TOL`` or ``EMPTY``. The last centres are in ``centers``;
-        after ``EMPTY``, iteration ``i``'s centres, and ``new_centers``
-        holds its sums, as a call of this step would leave them.
+        ``small_lloyd.run`` on rows whose sums are made as scikit-learn's,
+        ``lloyd_run.run`` on rows kept in tiles. Returns ``(i, n_changed,
+        status)``: the last iteration run, the labels it changed, and
+        ``small_lloyd``'s ``RAN_OUT``, ``STRICT``, ``WITHIN_TOL`` or
+        ``EMPTY``. The last centres are in ``centers``; after ``EMPTY``,
+        iteration ``i``'s centres, and ``new_centers`` holds its sums, as a
+        call of this step would leave them.
         """
-        buffers = self.buffers
-        inputs = self.rows, self.sample_weight, centers, new_centers, buffers.labels, buffers.weights
-        # Plain scalars: max_iter may be any Integral (past int64's range too,
-        # which no run reaches), tol a numpy scalar.
-        max_iter = min(int(max_iter), np.iinfo(np.int64).max)
-        return small_lloyd.run(*inputs, self._shifts, int(start), max_iter, float(tol))
+        b = self.buffers
+        # Plain scalars: tol may be a numpy scalar.
+        start, stop, tol = int(start), int(stop), float(tol)
+        if self.sums_as_scikit_learn:
+            inputs = self.rows, self.sample_weight, centers, new_centers, b.labels, b.weights
+            return small_lloyd.run(*inputs, self._shifts, start, stop, tol)
+        buffers = b.labels, b.group_partials, b.group_changed, b.sums, b.weights
+        inputs = self.rows, self.tiles, self.sample_weight, centers, new_centers, self._row_norms()
+        return lloyd_run.run(*inputs, buffers, start, stop, tol)
+
+    def _row_norms(self):
+        """The rows' norms a step keeps with its tiles (``MixedLloydStep``); none here."""
+        return np.empty(0)
 
     def center_shift(self, centers, new_centers):
         """The total squared shift from ``centers`` to ``new_centers``, the loop's convergence test.
@@ -363,6 +384,9 @@ class MixedLloydStep(LloydStep):
     def relabel(self, centers):
         """Label every row against ``centers`` (reads X: the tiles are float32)."""
         assign(self.rows, centers, self.labels, self.n_groups)
+
+    def _row_norms(self):
+        return self.row_norms
 
 
 class BoundingLloydStep(MixedLloydStep):

@@ -1,0 +1,83 @@
+"""Lloyd's iterations on rows kept in tiles, run in one call.
+
+On a fit of digits' size an iteration's arithmetic takes about 20 us on two
+threads, and the Python round of the step-by-step loop (the centres' norms
+through numpy, the step's calls, the reduction's call) about 10 us more.
+``run`` goes through the iterations as ``exact.lloyd_single``'s loop steps
+them with a ``LloydStep`` or a ``MixedLloydStep`` (X in tiles, the float64
+sums kept and corrected by the rows relabelled), and returns to Python only
+at the end of the run, to relocate an empty cluster, or at the end of a
+slice of iterations (``_run_whole``), so that Ctrl-C still comes soon.
+"""
+
+import numpy as np
+
+from ._jit import kernel, kernel_for_types
+from .lloyd import assign_labels, finish_iteration
+from .mixed import mixed_block
+from .small_lloyd import EMPTY, RAN_OUT, STRICT, WITHIN_TOL
+from .stats import centre_squared_norms
+
+
+@kernel_for_types
+def _label_rows(X, tiles, fill_tiles, sample_weight, centers, norms, row_norms, labels, partials, changed):
+    """The step's per-block kernel: float32 first for float64 rows in float32 tiles, else plain."""
+    if tiles.dtype != X.dtype:
+
+        def mixed(X, tiles, fill_tiles, sample_weight, centers, norms, row_norms, labels, partials, changed):
+            no_bounds = (np.empty(0), np.empty(0), np.empty(0), 0.0)
+            inputs = X, tiles, fill_tiles, sample_weight, centers, norms, row_norms, labels
+            mixed_block(*inputs, no_bounds, partials, changed)
+
+        return mixed
+
+    def plain(X, tiles, fill_tiles, sample_weight, centers, norms, row_norms, labels, partials, changed):
+        assign_labels(X, tiles, fill_tiles, sample_weight, centers, norms, labels, partials, changed)
+
+    return plain
+
+
+@kernel
+def run(X, tiles, sample_weight, centers, new_centers, row_norms, buffers, start, stop, tol):
+    """Iterations ``start .. stop - 1`` of a tiled Lloyd step, as ``exact.lloyd_single`` steps them.
+
+    Each iteration labels the rows against ``centers`` with the step's
+    kernel (``lloyd.assign_labels``, or ``mixed.mixed_block`` for float64
+    rows kept in float32 tiles), the centres' norms as numpy's einsum gives
+    them (``stats.centre_squared_norms``), then ``lloyd.finish_iteration``;
+    the new centres replace ``centers``. Iteration 0 fills the tiles.
+
+    X : (n, n_features) IN, C-contiguous
+    tiles : the step's tiles (filled by iteration 0)
+    centers : (n_clusters, n_features) INOUT, the centres, the last ones out
+    new_centers : (n_clusters, n_features) scratch; after EMPTY, the sums
+    row_norms : the ``MixedLloydStep``'s row norms (written with the tiles)
+    buffers : ``(labels, group_partials, group_changed, sums, weights)``,
+        the step's ``Buffers``
+    tol : float, the absolute tolerance on the total squared shift
+
+    Returns ``(i, n_changed, status)`` as ``small_lloyd.run``: the last
+    iteration run, the labels it changed, and ``RAN_OUT`` (``stop - 1``
+    run), ``STRICT``, ``WITHIN_TOL`` or ``EMPTY``.
+    """
+    labels, group_partials, group_changed, sums, weights = buffers
+    n_clusters, n_features = centers.shape
+    n_changed = np.int64(0)
+    i = start
+    while i < stop:
+        norms = centre_squared_norms(centers)
+        inputs = X, tiles, i == 0, sample_weight, centers, norms, row_norms, labels
+        _label_rows(*inputs, group_partials, group_changed)
+        partials = group_partials, group_changed, sums
+        n_changed, n_empty, shift = finish_iteration(*partials, centers, new_centers, weights)
+        if n_empty:
+            return i, n_changed, EMPTY
+        for j in range(n_clusters):
+            for f in range(n_features):
+                centers[j, f] = new_centers[j, f]
+        if n_changed == 0:
+            return i, n_changed, STRICT
+        if shift <= tol:
+            return i, n_changed, WITHIN_TOL
+        i += 1
+    return stop - 1, n_changed, RAN_OUT
