@@ -95,6 +95,12 @@ def _kmeans(dtype):
         kmeans_plusplus(X, 4, random_state=0)
         kmeans_plusplus(X, 4, sample_weight=np.ones(len(X)), random_state=0)
         yield f"KMeans inits {n_features} features"
+    # Brute force on tiled rows in whole runs (float32 first for float64 past
+    # 65,536 multiply-adds an iteration), and step by step past 4 million.
+    X = _data(600, 16, dtype)
+    KMeans(8, algorithm="lloyd", random_state=0, max_iter=5).fit(X)
+    KMeans(8, init=np.repeat(X[:1], 8, axis=0), n_init=1, algorithm="lloyd", max_iter=3).fit(X)
+    yield "KMeans lloyd, whole runs"
     # Data whose float32 copy would pass the tiled copy's budget: Lloyd scored in X's dtype.
     budget = layout.TILED_COPY_BUDGET
     layout.TILED_COPY_BUDGET = 0
