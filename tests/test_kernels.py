@@ -400,8 +400,15 @@ def test_kmeans_plusplus_zero_weight_rows_never_chosen(rng):
 
 @pytest.mark.parametrize("n, d", [(1, 1), (500, 1), (2, 2), (1797, 64), (20001, 3), (9000, 17)])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_center_data_matches_numpy_bits(rng, n, d, dtype):
+@pytest.mark.parametrize("parallel", [False, True])
+def test_center_data_matches_numpy_bits(rng, n, d, dtype, parallel, monkeypatch):
+    # Large X is centred by both threads, its deviations summed after
+    # (centered_rows, column_squares): the bits of the one serial pass.
     from sklearn.cluster._kmeans import _tolerance
+
+    from fastkm._solvers import centering
+
+    monkeypatch.setattr(centering, "PARALLEL_CENTRING", 0 if parallel else 1 << 62)
 
     X = (rng.normal(size=(n, d)) * rng.uniform(0.1, 500, size=d) + rng.uniform(-90, 90, size=d)).astype(dtype)
     expected_tol = _tolerance(X, 1e-4)

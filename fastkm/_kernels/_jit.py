@@ -207,6 +207,12 @@ def ordered_kernel(fn):
     return LazyKernel(fn, lambda: attach(Kernel(fn, {**_OPTIONS, "fastmath": ORDERED})))
 
 
+def exact_parallel_kernel(fn):
+    """``parallel_kernel`` without fastmath: every operation rounds as written (``exact_kernel``)."""
+    options = {"parallel": True, **_OPTIONS, "fastmath": False}
+    return LazyKernel(fn, lambda: attach(Kernel(fn, options)))
+
+
 def ordered_parallel_kernel(fn):
     """``parallel_kernel`` compiled with ``ORDERED``."""
     options = {"parallel": True, **_OPTIONS, "fastmath": ORDERED}

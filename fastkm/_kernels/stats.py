@@ -10,8 +10,9 @@ deviations, which is what makes it slow.
 """
 
 import numpy as np
+from numba import prange
 
-from ._jit import exact_kernel
+from ._jit import exact_kernel, exact_parallel_kernel
 
 
 @exact_kernel
@@ -68,6 +69,59 @@ def center_columns(X, means, out, measure_rows):
                 deviation = out[i, f]
                 squares[f] += deviation * deviation
     return squares, largest
+
+
+@exact_parallel_kernel
+def centered_rows(X, means, out, measure_rows):
+    """``out = X - means`` by blocks of rows in parallel; the largest centred row's squared norm.
+
+    ``center_columns``'s copy and row norms (the same operations, so the
+    same bits), for large X: a fresh ``out`` is faulted in and written by
+    both threads (1,000,000 x 16: ``center_columns`` took 32 ms with a
+    fresh ``out``, 13 of them its pages' first touch), and
+    ``column_squares`` then reads it once for the columns' sums, which
+    numpy adds row after row.
+
+    X : (n_samples, n_features) IN, C-contiguous
+    means : (n_features,) IN
+    out : (n_samples, n_features) OUT, C-contiguous, may be X
+    Returns the largest squared norm (0 without ``measure_rows``).
+    """
+    n_samples, n_features = X.shape
+    n_blocks = -(-n_samples // _CENTERED_BLOCK)
+    block_largest = np.zeros(n_blocks)
+    for block in prange(n_blocks):
+        start = block * _CENTERED_BLOCK
+        largest = 0.0
+        for i in range(start, min(start + _CENTERED_BLOCK, n_samples)):
+            for f in range(n_features):
+                out[i, f] = X[i, f] - means[f]
+            if measure_rows:
+                row = 0.0
+                for f in range(n_features):
+                    row += np.float64(out[i, f]) * np.float64(out[i, f])
+                largest = row if row > largest else largest
+        block_largest[block] = largest
+    largest = 0.0
+    for block in range(n_blocks):
+        largest = block_largest[block] if block_largest[block] > largest else largest
+    return largest
+
+
+# Rows a task of ``centered_rows`` centres.
+_CENTERED_BLOCK = 4096
+
+
+@exact_kernel
+def column_squares(centered):
+    """``center_columns``'s sums of squared deviations, from the centred rows: the same bits."""
+    n_samples, n_features = centered.shape
+    squares = np.zeros(n_features, dtype=centered.dtype)
+    for i in range(n_samples):
+        for f in range(n_features):
+            deviation = centered[i, f]
+            squares[f] += deviation * deviation
+    return squares
 
 
 # numpy adds up to this many values of a contiguous run in one block, eight

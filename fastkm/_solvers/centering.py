@@ -9,6 +9,11 @@ from sklearn.utils.sparsefuncs import mean_variance_axis
 
 from .._kernels import stats
 
+# From this many values, X is centred by both threads and its squared
+# deviations summed in a second pass (``stats.centered_rows``); below, in one
+# serial pass (``stats.center_columns``). Same bits either way.
+PARALLEL_CENTRING = 1 << 21
+
 
 def center_data(X, tol, in_place=True, sums=None, record=None, measure_rows=True):
     """Centre X on its column means; return it with the means and absolute tol.
@@ -55,7 +60,11 @@ def center_data(X, tol, in_place=True, sums=None, record=None, measure_rows=True
         out = X if in_place else np.empty_like(X)
         if record is not None and in_place:
             record["means"] = means.copy()
-        variances, largest = stats.center_columns(X, means, out, measure_rows)
+        if X.size >= PARALLEL_CENTRING:
+            largest = stats.centered_rows(X, means, out, measure_rows)
+            variances = stats.column_squares(out)
+        else:
+            variances, largest = stats.center_columns(X, means, out, measure_rows)
         np.true_divide(variances, count, out=variances, casting="unsafe")
         X = out
         # Past the rounding of the row's float64 sum.
