@@ -313,7 +313,7 @@ def test_tiles_for_a_grouping_counted_in_python_as_the_kernels_count_them():
             assert max(stop - start for start, stop in bounds) <= per_group * CHUNK
 
 
-@pytest.mark.parametrize("d", [1, 3, 4, 5, 8, 9, 16, 17, 64])
+@pytest.mark.parametrize("d", [1, 3, 4, 5, 7, 8, 9, 16, 17, 24, 33, 64])
 @pytest.mark.parametrize(
     "x_dtype, tile_dtype", [(np.float64, np.float64), (np.float64, np.float32), (np.float32, np.float32)]
 )

@@ -8,8 +8,9 @@ product and norm unchanged.
 
 import numpy as np
 
-from ._jit import CHUNK, FEATURE_BLOCK, fma, kernel
+from ._jit import CHUNK, FEATURE_BLOCK, fma, kernel, kernel_for_types
 from .blocked import argmin_rows, dots_rows, top2_rows, vector_lanes
+from .transpose import transpose8
 
 
 @kernel
@@ -92,7 +93,7 @@ def load_tile(X, start, stop, tile):
                 x = X[start + i, f]
                 tile[f, i] = x
                 probe += x * zero
-    elif n_features * X.itemsize <= 64:
+    elif n_features * X.itemsize <= 64 and n_features < 8:
         # Rows of one cache line at most: blocks of 16 rows, so that both the
         # reads (16 lines) and the writes (16 consecutive values) stay local;
         # LLVM gathers the values of a feature across the 16 rows.
@@ -110,12 +111,11 @@ def load_tile(X, start, stop, tile):
                 tile[f, i] = x
                 probe += x * zero
     else:
-        # Longer rows: the probe in one pass over the rows' values as they
-        # lie (a view of C-contiguous X, as every caller passes; numba copies
-        # the rows of any other layout), then the copy eight rows at a time,
-        # each feature's eight values written side by side. Gathering across
-        # rows with the probe in the same loop ran 1.5-2.9x slower (float64,
-        # d = 16-128, one core).
+        # Eight features or more: the probe in one pass over the rows' values
+        # as they lie (a view of C-contiguous X, as every caller passes; numba
+        # copies the rows of any other layout), then the copy eight rows at a
+        # time (``_rows_to_columns``). Gathering across rows with the probe in
+        # the same loop ran 1.5-2.9x slower (float64, d = 16-128, one core).
         flat = X[start:stop].ravel()
         for q in range(flat.shape[0]):
             probe += flat[q] * zero
@@ -123,47 +123,63 @@ def load_tile(X, start, stop, tile):
         full = n_rows - n_rows % 8
         for i0 in range(0, full, 8):
             r = start + i0
-            first4 = X[r], X[r + 1], X[r + 2], X[r + 3]
-            last4 = X[r + 4], X[r + 5], X[r + 6], X[r + 7]
-            _transpose8(first4, last4, tile, i0)
+            _rows_to_columns(X, (r, r + 1, r + 2, r + 3, r + 4, r + 5, r + 6, r + 7), tile, i0)
         for i in range(full, n_rows):
             for f in range(n_features):
                 tile[f, i] = X[start + i, f]
     return probe
 
 
-@kernel
-def _transpose8(first4, last4, tile, col):
-    """Eight rows (1-D views, in two fours) into ``tile``'s columns ``col .. col + 7``.
+@kernel_for_types
+def _rows_to_columns(X, rows, tile, col):
+    """Rows ``rows`` of X (eight indices) into ``tile``'s columns ``col .. col + 7``.
 
-    Each feature's eight values are written side by side (``load_tile`` and
-    ``gather_tile``, for rows longer than a cache line).
+    Eight features at a time transposed in vector registers
+    (``transpose.transpose8``; 1,000,000 x 16 float64: 3.95 us a tile
+    before), the features past a multiple of eight one by one; rows of
+    another layout than C (a view numba cannot load as vectors) eight
+    values of a feature at a time.
     """
-    r0, r1, r2, r3 = first4
-    r4, r5, r6, r7 = last4
-    for f in range(r0.shape[0]):
-        t = tile[f, col : col + 8]
-        t[0], t[1], t[2], t[3] = r0[f], r1[f], r2[f], r3[f]
-        t[4], t[5], t[6], t[7] = r4[f], r5[f], r6[f], r7[f]
+    if X.layout == "C" and tile.layout == "C":
+
+        def by_vectors(X, rows, tile, col):
+            n_features = X.shape[1]
+            whole = n_features - n_features % 8
+            for f0 in range(0, whole, 8):
+                transpose8(X, rows, f0, tile, col)
+            for f in range(whole, n_features):
+                for q in range(8):
+                    tile[f, col + q] = X[rows[q], f]
+
+        return by_vectors
+
+    def by_rows(X, rows, tile, col):
+        r0, r1, r2, r3 = X[rows[0]], X[rows[1]], X[rows[2]], X[rows[3]]
+        r4, r5, r6, r7 = X[rows[4]], X[rows[5]], X[rows[6]], X[rows[7]]
+        for f in range(r0.shape[0]):
+            t = tile[f, col : col + 8]
+            t[0], t[1], t[2], t[3] = r0[f], r1[f], r2[f], r3[f]
+            t[4], t[5], t[6], t[7] = r4[f], r5[f], r6[f], r7[f]
+
+    return by_rows
 
 
 @kernel
 def gather_tile(X, start, rows, n_rows, tile):
     """Rows ``start + rows[q]`` of X into ``tile``'s first ``n_rows`` columns, transposed.
 
-    For the few rows a bound algorithm's tests leave undecided. Rows longer
-    than a cache line are copied eight at a time, each feature's eight
-    values written side by side (as ``load_tile``): 1.2-1.7x faster than a
-    row at a time at d = 16-128. Padding rows of ``tile`` stay as they are
+    For the few rows a bound algorithm's tests leave undecided. Rows of
+    eight features or more are copied eight at a time (``_rows_to_columns``);
+    fewer, one row at a time. Padding rows of ``tile`` stay as they are
     (zero, from ``new_tile``).
     """
     n_features = X.shape[1]
-    full = n_rows - n_rows % 8 if n_features * X.itemsize > 64 else 0
+    full = n_rows - n_rows % 8 if n_features >= 8 else 0
     for q0 in range(0, full, 8):
         r = rows[q0 : q0 + 8]
-        first4 = X[start + r[0]], X[start + r[1]], X[start + r[2]], X[start + r[3]]
-        last4 = X[start + r[4]], X[start + r[5]], X[start + r[6]], X[start + r[7]]
-        _transpose8(first4, last4, tile, q0)
+        s = start
+        eight = (s + r[0], s + r[1], s + r[2], s + r[3], s + r[4], s + r[5], s + r[6], s + r[7])
+        _rows_to_columns(X, eight, tile, q0)
     for q in range(full, n_rows):
         r = start + rows[q]
         for f in range(n_features):
