@@ -73,7 +73,7 @@ def _kmeans(dtype):
     from ._solvers import layout
 
     shapes = {
-        "lloyd": (600, 2, 4),  # past 512 rows: the step per iteration (fewer run whole)
+        "lloyd": (600, 2, 4),  # past 512 rows: fastkm's own sums, a whole tiled run
         "elkan": (400, 8, 8),
         "hamerly": (1100, 8, 64),
         "yinyang": (2100, 32, 128),

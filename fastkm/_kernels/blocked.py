@@ -17,9 +17,10 @@ then one FMA a feature), every score ``fma(-2, dot, ||c||^2)``, and the
 centres are compared in index order with a strict ``<``: the bits, labels
 and ties of the tile code, only computed a vector of rows at a time.
 
-A tile's last block of rows may be partial: its lanes past ``n_rows`` read
-the tile's spare columns (allocated, never written: any value) and are
-never stored. ``fits`` says whether the tile has the columns.
+A tile's last vector of rows may be partial: its lanes past ``n_rows`` read
+columns of the tile not filled for these rows (allocated: any value) and
+are never stored. ``tiles._blocks_fit`` says whether the tile has the
+columns (every tile made by ``tiles`` has, for up to CHUNK rows).
 """
 
 from llvmlite import ir
@@ -35,7 +36,8 @@ def _vector_shape(context, dtype):
     """
     features = context.codegen()._tm_features
     wide = "+avx512f" in features and "-evex512" not in features
-    vector_bytes = 64 if wide else 32 if "+avx" in features else 16
+    # 256 bits where FMAs are (AVX2 machines): an AVX-only CPU would call libm's fma.
+    vector_bytes = 64 if wide else 32 if "+avx2" in features and "+fma" in features else 16
     # 32 vector registers with AVX-512: 16 accumulators, the row vectors and a broadcast.
     rows = 4 if wide else 2
     return vector_bytes // (dtype.bitwidth // 8), rows

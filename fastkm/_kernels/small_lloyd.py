@@ -124,6 +124,8 @@ RAN_OUT, STRICT, WITHIN_TOL, EMPTY = 0, 1, 2, 3
 def run(X, sample_weight, centers, new_centers, labels, weights, shifts, start, max_iter, tol):
     """Lloyd's iterations ``start .. max_iter - 1`` in one call, as ``exact.lloyd_single`` steps them.
 
+    ``max_iter`` is the stop of this call's slice (``exact._run_whole``).
+
     Each iteration labels the rows against ``centers`` (``lloyd._assign_rows``,
     X read in place: the labels' bits of every Lloyd step), with the
     centres' norms as numpy's einsum gives them (``stats.centre_squared_norms``),

@@ -93,8 +93,8 @@ def load_tile(X, start, stop, tile):
                 x = X[start + i, f]
                 tile[f, i] = x
                 probe += x * zero
-    elif n_features * X.itemsize <= 64 and n_features < 8:
-        # Rows of one cache line at most: blocks of 16 rows, so that both the
+    elif n_features < 8:
+        # Five to seven features (a cache line at most): blocks of 16 rows, so that both the
         # reads (16 lines) and the writes (16 consecutive values) stay local;
         # LLVM gathers the values of a feature across the 16 rows.
         n_rows = stop - start

@@ -17,8 +17,9 @@ A step is made from the rows, their weights and the initial centres
 
 Calling a step runs both halves on its own rows as one block; on at most
 ``SUMS_AS_SCIKIT_LEARN`` rows of the data's own (not merged distinct rows)
-the second half makes the sums afresh as scikit-learn does instead, and a
-plain brute-force step may run the whole fit in one call (``run``). After the
+the second half makes the sums afresh as scikit-learn does instead. A
+brute-force step on few rows, or on a tiled copy with little work an
+iteration, runs its iterations in compiled slices (``run``). After the
 centres are final, ``centers_moved`` does the bookkeeping (the bounds'
 drifts; the call does it itself unless a cluster was left empty, whose
 relocation comes first); ``relabel`` labels every row after a non-strict
@@ -159,9 +160,9 @@ class LloydStep:
         self.rows, self.sample_weight, self.x_max = rows, sample_weight, x_max
         self.sums_as_scikit_learn = n_rows <= SUMS_AS_SCIKIT_LEARN
         self._shifts = np.empty(n_clusters, dtype=rows.dtype)
-        # Brute force on few rows and little work (a serial fit anyway): the
-        # whole run in one call (``run``). Not for the subclasses, whose
-        # iterations do more than this.
+        # Brute force on few rows and little work (a serial fit anyway): whole
+        # runs reading X in place (``small_lloyd.run``). Not for the
+        # subclasses, whose iterations do more than this.
         self.runs_whole = (
             type(self) is LloydStep
             and self.sums_as_scikit_learn
@@ -183,7 +184,7 @@ class LloydStep:
 
     def _tiles(self):
         # Called by __init__ before a subclass's own attributes: reads rows,
-        # n_groups and runs_whole only. A whole run reads X in place.
+        # n_groups and runs_whole only. A whole small run reads X in place.
         return no_tiles(self.rows) if self.runs_whole else tile_storage(self.rows, self.n_groups)
 
     @property
