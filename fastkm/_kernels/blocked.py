@@ -205,6 +205,57 @@ def vector_lanes(typingctx, tile):
     return types.int64(tile), codegen
 
 
+def _emit_running_minimum(context, builder, signature, args, with_second):
+    """The code of ``argmin_rows`` (``with_second`` False) and ``top2_rows``.
+
+    Per block of rows, the best score (and the second best) and its label
+    stay in registers while every centre's scores are folded in, in index
+    order; then they are stored. ``args``: the tile, ``n_rows``, the centres,
+    their squared norms, then the outputs (best, [second,] labels).
+    """
+    tile, _, centers, center_sq_norms = signature.args[:4]
+    tile_v, n_rows_v, centers_v, norms_v = args[:4]
+    outputs = list(zip(signature.args[4:], args[4:], strict=True))
+    e = _Emitter(context, builder, tile, tile_v, centers, centers_v)
+    norms_data = context.make_array(center_sq_norms)(context, builder, norms_v).data
+    label_vector = ir.VectorType(ir.IntType(32), e.lanes)
+    inf = e.constant(float("inf"))
+    starts = [inf, inf] if with_second else [inf]
+    starts.append(ir.Constant(label_vector, [0] * e.lanes))
+
+    def block(i0, n_vectors, n_valid):
+        b = builder
+        # [best, (second,) label][vector]
+        kept = [[cgutils.alloca_once(b, start.type) for _ in range(n_vectors)] for start in starts]
+        for start, column in zip(starts, kept, strict=True):
+            for slot in column:
+                b.store(start, slot)
+        best_at, label_at = kept[0], kept[-1]
+
+        def group(js):
+            dots = e.dots(i0, n_vectors, js)
+            for j, column in zip(js, dots, strict=True):
+                label = e.splat(b.trunc(j, ir.IntType(32)))
+                norm = b.load(b.gep(norms_data, [j]))
+                for r, s in enumerate(e.scores(column, norm)):
+                    top = b.load(best_at[r])
+                    better = b.fcmp_ordered("<", s, top)
+                    if with_second:
+                        # ``tiles._push``; numba's min(second, s): s if s < second else second.
+                        runner_up = b.load(kept[1][r])
+                        lower = b.select(b.fcmp_ordered("<", s, runner_up), s, runner_up)
+                        b.store(b.select(better, top, lower), kept[1][r])
+                    b.store(b.select(better, s, top), best_at[r])
+                    b.store(b.select(better, label, b.load(label_at[r])), label_at[r])
+
+        e.center_blocks(group)
+        for (array_type, array), column in zip(outputs, kept, strict=True):
+            e.store([b.load(slot) for slot in column], array_type, array, e.i64(0), i0, n_valid)
+
+    e.for_blocks(n_rows_v, block)
+    return context.get_dummy_value()
+
+
 @intrinsic
 def argmin_rows(typingctx, tile, n_rows, centers, center_sq_norms, best, labels):
     """Nearest centre of the first ``n_rows`` tile rows: ``tiles.tile_argmin``'s wide path.
@@ -218,39 +269,7 @@ def argmin_rows(typingctx, tile, n_rows, centers, center_sq_norms, best, labels)
         return None
 
     def codegen(context, builder, signature, args):
-        tile_v, n_rows_v, centers_v, norms_v, best_v, labels_v = args
-        e = _Emitter(context, builder, tile, tile_v, centers, centers_v)
-        norms_data = context.make_array(center_sq_norms)(context, builder, norms_v).data
-        label_vector = ir.VectorType(ir.IntType(32), e.lanes)
-        inf = e.constant(float("inf"))
-        no_label = ir.Constant(label_vector, [0] * e.lanes)
-
-        def block(i0, n_vectors, n_valid):
-            b = builder
-            best_at = [cgutils.alloca_once(b, e.vector) for _ in range(n_vectors)]
-            label_at = [cgutils.alloca_once(b, label_vector) for _ in range(n_vectors)]
-            for r in range(n_vectors):
-                b.store(inf, best_at[r])
-                b.store(no_label, label_at[r])
-
-            def group(js):
-                dots = e.dots(i0, n_vectors, js)
-                for j, column in zip(js, dots, strict=True):
-                    label = e.splat(b.trunc(j, ir.IntType(32)))
-                    norm = b.load(b.gep(norms_data, [j]))
-                    for r, s in enumerate(e.scores(column, norm)):
-                        current = b.load(best_at[r])
-                        better = b.fcmp_ordered("<", s, current)
-                        b.store(b.select(better, s, current), best_at[r])
-                        b.store(b.select(better, label, b.load(label_at[r])), label_at[r])
-
-            e.center_blocks(group)
-            zero = e.i64(0)
-            e.store([b.load(p) for p in best_at], best, best_v, zero, i0, n_valid)
-            e.store([b.load(p) for p in label_at], labels, labels_v, zero, i0, n_valid)
-
-        e.for_blocks(n_rows_v, block)
-        return context.get_dummy_value()
+        return _emit_running_minimum(context, builder, signature, args, with_second=False)
 
     return types.void(tile, types.int64, centers, center_sq_norms, best, labels), codegen
 
@@ -269,45 +288,7 @@ def top2_rows(typingctx, tile, n_rows, centers, center_sq_norms, best, second, l
         return None
 
     def codegen(context, builder, signature, args):
-        tile_v, n_rows_v, centers_v, norms_v, best_v, second_v, labels_v = args
-        e = _Emitter(context, builder, tile, tile_v, centers, centers_v)
-        norms_data = context.make_array(center_sq_norms)(context, builder, norms_v).data
-        label_vector = ir.VectorType(ir.IntType(32), e.lanes)
-        inf = e.constant(float("inf"))
-        no_label = ir.Constant(label_vector, [0] * e.lanes)
-
-        def block(i0, n_vectors, n_valid):
-            b = builder
-            best_at = [cgutils.alloca_once(b, e.vector) for _ in range(n_vectors)]
-            second_at = [cgutils.alloca_once(b, e.vector) for _ in range(n_vectors)]
-            label_at = [cgutils.alloca_once(b, label_vector) for _ in range(n_vectors)]
-            for r in range(n_vectors):
-                b.store(inf, best_at[r])
-                b.store(inf, second_at[r])
-                b.store(no_label, label_at[r])
-
-            def group(js):
-                dots = e.dots(i0, n_vectors, js)
-                for j, column in zip(js, dots, strict=True):
-                    label = e.splat(b.trunc(j, ir.IntType(32)))
-                    norm = b.load(b.gep(norms_data, [j]))
-                    for r, s in enumerate(e.scores(column, norm)):
-                        top, runner_up = b.load(best_at[r]), b.load(second_at[r])
-                        better = b.fcmp_ordered("<", s, top)
-                        # numba's min(second, s): s if s < second else second.
-                        lower = b.select(b.fcmp_ordered("<", s, runner_up), s, runner_up)
-                        b.store(b.select(better, top, lower), second_at[r])
-                        b.store(b.select(better, s, top), best_at[r])
-                        b.store(b.select(better, label, b.load(label_at[r])), label_at[r])
-
-            e.center_blocks(group)
-            zero = e.i64(0)
-            e.store([b.load(p) for p in best_at], best, best_v, zero, i0, n_valid)
-            e.store([b.load(p) for p in second_at], second, second_v, zero, i0, n_valid)
-            e.store([b.load(p) for p in label_at], labels, labels_v, zero, i0, n_valid)
-
-        e.for_blocks(n_rows_v, block)
-        return context.get_dummy_value()
+        return _emit_running_minimum(context, builder, signature, args, with_second=True)
 
     return types.void(tile, types.int64, centers, center_sq_norms, best, second, labels), codegen
 
