@@ -15,7 +15,7 @@ import numpy as np
 from ._jit import kernel, kernel_for_types
 from .lloyd import assign_labels, finish_iteration
 from .mixed import mixed_block
-from .small_lloyd import EMPTY, RAN_OUT, STRICT, WITHIN_TOL
+from .small_lloyd import GOES_ON, RAN_OUT, end_of_iteration
 from .stats import centre_squared_norms
 
 
@@ -61,7 +61,6 @@ def run(X, tiles, sample_weight, centers, new_centers, row_norms, buffers, start
     run), ``STRICT``, ``WITHIN_TOL`` or ``EMPTY``.
     """
     labels, group_partials, group_changed, sums, weights = buffers
-    n_clusters, n_features = centers.shape
     n_changed = np.int64(0)
     i = start
     while i < stop:
@@ -70,14 +69,8 @@ def run(X, tiles, sample_weight, centers, new_centers, row_norms, buffers, start
         _label_rows(*inputs, group_partials, group_changed)
         partials = group_partials, group_changed, sums
         n_changed, n_empty, shift = finish_iteration(*partials, centers, new_centers, weights)
-        if n_empty:
-            return i, n_changed, EMPTY
-        for j in range(n_clusters):
-            for f in range(n_features):
-                centers[j, f] = new_centers[j, f]
-        if n_changed == 0:
-            return i, n_changed, STRICT
-        if shift <= tol:
-            return i, n_changed, WITHIN_TOL
+        status = end_of_iteration(centers, new_centers, n_changed, n_empty, shift, tol)
+        if status != GOES_ON:
+            return i, n_changed, status
         i += 1
     return stop - 1, n_changed, RAN_OUT

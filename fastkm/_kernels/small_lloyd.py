@@ -116,8 +116,30 @@ def finish_as_scikit_learn(X, sample_weight, labels, group_changed, centers, new
     return n_changed, n_empty, np.float64(center_shift_as_scikit_learn(centers, new_centers, shifts))
 
 
-# How ``run`` stopped.
-RAN_OUT, STRICT, WITHIN_TOL, EMPTY = 0, 1, 2, 3
+# How ``run`` stopped; GOES_ON: it has not.
+RAN_OUT, STRICT, WITHIN_TOL, EMPTY, GOES_ON = 0, 1, 2, 3, 4
+
+
+@kernel
+def end_of_iteration(centers, new_centers, n_changed, n_empty, shift, tol):
+    """The loop's tests after an iteration of a compiled run (``run``, ``lloyd_run.run``).
+
+    EMPTY with an empty cluster (``centers`` kept, ``new_centers`` the
+    sums); otherwise the new centres replace ``centers``, then STRICT (no
+    label changed), WITHIN_TOL (total squared shift at most ``tol``) or
+    GOES_ON.
+    """
+    if n_empty:
+        return EMPTY
+    n_clusters, n_features = centers.shape
+    for j in range(n_clusters):
+        for f in range(n_features):
+            centers[j, f] = new_centers[j, f]
+    if n_changed == 0:
+        return STRICT
+    if shift <= tol:
+        return WITHIN_TOL
+    return GOES_ON
 
 
 @kernel
@@ -150,7 +172,6 @@ def run(X, sample_weight, centers, new_centers, labels, weights, shifts, start, 
         centres and ``new_centers`` holds the sums)
     """
     n = X.shape[0]
-    n_clusters, n_features = centers.shape
     no_tiles = np.empty((0, 0, 0), dtype=X.dtype)
     no_sums = np.empty((0, 0))
     changed = np.empty(1, dtype=np.int64)
@@ -165,14 +186,8 @@ def run(X, sample_weight, centers, new_centers, labels, weights, shifts, start, 
         n_changed, n_empty, shift = finish_as_scikit_learn(
             X, sample_weight, labels, changed, centers, new_centers, weights, shifts
         )
-        if n_empty:
-            return i, n_changed, EMPTY
-        for j in range(n_clusters):
-            for f in range(n_features):
-                centers[j, f] = new_centers[j, f]
-        if n_changed == 0:
-            return i, n_changed, STRICT
-        if shift <= tol:
-            return i, n_changed, WITHIN_TOL
+        status = end_of_iteration(centers, new_centers, n_changed, n_empty, shift, tol)
+        if status != GOES_ON:
+            return i, n_changed, status
         i += 1
     return max_iter - 1, n_changed, RAN_OUT
