@@ -176,42 +176,66 @@ def test_finish_as_scikit_learn_matches_its_lloyd_iteration(rng, n, dtype, spars
     np.testing.assert_array_equal(new_centers, ref_sums)
 
 
+def _weights_init_tol(r, seed, X, k):
+    """Random weights (zeros among them), an init and a tol.
+
+    Every third seed's init is copies of one row: clusters left empty.
+    """
+    n = len(X)
+    w = (r.integers(0, 3, size=n) * r.uniform(0.5, 2, size=n)).astype(X.dtype)
+    w[0] = 1
+    if seed % 3 == 0:
+        init = np.repeat(X[:1], k, axis=0)
+    else:
+        init = X[r.choice(n, k, replace=False)]
+    return w, init, [0.0, 1e-4, 1e-1][seed // 3 % 3]
+
+
+def _whole_against_loop(monkeypatch, setting, runs_whole, X, w, init, max_iter, tol):
+    """Fit run whole and step by step: the same bits (labels, centres, inertia, n_iter) and relocations.
+
+    ``setting``: ``(name, on, off)``, the ``steps`` constant that lets the
+    step run whole (``on``) or not; ``runs_whole``, whether it must then.
+    Returns the step made with ``on`` and the relocations of its fit.
+    """
+    name, on, off = setting
+    relocations = []
+    relocate = exact._relocate_empty_clusters
+    monkeypatch.setattr(exact, "_relocate_empty_clusters", lambda *a: relocations.append(1) or relocate(*a))
+    runs, counted, made = [], [], []
+    for whole in (True, False):
+        monkeypatch.setattr(steps, name, on if whole else off)
+        step = steps.step_for(X, w, init, "lloyd")
+        assert step.runs_whole == (whole and runs_whole)
+        made.append(step)
+        relocations.clear()
+        runs.append(exact.lloyd_single(X, w, init, max_iter=max_iter, tol=tol))
+        counted.append(len(relocations))
+    (labels, inertia, centers, n_iter), (labels2, inertia2, centers2, n_iter2) = runs
+    np.testing.assert_array_equal(labels, labels2)
+    np.testing.assert_array_equal(centers, centers2)
+    assert (inertia, n_iter) == (inertia2, n_iter2)
+    assert counted[0] == counted[1]
+    return made[0], counted[0]
+
+
 def test_whole_small_runs_take_the_loops_steps(monkeypatch):
     # A fit on few rows runs in one compiled call (small_lloyd.run), with
     # the relocation of empty clusters between calls; iteration by iteration
     # in Python it must give the same bits: labels, centres, n_iter, inertia.
-    relocations, whole_runs, relocated_runs = [], 0, 0
-    relocate = exact._relocate_empty_clusters
-    monkeypatch.setattr(exact, "_relocate_empty_clusters", lambda *a: relocations.append(1) or relocate(*a))
+    whole_runs, relocated_runs = 0, 0
     for seed in range(60):
         r = np.random.default_rng(seed)
         n, d = int(r.integers(2, 513)), int(r.integers(1, 9))
         k = int(r.integers(1, min(n, 12) + 1))
         dtype = [np.float64, np.float32][seed % 2]
         X = np.round(r.normal(size=(n, d)), int(r.integers(0, 3))).astype(dtype)
-        w = (r.integers(0, 3, size=n) * r.uniform(0.5, 2, size=n)).astype(dtype)
-        w[0] = 1
-        if seed % 3 == 0:
-            init = np.repeat(X[:1], k, axis=0)  # copies of one row: clusters left empty
-        else:
-            init = X[r.choice(n, k, replace=False)]
-        tol = [0.0, 1e-4, 1e-1][seed // 3 % 3]
+        w, init, tol = _weights_init_tol(r, seed, X, k)
         max_iter = int(r.integers(1, 30))
-        runs = []
-        for whole in (True, False):
-            monkeypatch.setattr(steps, "SERIAL_WORK", (1 << 16) if whole else 0)
-            step = steps.step_for(X, w, init, "lloyd")
-            assert step.runs_whole == (whole and n * k * d < 1 << 16)
-            whole_runs += step.runs_whole
-            relocations.clear()
-            runs.append(exact.lloyd_single(X, w, init, max_iter=max_iter, tol=tol))
-            if whole:
-                relocated = len(relocations)
-        (labels, inertia, centers, n_iter), (labels2, inertia2, centers2, n_iter2) = runs
-        np.testing.assert_array_equal(labels, labels2)
-        np.testing.assert_array_equal(centers, centers2)
-        assert (inertia, n_iter) == (inertia2, n_iter2), seed
-        assert len(relocations) == relocated
+        setting = ("SERIAL_WORK", 1 << 16, 0)
+        small = n * k * d < 1 << 16
+        step, relocated = _whole_against_loop(monkeypatch, setting, small, X, w, init, max_iter, tol)
+        whole_runs += step.runs_whole
         relocated_runs += relocated > 0
     # Most cases run whole, and some relocate between compiled calls.
     assert whole_runs >= 40 and relocated_runs >= 10
@@ -221,9 +245,7 @@ def test_whole_tiled_runs_take_the_loops_steps(monkeypatch):
     # Past 512 rows, brute force on tiled rows runs its iterations in compiled
     # slices (lloyd_run.run), plain or float32 first; iteration by iteration
     # in Python it must give the same bits, through relocations and slices.
-    relocations, kinds, relocated_runs = [], set(), 0
-    relocate = exact._relocate_empty_clusters
-    monkeypatch.setattr(exact, "_relocate_empty_clusters", lambda *a: relocations.append(1) or relocate(*a))
+    kinds, relocated_runs = set(), 0
     for seed in range(40):
         r = np.random.default_rng(seed)
         n, d = int(r.integers(513, 3000)), int(r.integers(1, 70))
@@ -231,30 +253,12 @@ def test_whole_tiled_runs_take_the_loops_steps(monkeypatch):
         dtype = [np.float64, np.float32][seed % 2]
         X = r.normal(size=(n, d)) + r.integers(0, 3, size=(n, 1))
         X = np.round(X, int(r.integers(0, 3))).astype(dtype)
-        w = (r.integers(0, 3, size=n) * r.uniform(0.5, 2, size=n)).astype(dtype)
-        w[0] = 1
-        if seed % 3 == 0:
-            init = np.repeat(X[:1], k, axis=0)  # copies of one row: clusters left empty
-        else:
-            init = X[r.choice(n, k, replace=False)]
-        tol = [0.0, 1e-4, 1e-1][seed // 3 % 3]
+        w, init, tol = _weights_init_tol(r, seed, X, k)
         max_iter = int(r.integers(1, 90))
         monkeypatch.setattr(exact, "_RUN_SLICE", int(r.choice([1, 3, 64])))
-        runs = []
-        for whole in (True, False):
-            monkeypatch.setattr(steps, "WHOLE_RUN_WORK", (1 << 22) if whole else -1)
-            step = steps.step_for(X, w, init, "lloyd")
-            assert step.runs_whole == whole
-            kinds.add(type(step).__name__)
-            relocations.clear()
-            runs.append(exact.lloyd_single(X, w, init, max_iter=max_iter, tol=tol))
-            if whole:
-                relocated = len(relocations)
-        (labels, inertia, centers, n_iter), (labels2, inertia2, centers2, n_iter2) = runs
-        np.testing.assert_array_equal(labels, labels2)
-        np.testing.assert_array_equal(centers, centers2)
-        assert (inertia, n_iter) == (inertia2, n_iter2), seed
-        assert len(relocations) == relocated
+        setting = ("WHOLE_RUN_WORK", 1 << 22, -1)
+        step, relocated = _whole_against_loop(monkeypatch, setting, True, X, w, init, max_iter, tol)
+        kinds.add(type(step).__name__)
         relocated_runs += relocated > 0
     assert kinds == {"LloydStep", "MixedLloydStep"} and relocated_runs >= 5
 
