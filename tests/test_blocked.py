@@ -1,8 +1,9 @@
-"""The register-blocked tile routines (``_kernels/blocked.py``) against the chains they replace.
+"""The register-blocked routines (``blocked.py``, ``row_major.py``) against the chains they replace.
 
 The reference is one centre at a time: ``tile_center_scores``'s scores (the
 sequential FMA chain over features) with the running minimum taken in
-numpy, and ``chain_dots`` for the dot products.
+numpy, and ``chain_dots`` for the dot products. ``argmin_row_major`` reads
+the rows as they lie, not a tile, and must give the tile's bits.
 """
 
 import os
@@ -10,10 +11,12 @@ import platform
 import subprocess
 import sys
 
+import numba
 import numpy as np
 import pytest
 
 from fastkm._kernels._jit import CHUNK
+from fastkm._kernels.row_major import argmin_row_major, transposed_centers
 from fastkm._kernels.tiles import (
     _blocks_fit,
     chain_dots,
@@ -34,7 +37,9 @@ def _case(seed):
     rng = np.random.default_rng(seed)
     dtype = np.dtype(rng.choice(["float32", "float64"]))
     n_features = int(rng.integers(5, 80))
-    n_clusters = int(rng.integers(1, 24))
+    # Every fourth case past three vectors of centres: argmin_row_major's
+    # blocks of four vectors, and its pair and single tails.
+    n_clusters = int(rng.integers(1, 24) if seed % 4 else rng.integers(24, 72))
     # Around whole vectors and blocks of both widths, and anywhere.
     sizes = [1, 7, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 255, 256, int(rng.integers(1, 257))]
     n_rows = int(rng.choice(sizes))
@@ -65,6 +70,23 @@ def _dot_targets(centers):
     return (k - 1, 0, k // 2, k - 1)
 
 
+@numba.njit
+def _argmin_row_major(X, start, n_rows, centers_t, norms, best, labels):
+    argmin_row_major(X, start, n_rows, centers_t, norms, best, labels)
+
+
+def _rows_argmin(X, centers, norms):
+    """``argmin_row_major`` on the rows of X, read from the middle of a larger array."""
+    n_rows = len(X)
+    around = np.full((n_rows + 5, X.shape[1]), np.nan, dtype=X.dtype)
+    around[3 : 3 + n_rows] = X
+    centers_t, norms_t = transposed_centers(centers, norms, X.dtype)
+    best = np.full(CHUNK + 8, -7, dtype=X.dtype)
+    labels = np.full(CHUNK + 8, -7, dtype=np.int32)
+    _argmin_row_major(around, 3, n_rows, centers_t, norms_t, best, labels)
+    return best, labels
+
+
 def _blocked(tile, X, centers):
     n_rows, n_features = X.shape
     padded = padded_centers(centers, X.dtype)
@@ -75,6 +97,7 @@ def _blocked(tile, X, centers):
     out = {}
     tile_argmin(tile, n_rows, n_features, padded, norms, new_scores(X.dtype), best, labels)
     out["argmin"] = best.copy(), labels.copy()
+    out["rows"] = _rows_argmin(X, centers, norms)
     tile_top2(tile, n_rows, n_features, padded, norms, new_scores(X.dtype), best, second, labels)
     out["top2"] = best.copy(), second.copy(), labels.copy()
     dots = np.full((4, CHUNK + 16), -7.0)
@@ -99,7 +122,7 @@ def _reference(tile, X, centers):
     second[:n_rows] = np.sort(scores, axis=0)[1] if len(centers) > 1 else np.inf
     dots = np.full((4, CHUNK + 16), -7.0)
     chain_dots(tile, n_rows, padded_centers(centers, np.float64), _dot_targets(centers), dots)
-    return {"argmin": (best, labels), "top2": (best, second, labels), "dots": (dots,)}
+    return {"argmin": (best, labels), "rows": (best, labels), "top2": (best, second, labels), "dots": (dots,)}
 
 
 def _assert_same_bits(got, want):
@@ -127,6 +150,7 @@ def test_blocked_labels_match_numpy_with_ties(dtype, n_clusters):
     want = scores.argmin(axis=1)
     n = len(X)
     np.testing.assert_array_equal(out["argmin"][1][:n], want)
+    np.testing.assert_array_equal(out["rows"][1][:n], want)
     np.testing.assert_array_equal(out["top2"][2][:n], want)
     ordered = np.sort(scores, axis=1)
     np.testing.assert_array_equal(out["top2"][0][:n], ordered[:, 0])

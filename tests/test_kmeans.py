@@ -473,11 +473,12 @@ def test_predict_errors_match_sklearn():
             assert ours == theirs, (method, bad.shape)
 
 
-@pytest.mark.parametrize("n_features", [3, 9])
+@pytest.mark.parametrize("n_features", [3, 9, 20])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_predict_finds_non_finite_anywhere(n_features, dtype):
     # predict checks finiteness inside its labelling pass: every row and
-    # column of every chunk must be seen, narrow and wide rows alike.
+    # column of every chunk must be seen, narrow and wide rows alike (20
+    # float64 features: rows scored as they lie, ``row_major``).
     X = np.random.default_rng(1).normal(size=(3000, n_features)).astype(dtype)
     ours = KMeans(5, random_state=0).fit(X)
     theirs = skc.KMeans(5, random_state=0).fit(X)
@@ -486,6 +487,18 @@ def test_predict_finds_non_finite_anywhere(n_features, dtype):
         bad[row, col] = value
         assert error_of(ours.predict, bad) == error_of(theirs.predict, bad)
         assert error_of(ours.predict, bad)[0] is ValueError
+
+
+def test_predict_takes_finite_rows_whose_distances_overflow():
+    # Rows scored as they lie are probed for NaN and infinity only where no
+    # score is finite: a finite row that overflows is probed and passes.
+    X = np.random.default_rng(2).normal(size=(600, 20))
+    ours = KMeans(5, random_state=0).fit(X)
+    theirs = skc.KMeans(5, random_state=0).fit(X)
+    big = X.copy()
+    big[[7, 300, 599]] = 1e308
+    assert error_of(ours.predict, big) == error_of(theirs.predict, big) == (None, None)
+    np.testing.assert_array_equal(ours.predict(big)[:7], theirs.predict(big)[:7])
 
 
 def test_read_only_data_without_copy_gets_sklearns_error():

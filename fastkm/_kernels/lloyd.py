@@ -11,8 +11,9 @@ import numpy as np
 from numba import prange
 
 from ._jit import CHUNK, kernel, parallel_kernel
+from .row_major import argmin_rows_of, centers_for_rows
 from .rows import add_row
-from .tiles import chunk_tile, new_scores, new_tile, padded_centers, tile_argmin
+from .tiles import chunk_tile, finite_probe, new_scores, new_tile, padded_centers, tile_argmin
 
 # Groups are cut at multiples of this many rows, so that vector loops start aligned.
 _ROW_ALIGN = 16
@@ -62,6 +63,8 @@ def _assign_rows(
     sample_weight,
     centers,
     center_sq_norms,
+    centers_t,
+    norms_t,
     labels,
     row_start,
     row_stop,
@@ -75,6 +78,8 @@ def _assign_rows(
         zero tiles to read X directly
     fill_tiles : bool, copy X into ``tiles`` (first call) rather than read them
     centers : (n_clusters, padded_width) IN, zero-padded to the tile width
+    centers_t, norms_t : ``row_major.centers_for_rows``: if not empty, X's
+        rows are scored as they lie against these, no tile filled
     labels : (n_samples,) int32 INOUT, previous labels in, new labels out
     out : (n_clusters, n_features + 2) float64 OUT, the corrections to the
         centre sums (see ``accumulate_changes``); shape (0, 0) for labels only
@@ -83,8 +88,9 @@ def _assign_rows(
     """
     n_features = X.shape[1]
     update_centers = out.shape[0] > 0
+    by_rows = centers_t.shape[0] > 0
     # Only used when no tiles are kept (then X is loaded into it chunk by chunk).
-    scratch = new_tile(n_features if tiles.shape[0] == 0 else 0, X.dtype)
+    scratch = new_tile(n_features if tiles.shape[0] == 0 and not by_rows else 0, X.dtype)
     scores = new_scores(X.dtype)
     best = np.empty(CHUNK, dtype=X.dtype)
     old_labels = np.empty(CHUNK, dtype=np.int32)
@@ -97,9 +103,18 @@ def _assign_rows(
     for m, start in enumerate(range(row_start, row_stop, CHUNK)):
         stop = min(start + CHUNK, row_stop)
         n_rows = stop - start
-        tile, chunk_probe = chunk_tile(X, tiles, fill_tiles, first_tile + m, start, stop, scratch)
-        probe += chunk_probe
-        tile_argmin(tile, n_rows, n_features, centers, center_sq_norms, scores, best, chunk_labels)
+        if by_rows:
+            argmin_rows_of(X, start, n_rows, centers_t, norms_t, best, chunk_labels)
+            # A row holding a NaN or an infinity scores no finite best (nor
+            # does a finite row whose dot products overflow): only such rows
+            # are probed, for load_tile's exact answer.
+            for i in range(n_rows):
+                if not np.isfinite(best[i]):
+                    probe += finite_probe(X, start + i, start + i + 1, X.dtype.type(0.0))
+        else:
+            tile, chunk_probe = chunk_tile(X, tiles, fill_tiles, first_tile + m, start, stop, scratch)
+            probe += chunk_probe
+            tile_argmin(tile, n_rows, n_features, centers, center_sq_norms, scores, best, chunk_labels)
         for i in range(n_rows):
             old_labels[i] = labels[start + i]
             changed += old_labels[i] != chunk_labels[i]
@@ -167,6 +182,8 @@ def _assign_groups(
     sample_weight,
     centers,
     center_sq_norms,
+    centers_t,
+    norms_t,
     labels,
     group_partials,
     group_changed,
@@ -191,6 +208,8 @@ def _assign_groups(
             sample_weight,
             centers,
             center_sq_norms,
+            centers_t,
+            norms_t,
             labels,
             g_start,
             g_stop,
@@ -236,6 +255,7 @@ def assign_labels(
     """
     n_groups = group_changed.shape[0]
     group_probe = np.empty(n_groups, dtype=X.dtype)
+    centers_t, norms_t = centers_for_rows(X, tiles, centers, center_sq_norms)
     _assign_groups(
         X,
         tiles,
@@ -243,6 +263,8 @@ def assign_labels(
         sample_weight,
         padded_centers(centers, X.dtype),
         center_sq_norms,
+        centers_t,
+        norms_t,
         labels,
         group_partials,
         group_changed,

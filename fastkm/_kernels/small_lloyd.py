@@ -14,6 +14,7 @@ import numpy as np
 from . import rows as rows_of
 from ._jit import CHUNK, exact_kernel, kernel
 from .lloyd import _assign_rows, average_centers, changed_and_empty
+from .row_major import centers_for_rows
 from .stats import centre_squared_norms, numpy_sum
 from .tiles import padded_centers
 
@@ -180,8 +181,9 @@ def run(X, sample_weight, centers, new_centers, labels, weights, shifts, start, 
     while i < max_iter:
         norms = centre_squared_norms(centers)
         padded = padded_centers(centers, X.dtype)
+        centers_t, norms_t = centers_for_rows(X, no_tiles, centers, norms)
         changed[0], _ = _assign_rows(
-            X, no_tiles, False, 0, sample_weight, padded, norms, labels, 0, n, no_sums
+            X, no_tiles, False, 0, sample_weight, padded, norms, centers_t, norms_t, labels, 0, n, no_sums
         )
         n_changed, n_empty, shift = finish_as_scikit_learn(
             X, sample_weight, labels, changed, centers, new_centers, weights, shifts

@@ -112,13 +112,10 @@ def load_tile(X, start, stop, tile):
                 probe += x * zero
     else:
         # Eight features or more: the probe in one pass over the rows' values
-        # as they lie (a view of C-contiguous X, as every caller passes; numba
-        # copies the rows of any other layout), then the copy eight rows at a
+        # as they lie (``finite_probe``), then the copy eight rows at a
         # time (``_rows_to_columns``). Gathering across rows with the probe in
         # the same loop ran 1.5-2.9x slower (float64, d = 16-128, one core).
-        flat = X[start:stop].ravel()
-        for q in range(flat.shape[0]):
-            probe += flat[q] * zero
+        probe = finite_probe(X, start, stop, zero)
         n_rows = stop - start
         full = n_rows - n_rows % 8
         for i0 in range(0, full, 8):
@@ -127,6 +124,20 @@ def load_tile(X, start, stop, tile):
         for i in range(full, n_rows):
             for f in range(n_features):
                 tile[f, i] = X[start + i, f]
+    return probe
+
+
+@kernel
+def finite_probe(X, start, stop, zero):
+    """``zero`` if rows ``X[start:stop]`` are all finite, NaN otherwise (the sum of ``x * zero``).
+
+    One pass over the rows' values as they lie: a view of C-contiguous X, as
+    every caller passes (numba copies the rows of any other layout).
+    """
+    probe = zero
+    flat = X[start:stop].ravel()
+    for q in range(flat.shape[0]):
+        probe += flat[q] * zero
     return probe
 
 
