@@ -14,7 +14,6 @@ from sklearn.base import (
 )
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import validate_params
-from sklearn.utils.validation import check_is_fitted
 
 from . import _tiers
 from . import _validation as v
@@ -266,7 +265,7 @@ class _BaseKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixi
         labels : ndarray of shape (n_samples,)
             Index of the cluster each sample belongs to.
         """
-        check_is_fitted(self)
+        v.check_fitted(self)
         if self._by_scikit_learn(X, "predict", "predict"):
             return _fallback.predict(self, X)
         # Finiteness is checked in the labelling pass itself, not before it.
@@ -308,7 +307,7 @@ class _BaseKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixi
         X_new : ndarray of shape (n_samples, n_clusters)
             Euclidean distance of each sample to each cluster center.
         """
-        check_is_fitted(self)
+        v.check_fitted(self)
         units = _tiers.units_for(X, "predict")
         if self.cluster_centers_.dtype != np.float32:
             # Distances in the wider of X's dtype and the centres'.
@@ -336,7 +335,7 @@ class _BaseKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixi
         score : float
             Opposite of the value of X on the K-means objective.
         """
-        check_is_fitted(self)
+        v.check_fitted(self)
         if self._by_scikit_learn(X, "predict", "score"):
             return _fallback.score(self, X, sample_weight)
         X = v.validate_test_data(self, X)

@@ -14,7 +14,12 @@ from sklearn import get_config
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _check_sample_weight, _is_arraylike_not_scalar, validate_data
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    _is_arraylike_not_scalar,
+    check_is_fitted,
+    validate_data,
+)
 
 from ._lazy import LazyModule
 
@@ -190,6 +195,17 @@ def validate_fit_data(estimator, X, copy, accept_sparse=False):
         raise_not_finite(estimator, validated)
     estimator.n_features_in_ = validated.shape[1]
     return validated, (not copy or validated is not X), sums
+
+
+def check_fitted(estimator):
+    """scikit-learn's ``check_is_fitted(estimator)``, answered at once when ``cluster_centers_`` is set.
+
+    Its rule (without ``__sklearn_is_fitted__``) is that some attribute ends
+    in an underscore, which ``cluster_centers_`` does; listing them and
+    reading the tags took 4-10 us of a 90 us ``predict`` on digits.
+    """
+    if "cluster_centers_" not in vars(estimator) or hasattr(estimator, "__sklearn_is_fitted__"):
+        check_is_fitted(estimator)
 
 
 def validate_test_data(estimator, X, check_finite=True):
