@@ -378,19 +378,29 @@ def test_kmeans_plusplus_kernel(rng, dtype):
 
 
 @pytest.mark.parametrize("weighted", [False, True])
-def test_kmeans_plusplus_kept_terms_change_nothing(rng, monkeypatch, weighted):
-    # Wide rows keep the candidates' terms rather than read X again for the
-    # chosen one; without room for them, X is read: the same centres.
-    from fastkm._solvers import seeding
+def test_kmeans_plusplus_kept_or_scored_again_change_nothing(rng, monkeypatch, weighted):
+    # Small X keeps the candidates' terms and reads the chosen one's; larger
+    # X scores the chosen centre again (in the draws and the next pass); X
+    # may be kept in tiles across the passes or read in each. All four give
+    # the same centres, scikit-learn's.
+    from sklearn.cluster import kmeans_plusplus as sklearn_kmeans_plusplus
+
+    from fastkm._solvers import layout, seeding
 
     X = rng.normal(size=(3000, 24)) * rng.uniform(0.5, 3, size=24)
     norms = np.einsum("ij,ij->i", X, X)
     w = rng.integers(0, 4, len(X)).astype(float) if weighted else np.ones(len(X))
-    kept = _solvers.kmeans_plusplus(X, 40, norms, w, np.random.RandomState(2))
-    monkeypatch.setattr(seeding, "TILED_COPY_BUDGET", 0)
-    read = _solvers.kmeans_plusplus(X, 40, norms, w, np.random.RandomState(2))
-    np.testing.assert_array_equal(kept[1], read[1])
-    np.testing.assert_array_equal(kept[0], read[0])
+    runs = []
+    for kept_budget, tiles_budget in [(1 << 20, 1 << 30), (0, 1 << 30), (1 << 20, 0), (0, 0)]:
+        with monkeypatch.context() as patch:
+            patch.setattr(seeding, "KEPT_TERMS_BUDGET", kept_budget)
+            patch.setattr(layout, "TILED_COPY_BUDGET", tiles_budget)
+            runs.append(_solvers.kmeans_plusplus(X, 40, norms, w, np.random.RandomState(2)))
+    for centers, indices in runs[1:]:
+        np.testing.assert_array_equal(indices, runs[0][1])
+        np.testing.assert_array_equal(centers, runs[0][0])
+    theirs = sklearn_kmeans_plusplus(X, 40, sample_weight=w, x_squared_norms=norms, random_state=2)
+    np.testing.assert_array_equal(runs[0][1], theirs[1])
 
 
 def test_kmeans_plusplus_zero_weight_rows_never_chosen(rng):
@@ -438,15 +448,35 @@ def test_center_data_matches_numpy_bits(rng, n, d, dtype, parallel, monkeypatch)
     assert _solvers.center_data(X.copy(), 1e-4, measure_rows=False)[3] is None
 
 
-def test_find_cumulative_clips_to_last_index():
-    from fastkm._kernels.init import _find_cumulative
+@pytest.mark.parametrize("fold", ["none", "scored", "kept"])
+def test_draw_is_searchsorted_of_the_cumulative_masses(rng, fold):
+    # k-means++'s draw: the first row whose running mass reaches the target,
+    # whole chunks skipped by their sums, clipped to the last row. With a
+    # pending centre the masses are those of closest lowered to its
+    # distances: scored on the fly, or read from the kept terms.
+    from fastkm._kernels.init import _draw, _draw_buffers
+    from fastkm._kernels.tiles import padded_centers
 
-    mass = np.ones(768)
-    chunk_mass = mass.reshape(3, 256).sum(axis=1)
-    cumsum = np.cumsum(mass)
-    for target in (0.5, 1.0, 255.5, 256.0, 257.0, 600.25, 768.0):
-        assert _find_cumulative(mass, chunk_mass, target) == np.searchsorted(cumsum, target)
-    assert _find_cumulative(mass, chunk_mass, 768.5) == 767
+    X = rng.normal(size=(768, 5))
+    norms = np.einsum("ij,ij->i", X, X)
+    closest = rng.uniform(0, 40, len(X))
+    w = rng.integers(0, 3, len(X)).astype(float)
+    centre = X[17:18].copy()
+    dist = np.maximum(norms - 2 * X @ centre[0] + norms[17], 0)
+    lowered = np.minimum(closest, dist)
+    masses = w * (closest if fold == "none" else lowered)
+    chunk_mass = np.add.reduceat(masses, [0, 256, 512])
+    cumsum = np.cumsum(masses)
+    no_tiles = np.empty((0, 0, 0))
+    kept = np.stack([closest, lowered]) if fold == "kept" else np.empty((0, 0))
+    # The centre as the kernel prepares it, its norm, and its row of kept.
+    pending = (padded_centers(centre, np.float64), norms[17:18], 1)
+    buffers = _draw_buffers(X, no_tiles, closest)
+    total = cumsum[-1]
+    for target in (0.0, 1e-9, 0.5, total / 3, total / 2, total * 0.999, total, total * 1.5):
+        args = (X, no_tiles, norms, w, closest, chunk_mass, target, pending, fold != "none", kept)
+        got = _draw(*args, buffers, np.empty(256))
+        assert got == min(np.searchsorted(cumsum, target), len(X) - 1), target
 
 
 # --- Lloyd scored in float32, checked (mixed.py) ---------------------------------

@@ -33,25 +33,71 @@ from .tiles import (
 
 
 @kernel
-def _find_cumulative(mass, chunk_mass, target):
-    """First index where the running sum of ``mass`` reaches ``target``.
+def _chunk_masses(X, tiles, x_sq_norms, sample_weight, closest, c, pending, fold, kept, buffers, out):
+    """The masses ``sample_weight * closest`` of CHUNK ``c``'s rows into ``out``; returns their number.
 
-    ``chunk_mass`` holds the sum of each CHUNK of ``mass`` so whole chunks are
-    skipped. Like ``np.searchsorted(np.cumsum(mass), target)`` clipped to the
-    last index.
+    With ``fold``, ``closest`` is first lowered (here, not in place) to the
+    rows' distances to the pending centre, as the next pass will lower it:
+    its terms ``kept[pending[2]]`` if kept, else computed from its
+    (prepared row, squared norm) ``pending[:2]``; see ``kmeans_plusplus``.
+    buffers : ``_draw_buffers``
     """
-    n = mass.shape[0]
+    start = c * CHUNK
+    n_rows = min(CHUNK, rows.n_rows(X) - start)
+    if fold and kept.shape[0] > 0:
+        terms = kept[pending[2]]
+        for i in range(n_rows):
+            out[i] = terms[start + i] * sample_weight[start + i]
+    elif fold:
+        scratch, dots, scores = buffers
+        # A run-time False (fill): a literal would compile _chunk_scores again.
+        never = c < 0
+        _chunk_scores(X, tiles, never, c, pending[0], pending[1], 1, scratch, dots, scores)
+        for i in range(n_rows):
+            d = min(max(scores[0, i] + x_sq_norms[start + i], 0.0), closest[start + i])
+            out[i] = d * sample_weight[start + i]
+    else:
+        for i in range(n_rows):
+            out[i] = closest[start + i] * sample_weight[start + i]
+    return n_rows
+
+
+@kernel
+def _draw(
+    X, tiles, x_sq_norms, sample_weight, closest, chunk_mass, target, pending, fold, kept, buffers, masses
+):
+    """First row where the running sum of the rows' masses reaches ``target``.
+
+    The masses are ``sample_weight * closest`` (``_chunk_masses``; with
+    ``fold``, the closest distances lowered to the pending centre's), and
+    ``chunk_mass`` holds each CHUNK's sum, so whole chunks are skipped. Like
+    ``np.searchsorted(np.cumsum(masses), target)`` clipped to the last row.
+    masses : (CHUNK,) scratch
+    """
+    n = rows.n_rows(X)
+    n_chunks = chunk_mass.shape[0]
     running = 0.0
-    for c in range(chunk_mass.shape[0]):
+    for c in range(n_chunks):
         if running + chunk_mass[c] >= target:
-            for i in range(c * CHUNK, n):
-                running += mass[i]
-                if running >= target:
-                    return i
+            # Row by row from here (past this chunk only if rounding says so).
+            for c_row in range(c, n_chunks):
+                n_rows = _chunk_masses(
+                    X, tiles, x_sq_norms, sample_weight, closest, c_row, pending, fold, kept, buffers, masses
+                )
+                for i in range(n_rows):
+                    running += masses[i]
+                    if running >= target:
+                        return c_row * CHUNK + i
             return n - 1
         running += chunk_mass[c]
     # The target lies beyond the total (rounding): the last index.
     return n - 1
+
+
+@kernel
+def _draw_buffers(X, tiles, closest):
+    """``_chunk_scores``'s buffers for one candidate, made once a seeding call."""
+    return _scratch(X, tiles), new_scores(closest.dtype), np.empty((1, CHUNK))
 
 
 @kernel_for_types
@@ -136,108 +182,67 @@ def _add_potential(scores, n_rows, x_sq_norms, closest, sample_weight, start, ke
 
 @kernel
 def _group_potentials(
-    X, tiles, x_sq_norms, sample_weight, closest, cand, cand_sq_norms, c_start, c_stop, kept, out
-):
-    """For each candidate, the weighted sum of min(closest, d(x, cand)) over rows.
+    X, tiles, fill, x_sq_norms, sample_weight, closest, cand, cand_sq_norms, fold, kept, pending_t,
+    c_start, c_stop, chunk_pots, out,
+):  # fmt: skip
+    """One group's share of a seeding pass: the rows of CHUNKs ``c_start:c_stop``.
 
-    Rows of CHUNKs ``c_start:c_stop``; out : (n_candidates,) OUT; kept :
-    (n_candidates, n_samples) OUT, the terms min(closest, d), unless its
-    shape is (0, 0).
+    With ``fold``, each chunk's ``closest`` is first lowered to the last
+    chosen centre's distances (stored): its terms ``kept[pending_t]`` if
+    ``kept`` is not empty, else ``cand[0]`` is that centre. Then for each
+    (further) candidate ``t``, the weighted sum of ``min(closest, d(x,
+    cand_t))`` over the chunk's rows goes to ``chunk_pots[t', chunk]`` and is
+    added to ``out[t']`` in chunk order (``t'`` counts the candidates after
+    any folded centre), and the terms to ``kept[t']`` if kept. With ``fill``,
+    X's tiles are stored on the way.
     """
-    n_cand = out.shape[0]
+    n_cand = cand_sq_norms.shape[0]
+    keep = kept.shape[0] > 0
+    first = 1 if fold and not keep else 0
     scratch = _scratch(X, tiles)
     dots = new_scores(closest.dtype)
     scores = np.empty((n_cand, CHUNK), dtype=np.float64)
-    # A run-time False: a literal would compile _chunk_scores a second time.
-    never = c_start < 0
-    for t in range(n_cand):
+    for t in range(n_cand - first):
         out[t] = 0.0
     no_row = np.empty(0)
     for chunk in range(c_start, c_stop):
         start = chunk * CHUNK
-        n_rows = _chunk_scores(X, tiles, never, chunk, cand, cand_sq_norms, n_cand, scratch, dots, scores)
-        for t in range(n_cand):
-            kept_t = kept[t] if kept.shape[0] > 0 else no_row
-            out[t] += _add_potential(scores[t], n_rows, x_sq_norms, closest, sample_weight, start, kept_t)
-
-
-@kernel
-def _chunk_add_center(
-    X, tiles, fill, x_sq_norms, sample_weight, center, center_sq_norm, closest, mass, kept, kept_row, c
-):
-    """Lower ``closest`` for the rows of CHUNK ``c`` to their distance to the centre.
-
-    center : the one centre, prepared (see ``_prepared``)
-    kept, kept_row : if ``kept_row >= 0``, ``kept[kept_row]`` holds the
-        rows' min(closest, d) as the centre's potential pass kept them
-        (see ``_group_potentials``): taken, and X is not read
-    Also sets their ``mass = sample_weight * closest``; returns the total mass.
-    """
-    start = c * CHUNK
-    n_rows = min(CHUNK, rows.n_rows(X) - start)
-    scores = np.empty((1, CHUNK), dtype=np.float64)
-    if kept_row < 0:
-        n_rows = _chunk_scores(
-            X,
-            tiles,
-            fill,
-            c,
-            center,
-            center_sq_norm,
-            1,
-            _scratch(X, tiles),
-            new_scores(closest.dtype),
-            scores,
-        )
-    total = 0.0
-    for i in range(n_rows):
-        if kept_row < 0:
-            d = min(max(scores[0, i] + x_sq_norms[start + i], 0.0), closest[start + i])
-        else:
-            d = kept[kept_row, start + i]
-        closest[start + i] = d
-        m = d * sample_weight[start + i]
-        mass[start + i] = m
-        total += m
-    return total
+        n_rows = _chunk_scores(X, tiles, fill, chunk, cand, cand_sq_norms, n_cand, scratch, dots, scores)
+        if fold and keep:
+            # Read before this pass's terms overwrite them (rows of this chunk only).
+            for i in range(n_rows):
+                closest[start + i] = kept[pending_t, start + i]
+        elif fold:
+            for i in range(n_rows):
+                d = max(scores[0, i] + x_sq_norms[start + i], 0.0)
+                closest[start + i] = min(d, closest[start + i])
+        for t in range(first, n_cand):
+            kept_t = kept[t - first] if keep else no_row
+            pot = _add_potential(scores[t], n_rows, x_sq_norms, closest, sample_weight, start, kept_t)
+            chunk_pots[t - first, chunk] = pot
+            out[t - first] += pot
 
 
 @parallel_kernel
 def _seeding_pass(
-    X,
-    tiles,
-    fill,
-    x_sq_norms,
-    sample_weight,
-    closest,
-    mass,
-    cand,
-    cand_sq_norms,
-    add_center,
-    kept,
-    kept_row,
-    out,
-):
-    """The parallel pass of a k-means++ step, in one of two modes.
+    X, tiles, fill, x_sq_norms, sample_weight, closest, cand, cand_sq_norms, fold, kept, pending_t,
+    chunk_pots, out,
+):  # fmt: skip
+    """A k-means++ step's one pass over X, its groups of CHUNKs in parallel (``_group_potentials``).
 
-    One kernel for both keeps compilation short (numba compiles each parallel
-    kernel at length).
-
-    ``add_center=False``: per group of CHUNKs and candidate, the weighted sum
-    of ``min(closest, d(x, cand))``; out : (n_groups, n_candidates) OUT; and
-    these terms in ``kept`` (n_candidates, n_samples) OUT, unless its shape
-    is (0, 0).
-
-    ``add_center=True``: lower ``closest`` to the distance to ``cand[0]`` and
-    set ``mass = sample_weight * closest``; out : (n_chunks, 1) OUT, the mass
-    of each CHUNK of rows. If ``kept_row >= 0``, the new ``closest`` is
-    ``kept[kept_row]``, as that candidate's potential pass kept it (X is not
-    read). With ``fill``, X's tiles are stored on the way.
+    Lowers ``closest`` to the last chosen centre's distances (``fold``) and
+    sums the candidates' potentials: per chunk in ``chunk_pots``
+    (n_candidates, n_chunks) OUT, per group in ``out`` (n_groups,
+    n_candidates) OUT. The chosen candidate's chunk sums are the masses the
+    next step draws from, and the next pass lowers ``closest`` to it: one
+    pass a step. Small X keeps the candidates' terms (``kept``, or shape
+    (0, 0)), which that pass and the draws read instead of scoring the
+    chosen one again.
 
     tiles : (n_chunks, width, >= CHUNK) float64 INOUT, X's tiles kept across
-        passes, or shape (0, 0, 0) to load them in every pass
+        passes (filled by the pass with ``fill``), or shape (0, 0, 0) to load
+        them in every pass
     closest : (n_samples,) INOUT, squared distance to the nearest chosen centre
-    mass : (n_samples,) OUT
     """
     n_chunks = -(-rows.n_rows(X) // CHUNK)
     n_tasks = out.shape[0]
@@ -245,38 +250,26 @@ def _seeding_pass(
         # The prange index is typed uint64 in one of numba's passes and int64
         # in another; a fixed type compiles each helper once, not twice.
         t = np.int64(task)
-        if add_center:
-            out[t, 0] = _chunk_add_center(
-                X,
-                tiles,
-                fill,
-                x_sq_norms,
-                sample_weight,
-                cand,
-                cand_sq_norms,
-                closest,
-                mass,
-                kept,
-                kept_row,
-                t,
-            )
-        else:
-            # Groups of whole CHUNKs, near-equal in number.
-            c_start = t * n_chunks // n_tasks
-            c_stop = (t + 1) * n_chunks // n_tasks
-            _group_potentials(
-                X,
-                tiles,
-                x_sq_norms,
-                sample_weight,
-                closest,
-                cand,
-                cand_sq_norms,
-                c_start,
-                c_stop,
-                kept,
-                out[t],
-            )
+        # Groups of whole CHUNKs, near-equal in number.
+        c_start = t * n_chunks // n_tasks
+        c_stop = (t + 1) * n_chunks // n_tasks
+        _group_potentials(
+            X,
+            tiles,
+            fill,
+            x_sq_norms,
+            sample_weight,
+            closest,
+            cand,
+            cand_sq_norms,
+            fold,
+            kept,
+            pending_t,
+            c_start,
+            c_stop,
+            chunk_pots,
+            out[t],
+        )
 
 
 @kernel
@@ -305,10 +298,11 @@ def kmeans_plusplus(
     uniforms,
     n_groups,
     closest,
-    mass,
+    pending,
+    kept,
+    chunk_pots,
     chunk_mass_out,
     potential,
-    kept,
     centers,
     indices,
     candidates,
@@ -326,6 +320,14 @@ def kmeans_plusplus(
     below carries the seeding's state from call to call. Step 0 places the
     first centre, ``indices[0]``, drawn by the caller.
 
+    A step is one pass over X (``_seeding_pass``): it lowers ``closest`` to
+    the distances to the centre the step before chose (the *pending* one),
+    then sums the candidates' potentials, per chunk of rows too. The chosen
+    one's chunk sums are the masses the next draws skip whole chunks by;
+    within a chunk the draw lowers ``closest`` to the pending centre on the
+    fly, as the pass will (``_draw``). Each value is the one a pass for the
+    chosen centre alone would give (the same arithmetic on the same scores).
+
     X : (n_samples, n_features) IN
     tiles : (n_chunks, width, >= CHUNK) float64 scratch for X in tiles (see
         ``tiles.tile_stack``), filled by the first pass and read by the
@@ -334,14 +336,19 @@ def kmeans_plusplus(
     sample_weight : (n_samples,) float64 IN
     uniforms : (n_clusters - 1, n_local_trials) float64 IN, U[0, 1) draws
     n_groups : int, number of row groups for the parallel potential sums
-    closest : (n_samples,) float64 INOUT, squared distance to the nearest centre
-    mass : (n_samples,) float64 INOUT, ``sample_weight * closest``
+    closest : (n_samples,) float64 INOUT, squared distance to the nearest
+        chosen centre, the pending one aside
+    pending : (2,) int64 INOUT, the pending centre (its index in ``indices``,
+        or -1 for none) and the candidate it was (its row of ``kept``)
+    kept : (n_local_trials, n_samples) float64 INOUT, the last pass's
+        candidates' terms min(closest, d), read for the pending centre
+        instead of scoring it again; or shape (0, 0) (large X: writing them
+        costs more than scoring one more centre in the pass)
+    chunk_pots : (n_local_trials, n_chunks) float64 INOUT, the last pass's
+        candidates' potentials per CHUNK of rows
     chunk_mass_out : (n_chunks, 1) float64 INOUT, the mass of each CHUNK
+        (``sample_weight * closest``, the pending centre included)
     potential : (1,) float64 INOUT, the total mass
-    kept : (n_local_trials, n_samples) float64 INOUT, the last step's
-        candidates' terms min(closest, d), kept by their potentials' pass so
-        that the chosen one's become ``closest`` without reading X again; or
-        shape (0, 0) (memory over budget) to compute them from X
     centers : (n_clusters, n_features) INOUT
     indices : (n_clusters,) int64 INOUT, the row of X chosen for each centre
     candidates : (n_local_trials,) int64 OUT, the last step's candidate rows
@@ -349,79 +356,106 @@ def kmeans_plusplus(
         ruling on a tie), with the potential ``forced_pot``
     tie_rtol : float; a step stops before choosing when another candidate, a
         different point, has a potential within ``tie_rtol`` (relative) of the
-        best's. Negative: never stop. Copies of one point are not ranked:
-        either gives the same centre, only ``indices`` can differ (and
-        stopping at every step would be costly on data made of copies).
+        best's, with ``closest`` then holding every chosen centre. Negative:
+        never stop. Copies of one point are not ranked: either gives the same
+        centre, only ``indices`` can differ (and stopping at every step would
+        be costly on data made of copies).
     """
     n_samples, n_features = rows.n_rows(X), rows.n_cols(X)
     n_trials = uniforms.shape[1]
     n_chunks = chunk_mass_out.shape[0]
     chunk_mass = chunk_mass_out[:, 0]
+    keep = kept.shape[0] > 0
     group_pots = np.empty((n_groups, n_trials))
-    # float64 given as a dtype value (closest.dtype), not the np.float64 class:
-    # the helpers are then compiled once for Lloyd's float64 calls and these.
     # Run-time booleans: literal True/False would compile _seeding_pass twice.
-    add_center = n_samples > 0
-    sum_potentials = not add_center
+    no_fill = n_samples < 0
     # The candidates' norms are those of x_sq_norms, as scikit-learn's are
-    # the same einsum over the same rows: tied distances stay tied.
-    cand_sq_norms = np.empty(n_trials)
-    points = np.empty((n_trials, n_features))
+    # the same einsum over the same rows: tied distances stay tied. Row 0 of
+    # these is the pending centre, the candidates follow.
+    cand_sq_norms = np.empty(n_trials + 1)
+    points = np.empty((n_trials + 1, n_features))
+    pending_row = np.empty(1, dtype=np.int64)
+    buffers = _draw_buffers(X, tiles, closest)
+    masses = np.empty(CHUNK)
+    no_centre = _prepared(X, points[:0])
 
     if k_start == 0:
-        first = indices[0]
-        candidates[0] = first
-        cand_sq_norms[0] = x_sq_norms[first]
+        # The first centre's masses, as a candidate's: closest stays +inf
+        # (every term is the distance) and the next pass folds it in.
+        pending_row[0] = indices[0]
+        cand_sq_norms[0] = x_sq_norms[indices[0]]
         for i in range(n_samples):
             closest[i] = np.inf
+        _candidate_rows(X, pending_row, points[:1])
+        first_pots = np.empty((n_groups, 1))
         _seeding_pass(
             X,
             tiles,
-            add_center,
+            not no_fill,
             x_sq_norms,
             sample_weight,
             closest,
-            mass,
-            _prepared(X, _candidate_rows(X, candidates[:1], points[:1])),
+            _prepared(X, points[:1]),
             cand_sq_norms[:1],
-            add_center,
+            no_fill,
             kept,
-            -1,
-            chunk_mass_out,
+            0,
+            chunk_pots,
+            first_pots,
         )
         for f in range(n_features):
             centers[0, f] = points[0, f]
         total = 0.0
         for c in range(n_chunks):
+            chunk_mass[c] = chunk_pots[0, c]
             total += chunk_mass[c]
         potential[0] = total
+        pending[0] = 0
+        pending[1] = 0
         k_start = 1
 
     for k in range(k_start, k_stop):
+        fold = pending[0] >= 0
+        if fold and not keep:
+            # Scored in the draws and the pass (its terms are not kept).
+            pending_row[0] = indices[pending[0]]
+            cand_sq_norms[0] = x_sq_norms[pending_row[0]]
+            _candidate_rows(X, pending_row, points[:1])
+            pending_centre = (_prepared(X, points[:1]), cand_sq_norms[:1], pending[1])
+        else:
+            pending_centre = (no_centre, cand_sq_norms[:1], pending[1])
         for t in range(n_trials):
-            candidates[t] = _find_cumulative(mass, chunk_mass, uniforms[k - 1, t] * potential[0])
-            cand_sq_norms[t] = x_sq_norms[candidates[t]]
-        _candidate_rows(X, candidates, points)
-        prepared = _prepared(X, points)
+            target = uniforms[k - 1, t] * potential[0]
+            candidates[t] = _draw(
+                X, tiles, x_sq_norms, sample_weight, closest, chunk_mass, target, pending_centre, fold, kept,
+                buffers, masses,
+            )  # fmt: skip
+            cand_sq_norms[1 + t] = x_sq_norms[candidates[t]]
+        _candidate_rows(X, candidates, points[1:])
         if k == k_start and forced >= 0:
+            # The pass that stopped at this tie folded the pending centre
+            # and left these candidates' chunk sums (and terms).
             best = forced
             best_pot = forced_pot
         else:
+            # The pending centre is scored in the pass unless its terms are kept.
+            first = 0 if fold and not keep else 1
             _seeding_pass(
                 X,
                 tiles,
-                sum_potentials,
+                no_fill,
                 x_sq_norms,
                 sample_weight,
                 closest,
-                mass,
-                prepared,
-                cand_sq_norms,
-                sum_potentials,
+                _prepared(X, points[first:]),
+                cand_sq_norms[first:],
+                fold,
                 kept,
-                -1,
+                pending[1],
+                chunk_pots,
                 group_pots,
             )
+            pending[0] = -1
             pots = np.zeros(n_trials)
             for t in range(n_trials):
                 for g in range(n_groups):
@@ -435,27 +469,16 @@ def kmeans_plusplus(
             if tie_rtol >= 0 and best_pot > 0:
                 for t in range(n_trials):
                     near = t != best and abs(pots[t] - best_pot) <= tie_rtol * best_pot
-                    if near and _rows_differ(points, t, best):
+                    if near and _rows_differ(points, 1 + t, 1 + best):
                         return k
-        _seeding_pass(
-            X,
-            tiles,
-            sum_potentials,
-            x_sq_norms,
-            sample_weight,
-            closest,
-            mass,
-            _prepared(X, points[best : best + 1]),
-            cand_sq_norms[best : best + 1],
-            add_center,
-            kept,
-            best if kept.shape[0] > 0 else -1,
-            chunk_mass_out,
-        )
+        for c in range(n_chunks):
+            chunk_mass[c] = chunk_pots[best, c]
         potential[0] = best_pot
         for f in range(n_features):
-            centers[k, f] = points[best, f]
+            centers[k, f] = points[1 + best, f]
         indices[k] = candidates[best]
+        pending[0] = k
+        pending[1] = best
     return k_stop
 
 

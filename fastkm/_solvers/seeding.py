@@ -16,9 +16,15 @@ import threadpoolctl
 
 from .._kernels import init as init_kernels
 from .._kernels._jit import CHUNK, serial_when_small, start_threads
-from .._kernels.tiles import padded_width
 from .._slicing import Pace, first_slice
-from .layout import TILED_COPY_BUDGET, csr_parts, n_groups_for, squared_norms, tiled_copy_storage
+from .layout import csr_parts, n_groups_for, squared_norms, tiled_copy_storage
+
+# Bytes of candidates' terms k-means++ keeps (see ``kmeans_plusplus``):
+# about half a core's L2 cache here. Larger X scores the chosen centre once
+# more in the next pass instead (1,000,000 x 16, k=32: writing five terms a
+# row made a step 15 ms, scoring one more centre 12.6 ms), and small X reads
+# its terms (digits k=40: 2.3 ms, against 3.0 ms scoring it again in each draw).
+KEPT_TERMS_BUDGET = 1 << 20
 
 
 def _squared_norms_float64(X, block=1 << 15):
@@ -74,18 +80,16 @@ def kmeans_plusplus(X, n_clusters, x_squared_norms, sample_weight, random_state,
     centers = np.empty((n_clusters, n_features), dtype=X.dtype)
     indices = np.empty(n_clusters, dtype=np.int64)
     indices[0] = first
-    closest, mass = np.empty(n_samples), np.empty(n_samples)
+    closest = np.empty(n_samples)
+    # The centre whose distances ``closest`` does not hold yet (see the kernel).
+    pending = np.full(2, -1, dtype=np.int64)
+    # The candidates' terms min(closest, d), kept by their pass while they
+    # fit in a core's cache: the chosen one's are then read, not scored again.
+    keep = n_local_trials * n_samples * 8 <= KEPT_TERMS_BUDGET
+    kept = np.empty((n_local_trials, n_samples) if keep else (0, 0))
+    chunk_pots = np.empty((n_local_trials, n_chunks))
     chunk_mass, potential = np.empty((n_chunks, 1)), np.zeros(1)
     candidates = np.empty(n_local_trials, dtype=np.int64)
-    # The candidates' terms min(closest, d), kept by their potentials' pass:
-    # the chosen one's become ``closest`` without a second pass over X
-    # (scikit-learn keeps its candidates' distances too). Where a row of X
-    # reads more values than keeping the terms writes (1,000,000 x 16, k=32:
-    # 10% less time; china.jpg's three colours, k=64: 40% more), within the
-    # tiled copy's budget.
-    values_a_row = X.nnz / max(n_samples, 1) if sp.issparse(X) else padded_width.__wrapped__(n_features)
-    keep = values_a_row >= n_local_trials + 2 and n_local_trials * n_samples * 8 <= TILED_COPY_BUDGET
-    kept = np.empty((n_local_trials, n_samples) if keep else (0, 0))
     # Dense X in float64 tiles, kept across the seeding passes (if within budget).
     tiles = np.empty((0, 0, 0)) if sp.issparse(X) else tiled_copy_storage(n_chunks, n_features, np.float64)
     n_groups = n_groups_for(n_samples, n_local_trials, 0)
@@ -93,14 +97,15 @@ def kmeans_plusplus(X, n_clusters, x_squared_norms, sample_weight, random_state,
 
     def steps(k_start, k_stop, forced=-1, forced_pot=0.0):
         return init_kernels.kmeans_plusplus(
-            rows, tiles, norms, weights, uniforms, n_groups, closest, mass, chunk_mass, potential,
-            kept, centers, indices, candidates, k_start, k_stop, forced, forced_pot, tie_rtol,
+            rows, tiles, norms, weights, uniforms, n_groups, closest, pending, kept, chunk_pots, chunk_mass,
+            potential, centers, indices, candidates, k_start, k_stop, forced, forced_pot, tie_rtol,
         )  # fmt: skip
 
     k = steps(0, 1)
     if exact:
         with _serial_blas(n_samples * n_features):
-            _first_distances_as_sklearn(X, norms, weights, first, (closest, mass, chunk_mass, potential))
+            _first_distances_as_sklearn(X, norms, weights, first, (closest, chunk_mass, potential))
+        pending[0] = -1  # closest holds the first centre's distances now
     # The centres a slice at a time (see _slicing): Ctrl-C is answered between them.
     pace = Pace(first_slice(n_samples * n_features * (n_local_trials + 1)))
     while k < n_clusters:
@@ -146,13 +151,13 @@ def _first_distances_as_sklearn(X, x_squared_norms, sample_weight, first, state)
     another order than the GEMM (FMA chain) of the later steps, and fastkm's
     kernels follow the GEMM.
 
-    state : the kernel's ``closest``, ``mass``, ``chunk_mass_out`` and
-        ``potential``, all OUT
+    state : the kernel's ``closest``, ``chunk_mass_out`` and ``potential``,
+        all OUT (the caller marks no centre pending)
     """
-    closest, mass, chunk_mass, potential = state
+    closest, chunk_mass, potential = state
     dist = _gemm_sq_distances(X[first : first + 1], X, x_squared_norms)
     closest[:] = dist[0]
-    np.multiply(sample_weight, closest, out=mass)
+    mass = sample_weight * closest
     chunk_mass[:, 0] = np.add.reduceat(mass, np.arange(0, X.shape[0], CHUNK))
     potential[0] = (dist @ sample_weight)[0]
 
