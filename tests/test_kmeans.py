@@ -56,14 +56,25 @@ def test_kmeans_plusplus_picks_sklearns_points(request, dataset, k):
     np.testing.assert_array_equal(ours, theirs)
 
 
+def _terms(monkeypatch, terms):
+    """k-means++ keeps its candidates' terms (small X), or scores the chosen centre again (large X)."""
+    from fastkm._solvers import seeding
+
+    if terms == "scored":
+        monkeypatch.setattr(seeding, "KEPT_TERMS_BUDGET", 0)
+
+
+@pytest.mark.parametrize("terms", ["kept", "scored"])
 @pytest.mark.parametrize("seed", [0, 3, 5])
-def test_kmeans_plusplus_ranks_near_ties_as_sklearn(china, seed):
+def test_kmeans_plusplus_ranks_near_ties_as_sklearn(china, seed, terms, monkeypatch):
     # MiniBatchKMeans's init for 1024 colours: 1024 centres from 3072 pixels.
     # Candidates often tie up to the order of the potential sums (the same
     # colour, or equal distances), and scikit-learn's GEMV rounding decides.
     # Before such ties were ranked its way, each seed here took another point
     # at some step; seed 5 also needs the first centre's distances as
-    # scikit-learn's GEMV rounds them.
+    # scikit-learn's GEMV rounds them. A tie stops the seeding after its
+    # pass folded the last centre in: both ways of folding are run.
+    _terms(monkeypatch, terms)
     sample = china[np.random.RandomState(seed).randint(0, len(china), 3072)]
     ours, _ = kmeans_plusplus(sample, 1024, random_state=seed)
     theirs, _ = skc.kmeans_plusplus(sample, 1024, random_state=seed)
@@ -71,7 +82,9 @@ def test_kmeans_plusplus_ranks_near_ties_as_sklearn(china, seed):
     np.testing.assert_array_equal(ours, theirs)
 
 
-def test_kmeans_plusplus_near_ties_with_weights(digits):
+@pytest.mark.parametrize("terms", ["kept", "scored"])
+def test_kmeans_plusplus_near_ties_with_weights(digits, terms, monkeypatch):
+    _terms(monkeypatch, terms)
     w = np.random.RandomState(0).randint(1, 4, len(digits)).astype(float)
     ours, _ = kmeans_plusplus(digits, 200, sample_weight=w, random_state=0)
     theirs, _ = skc.kmeans_plusplus(digits, 200, sample_weight=w, random_state=0)

@@ -96,7 +96,7 @@ def _draw(
 
 @kernel
 def _draw_buffers(X, tiles, closest):
-    """``_chunk_scores``'s buffers for one candidate, made once a seeding call."""
+    """``_chunk_scores``'s buffers for one candidate, made once a kernel call."""
     return _scratch(X, tiles), new_scores(closest.dtype), np.empty((1, CHUNK))
 
 
@@ -369,6 +369,7 @@ def kmeans_plusplus(
     group_pots = np.empty((n_groups, n_trials))
     # Run-time booleans: literal True/False would compile _seeding_pass twice.
     no_fill = n_samples < 0
+    no_fold = no_fill
     # The candidates' norms are those of x_sq_norms, as scikit-learn's are
     # the same einsum over the same rows: tied distances stay tied. Row 0 of
     # these is the pending centre, the candidates follow.
@@ -397,7 +398,7 @@ def kmeans_plusplus(
             closest,
             _prepared(X, points[:1]),
             cand_sq_norms[:1],
-            no_fill,
+            no_fold,
             kept,
             0,
             chunk_pots,

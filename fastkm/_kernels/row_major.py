@@ -2,8 +2,9 @@
 
 A tile (``tiles``) holds rows feature-major so that a vector holds one
 feature of many rows. Filling it is a transpose, paid on every pass that
-reads X directly (``predict``, a fit's first labelling): for digits it took
-about as long as the scoring. Here the centres are transposed instead, once
+reads X directly rather than a kept tiled copy (``predict``, ``score``, a
+small fit's whole run, a fit whose copy would be over budget): for
+digits' ``predict`` it took about as long as the scoring. Here the centres are transposed instead, once
 a pass (``transposed_centers``): a vector holds one feature of ``W``
 centres, each value of a row is broadcast, and a block of ``R`` rows by
 ``G`` vectors of centres keeps ``R * G`` accumulators in registers across
@@ -238,7 +239,11 @@ def centers_for_rows(X, tiles, centers, center_sq_norms):
 
 @kernel_for_types
 def argmin_rows_of(X, start, n_rows, centers_t, norms, best, labels):
-    """``argmin_row_major`` for X that ``centers_for_rows`` may give centres for."""
+    """``argmin_row_major`` for X that ``centers_for_rows`` may give centres for.
+
+    Its type test must stay ``centers_for_rows``'s: for other X this writes
+    nothing, and those callers fill tiles instead.
+    """
     if X.layout == "C" and X.dtype == types.float64:
 
         def score(X, start, n_rows, centers_t, norms, best, labels):
