@@ -33,6 +33,16 @@ from .tiles import (
 
 
 @kernel
+def _term(score, x_sq_norm, closest):
+    """A row's term for a centre: min(closest, its squared distance), the distance from a score.
+
+    The one expression behind a candidate's potential, a draw's masses and
+    ``closest`` lowered to a chosen centre: all three agree bit for bit.
+    """
+    return min(max(score + x_sq_norm, 0.0), closest)
+
+
+@kernel
 def _chunk_masses(X, tiles, x_sq_norms, sample_weight, closest, c, pending, fold, kept, buffers, out):
     """The masses ``sample_weight * closest`` of CHUNK ``c``'s rows into ``out``; returns their number.
 
@@ -54,8 +64,7 @@ def _chunk_masses(X, tiles, x_sq_norms, sample_weight, closest, c, pending, fold
         never = c < 0
         _chunk_scores(X, tiles, never, c, pending[0], pending[1], 1, scratch, dots, scores)
         for i in range(n_rows):
-            d = min(max(scores[0, i] + x_sq_norms[start + i], 0.0), closest[start + i])
-            out[i] = d * sample_weight[start + i]
+            out[i] = _term(scores[0, i], x_sq_norms[start + i], closest[start + i]) * sample_weight[start + i]
     else:
         for i in range(n_rows):
             out[i] = closest[start + i] * sample_weight[start + i]
@@ -172,8 +181,7 @@ def _add_potential(scores, n_rows, x_sq_norms, closest, sample_weight, start, ke
     keep = kept.shape[0] > 0
     pot = 0.0
     for i in range(n_rows):
-        d = max(scores[i] + x_sq_norms[start + i], 0.0)
-        d = min(d, closest[start + i])
+        d = _term(scores[i], x_sq_norms[start + i], closest[start + i])
         if keep:
             kept[start + i] = d
         pot += d * sample_weight[start + i]
@@ -214,8 +222,7 @@ def _group_potentials(
                 closest[start + i] = kept[pending_t, start + i]
         elif fold:
             for i in range(n_rows):
-                d = max(scores[0, i] + x_sq_norms[start + i], 0.0)
-                closest[start + i] = min(d, closest[start + i])
+                closest[start + i] = _term(scores[0, i], x_sq_norms[start + i], closest[start + i])
         for t in range(first, n_cand):
             kept_t = kept[t - first] if keep else no_row
             pot = _add_potential(scores[t], n_rows, x_sq_norms, closest, sample_weight, start, kept_t)
