@@ -43,6 +43,20 @@ def _vector_shape(context, dtype):
     return vector_bytes // (dtype.bitwidth // 8), rows
 
 
+def splat(builder, value, lanes):
+    """``value`` in every one of ``lanes`` lanes."""
+    undef = ir.Constant(ir.VectorType(value.type, lanes), ir.Undefined)
+    one = builder.insert_element(undef, value, ir.Constant(ir.IntType(32), 0))
+    first = ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes)
+    return builder.shuffle_vector(one, undef, first)
+
+
+def vector_fma(builder, vector):
+    """LLVM's fused multiply-add on ``vector`` (an ``ir.VectorType`` of floats), declared in the module."""
+    name = f"llvm.fma.v{vector.count}{vector.element.intrinsic_name}"
+    return cgutils.get_or_insert_function(builder.module, ir.FunctionType(vector, [vector] * 3), name)
+
+
 def _wide_2d(array):
     return isinstance(array, types.Array) and array.ndim == 2 and array.layout == "C"
 
@@ -73,20 +87,14 @@ class _Emitter:
         self.centers_data = centers.data
         self.center_columns = builder.extract_value(centers.shape, 1)
         self.n_centers = builder.extract_value(centers.shape, 0)
-        fma_type = ir.FunctionType(self.vector, [self.vector] * 3)
-        suffix = f"v{self.lanes}f{centers_type.dtype.bitwidth}"
-        self.fma = cgutils.get_or_insert_function(builder.module, fma_type, f"llvm.fma.{suffix}")
+        self.fma = vector_fma(builder, self.vector)
 
     @property
     def block_rows(self):
         return self.lanes * self.n_vectors
 
     def splat(self, value):
-        b = self.builder
-        undef = ir.Constant(ir.VectorType(value.type, self.lanes), ir.Undefined)
-        one = b.insert_element(undef, value, ir.Constant(ir.IntType(32), 0))
-        first = ir.Constant(ir.VectorType(ir.IntType(32), self.lanes), [0] * self.lanes)
-        return b.shuffle_vector(one, undef, first)
+        return splat(self.builder, value, self.lanes)
 
     def constant(self, value):
         return ir.Constant(self.vector, [value] * self.lanes)

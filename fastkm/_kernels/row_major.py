@@ -3,13 +3,13 @@
 A tile (``tiles``) holds rows feature-major so that a vector holds one
 feature of many rows. Filling it is a transpose, paid on every pass that
 reads X directly rather than a kept tiled copy (``predict``, ``score``, a
-small fit's whole run, a fit whose copy would be over budget): for
-digits' ``predict`` it took about as long as the scoring. Here the centres are transposed instead, once
-a pass (``transposed_centers``): a vector holds one feature of ``W``
-centres, each value of a row is broadcast, and a block of ``R`` rows by
-``G`` vectors of centres keeps ``R * G`` accumulators in registers across
-all the features (4 by 4 on AVX-512, 2 by 4 on AVX2). The reads of X then
-stream in row order, overlapped with the arithmetic.
+small fit's whole run, a fit whose copy would be over budget): for digits'
+``predict`` it took about as long as the scoring. Here the centres are
+transposed instead, once a pass (``transposed_centers``): a vector holds
+one feature of ``W`` centres, each value of a row is broadcast, and a block
+of ``R`` rows by ``G`` vectors of centres keeps ``R * G`` accumulators in
+registers across all the features (4 by 4 on AVX-512, 2 by 4 on AVX2). The
+reads of X then stream in row order, overlapped with the arithmetic.
 
 The bits are the tile code's: each dot product is the first product rounded
 alone, then one FMA a feature in feature order (the tile's zero padding
@@ -27,7 +27,7 @@ from numba.core import cgutils, types
 from numba.extending import intrinsic
 
 from ._jit import kernel, kernel_for_types
-from .blocked import _vector_shape, vector_lanes
+from .blocked import _flat, _vector_shape, _wide_2d, splat, vector_fma, vector_lanes
 
 # Vectors of centres a block (``G``).
 _CENTER_VECTORS = 4
@@ -40,14 +40,9 @@ MIN_FEATURES = 16
 MAX_CENTERS = 64
 
 
-def _splat(builder, value, lanes):
-    undef = ir.Constant(ir.VectorType(value.type, lanes), ir.Undefined)
-    one = builder.insert_element(undef, value, ir.Constant(ir.IntType(32), 0))
-    return builder.shuffle_vector(one, undef, ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes))
-
-
-def _c_array(array, ndim):
-    return isinstance(array, types.Array) and array.ndim == ndim and array.layout == "C"
+def _scored_as_rows(X):
+    """The X types ``centers_for_rows`` gives centres for and ``argmin_rows_of`` scores (one rule)."""
+    return X.layout == "C" and X.dtype == types.float64
 
 
 @intrinsic
@@ -60,7 +55,7 @@ def argmin_row_major(typingctx, X, start, n_rows, centers_t, norms, best, labels
     norms : (n_padded,) IN, the centres' squared norms, +inf past the centres
     best : (>= n_rows,) OUT, the winning score; labels : (>= n_rows,) int32 OUT
     """
-    if not (_c_array(X, 2) and _c_array(centers_t, 2) and all(_c_array(a, 1) for a in (norms, best, labels))):
+    if not (_wide_2d(X) and _wide_2d(centers_t) and all(_flat(a) for a in (norms, best, labels))):
         return None
     if not (isinstance(X.dtype, types.Float) and X.dtype == centers_t.dtype == norms.dtype == best.dtype):
         return None
@@ -79,9 +74,7 @@ def argmin_row_major(typingctx, X, start, n_rows, centers_t, norms, best, labels
         i32, i64 = ir.IntType(32), ir.IntType(64)
         label_vector = ir.VectorType(i32, lanes)
         align = X_t.dtype.bitwidth // 8
-        fma = cgutils.get_or_insert_function(
-            b.module, ir.FunctionType(vector, [vector] * 3), f"llvm.fma.v{lanes}f{X_t.dtype.bitwidth}"
-        )
+        fma = vector_fma(b, vector)
         x = context.make_array(X_t)(context, b, x_v)
         x_data = x.data
         n_features = b.extract_value(x.shape, 1)
@@ -97,7 +90,7 @@ def argmin_row_major(typingctx, X, start, n_rows, centers_t, norms, best, labels
         lane_index = ir.Constant(label_vector, list(range(lanes)))
 
         def x_value(row, f):
-            return _splat(b, b.load(b.gep(x_data, [b.add(b.mul(row, n_features), f)])), lanes)
+            return splat(b, b.load(b.gep(x_data, [b.add(b.mul(row, n_features), f)])), lanes)
 
         def vector_at(data, index):
             return b.load(b.bitcast(b.gep(data, [index]), vector.as_pointer()), align=align)
@@ -130,7 +123,7 @@ def argmin_row_major(typingctx, X, start, n_rows, centers_t, norms, best, labels
                 for g, v in enumerate(vs):
                     norm = vector_at(norms_data, b.mul(v, i64(lanes)))
                     first = b.trunc(b.mul(v, i64(lanes)), i32)
-                    label = b.add(_splat(b, first, lanes), lane_index)
+                    label = b.add(splat(b, first, lanes), lane_index)
                     for r in range(n_block):
                         s = b.call(fma, [minus2, b.load(acc[r][g]), norm])
                         top = b.load(kept_best[r])
@@ -221,7 +214,7 @@ def centers_for_rows(X, tiles, centers, center_sq_norms):
     C-contiguous float64, with ``MIN_FEATURES`` features or more and up to
     ``MAX_CENTERS`` centres; otherwise a tile is filled (``tiles.chunk_tile``).
     """
-    if X.layout == "C" and X.dtype == types.float64:
+    if _scored_as_rows(X):
 
         def choose(X, tiles, centers, center_sq_norms):
             n_clusters, n_features = centers.shape
@@ -241,10 +234,10 @@ def centers_for_rows(X, tiles, centers, center_sq_norms):
 def argmin_rows_of(X, start, n_rows, centers_t, norms, best, labels):
     """``argmin_row_major`` for X that ``centers_for_rows`` may give centres for.
 
-    Its type test must stay ``centers_for_rows``'s: for other X this writes
-    nothing, and those callers fill tiles instead.
+    For other X (``_scored_as_rows``) this writes nothing: those callers fill
+    tiles instead.
     """
-    if X.layout == "C" and X.dtype == types.float64:
+    if _scored_as_rows(X):
 
         def score(X, start, n_rows, centers_t, norms, best, labels):
             argmin_row_major(X, start, n_rows, centers_t, norms, best, labels)
