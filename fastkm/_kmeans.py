@@ -21,9 +21,9 @@ from ._interrupt import restored_on_interrupt
 from ._lazy import LazyModule
 
 # Imported on first use: ``import fastkm`` imports no numba.
-_solvers = LazyModule("fastkm._solvers")
+_solvers = LazyModule("fastkm._solvers", __name__)
 # scikit-learn's estimators, answering while kernels compile (see ``_tiers``).
-_fallback = LazyModule("fastkm._fallback")
+_fallback = LazyModule("fastkm._fallback", __name__)
 
 
 @validate_params(v.KMEANS_PLUSPLUS_CONSTRAINTS, prefer_skip_nested_validation=True)
@@ -500,9 +500,9 @@ class KMeans(_BaseKMeans):
 
         # With copy_x=False, X is centred in place: Ctrl-C from then on adds
         # the means back (to rounding, as the end of a fit does).
-        given, centring = X, {}
+        given, centring, sparse = X, {}, v.is_sparse(X)
         try:
-            if sp.issparse(X):
+            if sparse:
                 # Sparse data is not centred (that would fill it), as in scikit-learn.
                 X_mean, tol = np.zeros(X.shape[1], dtype=X.dtype), _solvers.tolerance(X, self.tol)
                 x_max = None
@@ -517,7 +517,7 @@ class KMeans(_BaseKMeans):
                     record=centring,
                     measure_rows=_solvers.uses_bounds(algorithm, *X.shape, self.n_clusters),
                 )
-                if v.is_array_init(self.init):
+                if type(init) is np.ndarray:  # an init array (a validated copy)
                     init -= X_mean
 
             labels, inertia, centers, n_iter = _solvers.kmeans_fit(
@@ -539,7 +539,7 @@ class KMeans(_BaseKMeans):
                 given += centring["means"]
             raise
 
-        if not sp.issparse(X):
+        if not sparse:
             if not self.copy_x:
                 X += X_mean
             centers += X_mean

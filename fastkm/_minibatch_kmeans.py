@@ -11,7 +11,7 @@ from ._kmeans import _BaseKMeans, _fallback
 from ._lazy import LazyModule
 
 # Imported on first use: ``import fastkm`` imports no numba.
-_solvers = LazyModule("fastkm._solvers")
+_solvers = LazyModule("fastkm._solvers", __name__)
 
 
 class MiniBatchKMeans(_BaseKMeans):

@@ -61,7 +61,7 @@ def units_for(X, group):
     float32 data runs float32 kernels, anything else float64 ones. Input
     without a dtype (a list, a DataFrame) needs both until validated.
     """
-    kind = "sparse" if sp.issparse(X) else group
+    kind = "sparse" if type(X) is not np.ndarray and sp.issparse(X) else group
     try:
         dtype = np.dtype(X.dtype)
     except (AttributeError, TypeError):

@@ -24,8 +24,8 @@ from sklearn.utils.validation import (
 from ._lazy import LazyModule
 
 # Compiled checks, imported on first use (``import fastkm`` imports no numba).
-_checks = LazyModule("fastkm._kernels.checks")
-_stats = LazyModule("fastkm._kernels.stats")
+_checks = LazyModule("fastkm._kernels.checks", __name__)
+_stats = LazyModule("fastkm._kernels.stats", __name__)
 
 FLOAT_DTYPES = [np.float64, np.float32]
 
@@ -135,7 +135,15 @@ def _is_plain_float_matrix(A):
     )
 
 
+def is_sparse(X):
+    """``sp.issparse(X)``, answered at once for an ndarray (scipy's is an abstract-class check)."""
+    return type(X) is not np.ndarray and sp.issparse(X)
+
+
 _BY_VALUE = (type(None), str, Number, np.generic)
+# The common ones, told by their type alone (``Number`` is an abstract
+# class: isinstance checks against it cost a microsecond a fit).
+_PLAIN = frozenset((type(None), str, int, float, bool))
 
 
 def parameter_key(cls, params):
@@ -146,15 +154,16 @@ def parameter_key(cls, params):
     their type alone ("array-like", callable, "random_state"). None if a
     value cannot be hashed (then nothing is remembered).
     """
-    summary = tuple(
-        (name, type(value), value if isinstance(value, _BY_VALUE) else None)
-        for name, value in sorted(params.items())
-    )
+    summary = [cls]
+    for name, value in sorted(params.items()):
+        kind = type(value)
+        summary.append((name, kind, value if kind in _PLAIN or isinstance(value, _BY_VALUE) else None))
+    summary = tuple(summary)
     try:
         hash(summary)
     except TypeError:
         return None
-    return (cls, *summary)
+    return summary
 
 
 def validate_fit_data(estimator, X, copy, accept_sparse=False):
@@ -175,7 +184,7 @@ def validate_fit_data(estimator, X, copy, accept_sparse=False):
         makes its column's sum non-finite), and fit's centring reuses them.
         None for sparse X (accepted with ``accept_sparse`` only, as CSR).
     """
-    if sp.issparse(X):
+    if is_sparse(X):
         if not accept_sparse:
             reject_sparse(X, type(estimator).__name__)
         return validate_sparse(estimator, X, reset=True, copy=copy), True, None
@@ -186,7 +195,9 @@ def validate_fit_data(estimator, X, copy, accept_sparse=False):
         return validated, True, _stats.column_sums(validated)
     # validate_data(reset=True) on such an array: no feature names, a C array,
     # the finiteness check, then the width recorded.
-    if hasattr(estimator, "feature_names_in_"):
+    # An instance attribute (validate_data sets it so); a look in __dict__
+    # spares hasattr's AttributeError when it is not there.
+    if "feature_names_in_" in vars(estimator):
         delattr(estimator, "feature_names_in_")
     validated = np.asarray(X, order="C")
     sums = _stats.column_sums(validated)
@@ -268,7 +279,7 @@ def resolve_n_init(n_init, init, default_n_init, estimator_name):
             resolved = 1
     else:
         resolved = n_init
-    if _is_arraylike_not_scalar(init) and resolved != 1:
+    if is_array_init(init) and resolved != 1:
         warnings.warn(
             "Explicit initial center position passed: performing only"
             f" one init in {estimator_name} instead of n_init={resolved}.",
@@ -339,7 +350,17 @@ def check_init_result(centers, X, n_centers):
     return centers
 
 
-is_array_init = _is_arraylike_not_scalar
+def is_array_init(init):
+    """Whether ``init`` is an array of centres: scikit-learn's ``_is_arraylike_not_scalar``.
+
+    Answered at once for an ndarray and a string (the usual cases); its
+    ``np.isscalar`` compares the type with some thirty scalar types.
+    """
+    if type(init) is np.ndarray:
+        return True
+    if type(init) is str:
+        return False
+    return _is_arraylike_not_scalar(init)
 
 
 def warn_fewer_clusters(cluster_sizes, n_clusters, stacklevel):

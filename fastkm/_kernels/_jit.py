@@ -77,11 +77,22 @@ def _set_num_threads(n):
     setter(n)
 
 
+def _num_threads():
+    """``numba.get_num_threads()``; once the threads are started, without its launch lock (0.5 us)."""
+    parallel = numba.np.ufunc.parallel
+    getter = getattr(parallel, "_get_num_threads", None)
+    if getattr(parallel, "_is_initialized", False) and callable(getter):
+        threads = getter()
+        if threads > 0:
+            return threads
+    return numba.get_num_threads()
+
+
 @contextlib.contextmanager
 def one_thread(when=True):
     """Kernels run in the block take the calling thread alone (if ``when``); the count is restored after."""
-    threads = numba.get_num_threads()
-    if not when or threads == 1:
+    threads = _num_threads() if when else 1
+    if threads == 1:
         yield
         return
     _set_num_threads(1)
@@ -97,8 +108,15 @@ def serial_when_small(work):
     def decorate(solver):
         @functools.wraps(solver)
         def run(*args, **kwargs):
-            with one_thread(work(*args, **kwargs) < SERIAL_WORK):
+            # one_thread written out: its generator cost a small fit 1 us.
+            threads = _num_threads() if work(*args, **kwargs) < SERIAL_WORK else 1
+            if threads == 1:
                 return solver(*args, **kwargs)
+            _set_num_threads(1)
+            try:
+                return solver(*args, **kwargs)
+            finally:
+                _set_num_threads(threads)
 
         return run
 

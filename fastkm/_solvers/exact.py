@@ -11,6 +11,7 @@ import scipy.sparse as sp
 
 from .._kernels import lloyd, small_lloyd, sparse
 from .._kernels._jit import serial_when_small, start_threads
+from .._validation import is_sparse
 from .distinct import distinct_rows
 from .layout import csr_parts, row_squared_norms
 from .predict import total_inertia
@@ -280,7 +281,7 @@ def kmeans_fit(
     # Only k-means++ uses the row norms; an array or callable init does not.
     uses_norms = isinstance(init, str) and init == "k-means++"
     x_squared_norms = row_squared_norms(X) if uses_norms else None
-    distinct = None if sp.issparse(X) else distinct_rows(X, sample_weight)
+    distinct = None if is_sparse(X) else distinct_rows(X, sample_weight)
     best_inertia, best_labels = None, None
     for _ in range(n_init):
         centers_init = init_centroids(X, n_clusters, init, random_state, sample_weight, x_squared_norms)

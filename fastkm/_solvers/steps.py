@@ -46,11 +46,11 @@ rule out (the bound tests are kernels: ``_kernels/bounds.py``,
 import dataclasses
 
 import numpy as np
-import scipy.sparse as sp
 
 from .._kernels import bounds, elkan, lloyd, lloyd_run, mixed, small_lloyd, sparse, yinyang
 from .._kernels._jit import SERIAL_WORK
 from .._kernels.tiles import tile_stack
+from .._validation import is_sparse
 from . import layout
 from .layout import (
     csr_n_groups,
@@ -607,7 +607,7 @@ def step_for(rows, sample_weight, centers_init, algorithm, x_max=None):
     rounding: the largest as numpy's einsum gives it will do, the margin
     built on it being twice what the score comparisons need.
     """
-    if sp.issparse(rows):
+    if is_sparse(rows):
         return SparseLloydStep(rows, sample_weight, centers_init, x_max)
     n_groups = MixedLloydStep.row_groups(rows, len(centers_init))
     if algorithm == "lloyd" and scores_in_float32(rows, n_groups, len(centers_init)):
