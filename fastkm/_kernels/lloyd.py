@@ -378,6 +378,24 @@ def center_shift_total(old_centers, new_centers):
     return total
 
 
+@kernel
+def rows_inertia(X, sample_weight, centers, labels, start, stop):
+    """Weighted sum of squared distances of rows ``start:stop`` to their centres, in float64.
+
+    Exact differences, added row by row: one group's part of ``inertia``.
+    """
+    n_features = X.shape[1]
+    acc = 0.0
+    for i in range(start, stop):
+        label = labels[i]
+        s = 0.0
+        for f in range(n_features):
+            diff = np.float64(X[i, f]) - np.float64(centers[label, f])
+            s += diff * diff
+        acc += s * sample_weight[i]
+    return acc
+
+
 @parallel_kernel
 def inertia(X, sample_weight, centers, labels, group_partials):
     """Weighted sum of squared distances of rows to their assigned centre.
@@ -393,20 +411,12 @@ def inertia(X, sample_weight, centers, labels, group_partials):
     labels : (n_samples,) int32 IN
     group_partials : (n_groups,) float64 scratch
     """
-    n_samples, n_features = X.shape
+    n_samples = X.shape[0]
     n_groups = group_partials.shape[0]
     for task in prange(n_groups):
         g = np.int64(task)
         g_start, g_stop = group_bounds(g, n_groups, n_samples)
-        acc = 0.0
-        for i in range(g_start, g_stop):
-            label = labels[i]
-            s = 0.0
-            for f in range(n_features):
-                diff = np.float64(X[i, f]) - np.float64(centers[label, f])
-                s += diff * diff
-            acc += s * sample_weight[i]
-        group_partials[g] = acc
+        group_partials[g] = rows_inertia(X, sample_weight, centers, labels, g_start, g_stop)
     total = 0.0
     for g in range(n_groups):
         total += group_partials[g]

@@ -14,8 +14,9 @@ import numpy as np
 
 from ._jit import kernel, kernel_for_types
 from .lloyd import assign_labels, finish_iteration
+from .lloyd import inertia as lloyd_inertia
 from .mixed import mixed_block
-from .small_lloyd import GOES_ON, RAN_OUT, end_of_iteration
+from .small_lloyd import GOES_ON, RAN_OUT, STRICT, end_of_iteration, ends_the_fit
 from .stats import centre_squared_norms
 
 
@@ -37,15 +38,44 @@ def _label_rows(X, tiles, fill_tiles, sample_weight, centers, norms, row_norms, 
     return plain
 
 
+@kernel_for_types
+def _relabel(X, tiles, centers, labels, group_changed):
+    """Label every row against ``centers`` as the step's ``relabel`` does: from its tiles, or X."""
+    if tiles.dtype != X.dtype:
+
+        def from_rows(X, tiles, centers, labels, group_changed):
+            # float32 tiles (``MixedLloydStep``): the labels are X's own.
+            _labels_only(X, np.empty((0, 0, 0), dtype=X.dtype), centers, labels, group_changed)
+
+        return from_rows
+
+    def from_tiles(X, tiles, centers, labels, group_changed):
+        _labels_only(X, tiles, centers, labels, group_changed)
+
+    return from_tiles
+
+
 @kernel
-def run(X, tiles, sample_weight, centers, new_centers, row_norms, buffers, start, stop, tol):
+def _labels_only(X, tiles, centers, labels, group_changed):
+    no_weights = np.empty(0, dtype=X.dtype)
+    no_sums = np.empty((group_changed.shape[0], 0, 0))
+    norms = centre_squared_norms(centers)
+    assign_labels(X, tiles, False, no_weights, centers, norms, labels, no_sums, group_changed)
+
+
+@kernel
+def run(X, tiles, sample_weight, centers, new_centers, row_norms, buffers, start, stop, last, tol):
     """Iterations ``start .. stop - 1`` of a tiled Lloyd step, as ``exact.lloyd_single`` steps them.
 
     Each iteration labels the rows against ``centers`` with the step's
     kernel (``lloyd.assign_labels``, or ``mixed.mixed_block`` for float64
     rows kept in float32 tiles), the centres' norms as numpy's einsum gives
     them (``stats.centre_squared_norms``), then ``lloyd.finish_iteration``;
-    the new centres replace ``centers``. Iteration 0 fills the tiles.
+    the new centres replace ``centers``. Iteration 0 fills the tiles. A run
+    that ends the fit (``small_lloyd.ends_the_fit``; ``last`` is its
+    ``max_iter``) ends it as the loop does: the rows labelled again unless
+    it converged strictly, then the inertia (``lloyd.inertia`` on the
+    step's row groups, as ``total_inertia``).
 
     X : (n, n_features) IN, C-contiguous
     tiles : the step's tiles (filled by iteration 0)
@@ -56,12 +86,14 @@ def run(X, tiles, sample_weight, centers, new_centers, row_norms, buffers, start
         the step's ``Buffers``
     tol : float, the absolute tolerance on the total squared shift
 
-    Returns ``(i, n_changed, status)`` as ``small_lloyd.run``: the last
-    iteration run, the labels it changed, and ``RAN_OUT`` (``stop - 1``
-    run), ``STRICT``, ``WITHIN_TOL`` or ``EMPTY``.
+    Returns ``(i, n_changed, status, inertia)`` as ``small_lloyd.run``: the
+    last iteration run, the labels it changed, ``RAN_OUT`` (``stop - 1``
+    run), ``STRICT``, ``WITHIN_TOL`` or ``EMPTY``, and the fit's inertia if
+    this run ended it (else NaN).
     """
     labels, group_partials, group_changed, sums, weights = buffers
     n_changed = np.int64(0)
+    status = GOES_ON
     i = start
     while i < stop:
         norms = centre_squared_norms(centers)
@@ -71,6 +103,13 @@ def run(X, tiles, sample_weight, centers, new_centers, row_norms, buffers, start
         n_changed, n_empty, shift = finish_iteration(*partials, centers, new_centers, weights)
         status = end_of_iteration(centers, new_centers, n_changed, n_empty, shift, tol)
         if status != GOES_ON:
-            return i, n_changed, status
+            break
         i += 1
-    return stop - 1, n_changed, RAN_OUT
+    if status == GOES_ON:  # through the slice
+        status, i = RAN_OUT, stop - 1
+    inertia = np.nan
+    if ends_the_fit(status, stop, last):
+        if status != STRICT:
+            _relabel(X, tiles, centers, labels, group_changed)
+        inertia = lloyd_inertia(X, sample_weight, centers, labels, np.empty(group_changed.shape[0]))
+    return i, n_changed, status, inertia

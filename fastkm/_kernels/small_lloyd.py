@@ -13,7 +13,7 @@ import numpy as np
 
 from . import rows as rows_of
 from ._jit import CHUNK, exact_kernel, kernel
-from .lloyd import _assign_rows, average_centers, changed_and_empty
+from .lloyd import _assign_rows, average_centers, changed_and_empty, group_bounds, rows_inertia
 from .row_major import centers_for_rows
 from .stats import centre_squared_norms, numpy_sum
 from .tiles import padded_centers
@@ -144,17 +144,27 @@ def end_of_iteration(centers, new_centers, n_changed, n_empty, shift, tol):
 
 
 @kernel
-def run(X, sample_weight, centers, new_centers, labels, weights, shifts, start, max_iter, tol):
-    """Lloyd's iterations ``start .. max_iter - 1`` in one call, as ``exact.lloyd_single`` steps them.
+def ends_the_fit(status, stop, last):
+    """Whether a run stopped with ``status`` at slice end ``stop`` ended a fit of ``last`` iterations."""
+    return status == STRICT or status == WITHIN_TOL or (status == RAN_OUT and stop == last)
 
-    ``max_iter`` is the stop of this call's slice (``exact._run_whole``).
+
+@kernel
+def run(X, sample_weight, centers, new_centers, labels, weights, shifts, start, stop, last, tol, n_groups):
+    """Lloyd's iterations ``start .. stop - 1`` in one call, as ``exact.lloyd_single`` steps them.
+
+    ``stop`` is the end of this call's slice (``exact._run_whole``), ``last``
+    the fit's ``max_iter``.
 
     Each iteration labels the rows against ``centers`` (``lloyd._assign_rows``,
     X read in place: the labels' bits of every Lloyd step), with the
     centres' norms as numpy's einsum gives them (``stats.centre_squared_norms``),
     then ``finish_as_scikit_learn``; the new centres replace ``centers``.
     An iteration that leaves a cluster empty stops the run before its
-    relocation (scikit-learn's numpy calls, made by the caller).
+    relocation (scikit-learn's numpy calls, made by the caller). A run that
+    ends the fit also ends it as the loop does: the rows labelled again
+    against the last centres unless it converged strictly, and the inertia
+    (``lloyd.inertia``'s sum on ``n_groups`` row groups, as ``total_inertia``).
 
     X : (n, n_features) IN, C-contiguous, n <= ``steps.SUMS_AS_SCIKIT_LEARN``
     sample_weight : (n,) IN, X's dtype
@@ -163,6 +173,7 @@ def run(X, sample_weight, centers, new_centers, labels, weights, shifts, start, 
     labels : (n,) int32 INOUT
     weights, shifts : (n_clusters,) X's dtype, as ``finish_as_scikit_learn``
     tol : float, the absolute tolerance on the total squared shift
+    n_groups : int, the row groups of the inertia's partial sums
 
     Returns
     -------
@@ -171,25 +182,44 @@ def run(X, sample_weight, centers, new_centers, labels, weights, shifts, start, 
     status : RAN_OUT, STRICT (no label changed), WITHIN_TOL, or EMPTY
         (iteration ``i`` left a cluster empty; ``centers`` are still its
         centres and ``new_centers`` holds the sums)
+    inertia : float, the fit's if this run ended it (``ends_the_fit``), else NaN
     """
-    n = X.shape[0]
-    no_tiles = np.empty((0, 0, 0), dtype=X.dtype)
-    no_sums = np.empty((0, 0))
     changed = np.empty(1, dtype=np.int64)
     n_changed = np.int64(0)
+    status = GOES_ON
     i = start
-    while i < max_iter:
-        norms = centre_squared_norms(centers)
-        padded = padded_centers(centers, X.dtype)
-        centers_t, norms_t = centers_for_rows(X, no_tiles, centers, norms)
-        changed[0], _ = _assign_rows(
-            X, no_tiles, False, 0, sample_weight, padded, norms, centers_t, norms_t, labels, 0, n, no_sums
-        )
+    while i < stop:
+        changed[0] = _label_rows(X, sample_weight, centers, labels)
         n_changed, n_empty, shift = finish_as_scikit_learn(
             X, sample_weight, labels, changed, centers, new_centers, weights, shifts
         )
         status = end_of_iteration(centers, new_centers, n_changed, n_empty, shift, tol)
         if status != GOES_ON:
-            return i, n_changed, status
+            break
         i += 1
-    return max_iter - 1, n_changed, RAN_OUT
+    if status == GOES_ON:  # through the slice
+        status, i = RAN_OUT, stop - 1
+    inertia = np.nan
+    if ends_the_fit(status, stop, last):
+        if status != STRICT:
+            _label_rows(X, sample_weight, centers, labels)
+        # Serial, group by group as ``lloyd.inertia`` adds them: its
+        # parallel loop's launch cost a small fit more than the sum itself.
+        inertia = 0.0
+        for g in range(n_groups):
+            g_start, g_stop = group_bounds(g, n_groups, X.shape[0])
+            inertia += rows_inertia(X, sample_weight, centers, labels, g_start, g_stop)
+    return i, n_changed, status, inertia
+
+
+@kernel
+def _label_rows(X, sample_weight, centers, labels):
+    """Label X's rows against ``centers``, read in place; returns the labels changed."""
+    no_tiles = np.empty((0, 0, 0), dtype=X.dtype)
+    no_sums = np.empty((0, 0))
+    norms = centre_squared_norms(centers)
+    padded = padded_centers(centers, X.dtype)
+    centers_t, norms_t = centers_for_rows(X, no_tiles, centers, norms)
+    inputs = X, no_tiles, False, 0, sample_weight, padded, norms, centers_t, norms_t
+    n_changed, _ = _assign_rows(*inputs, labels, 0, X.shape[0], no_sums)
+    return n_changed

@@ -171,10 +171,12 @@ def lloyd_single(
 
     if step.runs_whole and not verbose:
         buffers = centers, new_centers
-        i, strict_convergence, centers = _run_whole(step, X, sample_weight, *buffers, max_iter, tol)
-        if not strict_convergence:
-            step.relabel(centers)
-        return labels, total_inertia(X, sample_weight, centers, labels), centers, i + 1
+        i, strict_convergence, centers, inertia = _run_whole(step, X, sample_weight, *buffers, max_iter, tol)
+        if inertia is None:
+            if not strict_convergence:
+                step.relabel(centers)
+            inertia = total_inertia(X, sample_weight, centers, labels)
+        return labels, float(inertia), centers, i + 1
 
     strict_convergence = False
     for i in range(max_iter):
@@ -228,23 +230,26 @@ def _run_whole(step, X, sample_weight, centers, new_centers, max_iter, tol):
     ``_RUN_SLICE`` iterations (Ctrl-C is seen between them). X is the
     step's rows (a step on merged distinct rows never runs whole, see
     ``on_merged_rows``). Returns the last iteration, whether it converged
-    strictly, and the last centres.
+    strictly, the last centres, and the inertia if the last compiled run
+    ended the fit (its rows then labelled as the loop's end labels them),
+    else None: the fit ended in Python, after a relocation.
     """
     start = 0
     while True:
         stop = min(max_iter, start + _RUN_SLICE)
-        i, n_changed, status = step.run(start, stop, tol, centers, new_centers)
+        i, n_changed, status, inertia = step.run(start, stop, max_iter, tol, centers, new_centers)
         if status == small_lloyd.RAN_OUT and stop < max_iter:
             start = stop
             continue
         if status != small_lloyd.EMPTY:
-            return i, status == small_lloyd.STRICT, centers
+            # The run ended the fit (``small_lloyd.ends_the_fit``): its inertia is the fit's.
+            return i, status == small_lloyd.STRICT, centers, inertia
         center_shift_tot = _relocated(step, X, sample_weight, centers, new_centers, step.labels)
         centers, new_centers = new_centers, centers
         if n_changed == 0:
-            return i, True, centers
+            return i, True, centers, None
         if center_shift_tot <= tol or i + 1 == max_iter:
-            return i, False, centers
+            return i, False, centers, None
         start = i + 1
 
 

@@ -246,26 +246,32 @@ class LloydStep:
         """The rows as the kernels take them (dense, or CSR's parts)."""
         return self.rows
 
-    def run(self, start, stop, tol, centers, new_centers):
-        """Iterations ``start .. stop - 1`` in one call, if ``runs_whole``.
+    def run(self, start, stop, last, tol, centers, new_centers):
+        """Iterations ``start .. stop - 1`` in one call, if ``runs_whole``; ``last``: the fit's ``max_iter``.
 
         ``small_lloyd.run`` on rows whose sums are made as scikit-learn's,
         ``lloyd_run.run`` on rows kept in tiles. Returns ``(i, n_changed,
-        status)``: the last iteration run, the labels it changed, and
+        status, inertia)``: the last iteration run, the labels it changed,
         ``small_lloyd``'s ``RAN_OUT``, ``STRICT``, ``WITHIN_TOL`` or
-        ``EMPTY``. The last centres are in ``centers``; after ``EMPTY``,
+        ``EMPTY``, and the fit's inertia if the run ended the fit (the rows
+        then labelled against the last centres, as ``relabel`` would), else
+        NaN. The last centres are in ``centers``; after ``EMPTY``,
         iteration ``i``'s centres, and ``new_centers`` holds its sums, as a
         call of this step would leave them.
         """
         b = self.buffers
         # Plain scalars: tol may be a numpy scalar.
-        start, stop, tol = int(start), int(stop), float(tol)
+        start, stop, last, tol = int(start), int(stop), int(last), float(tol)
         if self.sums_as_scikit_learn:
             inputs = self.rows, self.sample_weight, centers, new_centers, b.labels, b.weights
-            return small_lloyd.run(*inputs, self._shifts, start, stop, tol)
-        buffers = b.labels, b.group_partials, b.group_changed, b.sums, b.weights
-        inputs = self.rows, self.tiles, self.sample_weight, centers, new_centers, self._row_norms()
-        return lloyd_run.run(*inputs, buffers, start, stop, tol)
+            i, n_changed, status, inertia = small_lloyd.run(
+                *inputs, self._shifts, start, stop, last, tol, self.n_groups
+            )
+        else:
+            buffers = b.labels, b.group_partials, b.group_changed, b.sums, b.weights
+            inputs = self.rows, self.tiles, self.sample_weight, centers, new_centers, self._row_norms()
+            i, n_changed, status, inertia = lloyd_run.run(*inputs, buffers, start, stop, last, tol)
+        return i, n_changed, status, inertia
 
     def _row_norms(self):
         """The rows' norms a step keeps with its tiles (``MixedLloydStep``); none here."""
