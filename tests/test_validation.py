@@ -193,3 +193,21 @@ def test_parameter_validation_keys_every_number_by_value():
     ours = error_of(KMeans(2, n_init=1, max_iter=Big(-5)).fit, X)
     theirs = error_of(skc.KMeans(2, n_init=1, max_iter=Big(-5)).fit, X)
     assert ours[0] is not None and ours[0] == theirs[0]  # (the messages show addresses)
+
+
+def test_lazy_module_imports_on_first_read_then_gives_its_holder_the_module(monkeypatch):
+    import sys
+    import types
+
+    from fastkm._lazy import LazyModule
+
+    holder = types.ModuleType("fastkm_test_holder")
+    monkeypatch.setitem(sys.modules, holder.__name__, holder)
+    monkeypatch.delitem(sys.modules, "colorsys", raising=False)
+    holder.lazy = holder.alias = LazyModule("colorsys", holder.__name__)
+    holder.other = LazyModule("colorsys")  # no holder: stays lazy
+    assert "colorsys" not in sys.modules
+    assert holder.lazy.rgb_to_hsv(1.0, 0.0, 0.0) == (0.0, 1.0, 1.0)
+    module = sys.modules["colorsys"]
+    assert holder.lazy is module and holder.alias is module
+    assert isinstance(holder.other, LazyModule) and holder.other.hls_to_rgb is module.hls_to_rgb
