@@ -32,7 +32,7 @@ def restored_on_interrupt(*in_place):
             generators = {
                 name: value.get_state()
                 for name, value in saved.items()
-                if name.startswith("_") and isinstance(value, np.random.RandomState)
+                if isinstance(value, np.random.RandomState) and name.startswith("_")
             }
             try:
                 return method(self, *args, **kwargs)

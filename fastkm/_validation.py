@@ -202,7 +202,8 @@ def validate_fit_data(estimator, X, copy, accept_sparse=False):
     validated = np.asarray(X, order="C")
     sums = _stats.column_sums(validated)
     # Finite sums mean finite data; a sum can also overflow, so check X itself.
-    if not np.isfinite(sums).all() and not _checks.all_finite(validated):
+    # (The sums as a one-row matrix: the kernel X takes, no ufunc calls.)
+    if not _checks.all_finite(sums.reshape(1, -1)) and not _checks.all_finite(validated):
         raise_not_finite(estimator, validated)
     estimator.n_features_in_ = validated.shape[1]
     return validated, (not copy or validated is not X), sums

@@ -53,7 +53,8 @@ def start_threads():
     that note, and loading it in a fresh process then fails on a missing
     symbol or crashes. Starting the threads up front makes the note moot.
     """
-    numba.get_num_threads()
+    if not getattr(numba.np.ufunc.parallel, "_is_initialized", False):
+        numba.get_num_threads()
 
 
 # Below this many multiply-adds a pass over the data, a solver runs its

@@ -31,10 +31,12 @@ def column_sums(X):
 
 @exact_kernel
 def center_columns(X, means, out, measure_rows):
-    """``out = X - means``; return the sums of the squared deviations and the largest row's.
+    """``out = X - means``; return the columns' variances and the largest row's squared norm.
 
-    The sums are those of ``np.var``'s deviations, ``((X - means) ** 2).sum(0)``,
-    each term rounded as numpy rounds it. ``out`` may be X itself (in place);
+    The variances are ``np.var``'s: its deviations' squares, ``((X - means) ** 2).sum(0)``,
+    each term rounded as numpy rounds it, divided by the row count as
+    ``np.true_divide(squares, np.intp(n_samples))`` divides them (in float64,
+    then rounded to X's dtype). ``out`` may be X itself (in place);
     otherwise the copy costs no pass of its own. The largest squared norm
     of a centred row (summed in float64) comes on the way if
     ``measure_rows`` (else 0), for the bound-based algorithms' rounding
@@ -46,7 +48,7 @@ def center_columns(X, means, out, measure_rows):
 
     Returns
     -------
-    squares : (n_features,) array of X's dtype
+    variances : (n_features,) array of X's dtype
     largest : float
     """
     n_samples, n_features = X.shape
@@ -68,6 +70,8 @@ def center_columns(X, means, out, measure_rows):
             for f in range(n_features):
                 deviation = out[i, f]
                 squares[f] += deviation * deviation
+    for f in range(n_features):
+        squares[f] = np.float64(squares[f]) / np.float64(n_samples)
     return squares, largest
 
 

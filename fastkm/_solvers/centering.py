@@ -63,9 +63,9 @@ def center_data(X, tol, in_place=True, sums=None, record=None, measure_rows=True
         if X.size >= PARALLEL_CENTRING:
             largest = stats.centered_rows(X, means, out, measure_rows)
             variances = stats.column_squares(out)
+            np.true_divide(variances, count, out=variances, casting="unsafe")
         else:
             variances, largest = stats.center_columns(X, means, out, measure_rows)
-        np.true_divide(variances, count, out=variances, casting="unsafe")
         X = out
         # Past the rounding of the row's float64 sum.
         x_max = (
