@@ -38,31 +38,6 @@ def _label_rows(X, tiles, fill_tiles, sample_weight, centers, norms, row_norms, 
     return plain
 
 
-@kernel_for_types
-def _relabel(X, tiles, centers, labels, group_changed):
-    """Label every row against ``centers`` as the step's ``relabel`` does: from its tiles, or X."""
-    if tiles.dtype != X.dtype:
-
-        def from_rows(X, tiles, centers, labels, group_changed):
-            # float32 tiles (``MixedLloydStep``): the labels are X's own.
-            _labels_only(X, np.empty((0, 0, 0), dtype=X.dtype), centers, labels, group_changed)
-
-        return from_rows
-
-    def from_tiles(X, tiles, centers, labels, group_changed):
-        _labels_only(X, tiles, centers, labels, group_changed)
-
-    return from_tiles
-
-
-@kernel
-def _labels_only(X, tiles, centers, labels, group_changed):
-    no_weights = np.empty(0, dtype=X.dtype)
-    no_sums = np.empty((group_changed.shape[0], 0, 0))
-    norms = centre_squared_norms(centers)
-    assign_labels(X, tiles, False, no_weights, centers, norms, labels, no_sums, group_changed)
-
-
 @kernel
 def run(X, tiles, sample_weight, centers, new_centers, row_norms, buffers, start, stop, last, tol):
     """Iterations ``start .. stop - 1`` of a tiled Lloyd step, as ``exact.lloyd_single`` steps them.
@@ -110,6 +85,9 @@ def run(X, tiles, sample_weight, centers, new_centers, row_norms, buffers, start
     inertia = np.nan
     if ends_the_fit(status, stop, last):
         if status != STRICT:
-            _relabel(X, tiles, centers, labels, group_changed)
+            # One more labelling (its partials unused): from the tiles,
+            # float32 first for float32 tiles, the labels X's own either way.
+            inputs = X, tiles, False, sample_weight, centers, centre_squared_norms(centers), row_norms, labels
+            _label_rows(*inputs, group_partials, group_changed)
         inertia = lloyd_inertia(X, sample_weight, centers, labels, np.empty(group_changed.shape[0]))
     return i, n_changed, status, inertia

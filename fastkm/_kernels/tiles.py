@@ -64,6 +64,11 @@ def clear_padding(tile, n_features):
             tile[f, i] = 0
 
 
+def tile_bytes(n_features, dtype):
+    """The bytes one tile of ``tile_stack`` takes, without making one."""
+    return padded_width.__wrapped__(n_features) * (CHUNK + _TILE_ROW_PAD) * np.dtype(dtype).itemsize
+
+
 def tile_stack(n_tiles, n_features, dtype):
     """Uninitialised storage for ``n_tiles`` tiles (see ``lloyd._assign_rows``)."""
     # The kernels' rule run as Python: nothing to compile for a call from Python.

@@ -11,7 +11,7 @@ import scipy.sparse as sp
 
 from .._kernels import lloyd, sparse
 from .._kernels._jit import CHUNK, MAX_GROUPS
-from .._kernels.tiles import tile_stack
+from .._kernels.tiles import tile_bytes, tile_stack
 
 # Elements the per-group partial sums may take in total before fewer groups are used.
 _PARTIALS_BUDGET = 1 << 22
@@ -76,7 +76,7 @@ TILED_COPY_BUDGET = 256 << 20
 
 def tiled_copy_storage(n_tiles, n_features, dtype):
     """Room for ``n_tiles`` tiles of X, or no tiles (shape (0, 0, 0)) if over budget."""
-    if n_tiles * tile_stack(1, n_features, dtype).nbytes > TILED_COPY_BUDGET:
+    if n_tiles * tile_bytes(n_features, dtype) > TILED_COPY_BUDGET:
         return np.empty((0, 0, 0), dtype=dtype)
     return tile_stack(n_tiles, n_features, dtype)
 

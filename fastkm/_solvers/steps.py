@@ -49,7 +49,7 @@ import numpy as np
 
 from .._kernels import bounds, elkan, lloyd, lloyd_run, mixed, small_lloyd, sparse, yinyang
 from .._kernels._jit import SERIAL_WORK
-from .._kernels.tiles import tile_stack
+from .._kernels.tiles import tile_bytes
 from .._validation import is_sparse
 from . import layout
 from .layout import (
@@ -363,7 +363,7 @@ def scores_in_float32(X, n_groups, n_clusters):
     if X.dtype != np.float64 or X.shape[0] * X.shape[1] * n_clusters < FLOAT32_FIRST_WORK:
         return False
     n_tiles = lloyd.n_tiles(n_groups, X.shape[0])
-    return n_tiles * tile_stack(1, X.shape[1], np.float32).nbytes <= layout.TILED_COPY_BUDGET
+    return n_tiles * tile_bytes(X.shape[1], np.float32) <= layout.TILED_COPY_BUDGET
 
 
 class MixedLloydStep(LloydStep):
