@@ -5,6 +5,7 @@ Using scikit-learn's machinery (parameter constraints, ``validate_data``,
 to scikit-learn's.
 """
 
+import functools
 import warnings
 from numbers import Integral, Number, Real
 
@@ -216,8 +217,14 @@ def check_fitted(estimator):
     in an underscore, which ``cluster_centers_`` does; listing them and
     reading the tags took 4-10 us of a 90 us ``predict`` on digits.
     """
-    if "cluster_centers_" not in vars(estimator) or hasattr(estimator, "__sklearn_is_fitted__"):
+    if "cluster_centers_" not in vars(estimator) or _has_fitted_hook(type(estimator)):
         check_is_fitted(estimator)
+
+
+@functools.cache
+def _has_fitted_hook(cls):
+    # By class, once: hasattr's miss raised and formatted an AttributeError every call.
+    return hasattr(cls, "__sklearn_is_fitted__")
 
 
 def validate_test_data(estimator, X, check_finite=True):
@@ -227,7 +234,7 @@ def validate_test_data(estimator, X, check_finite=True):
     call ``raise_not_finite`` on failure (predict does it in its one pass).
     Sparse X comes back as CSR, checked finite whatever ``check_finite``.
     """
-    if sp.issparse(X):
+    if is_sparse(X):
         return validate_sparse(estimator, X, reset=False)
     if (
         _is_plain_float_matrix(X)
