@@ -211,3 +211,22 @@ def test_lazy_module_imports_on_first_read_then_gives_its_holder_the_module(monk
     module = sys.modules["colorsys"]
     assert holder.lazy is module and holder.alias is module
     assert isinstance(holder.other, LazyModule) and holder.other.hls_to_rgb is module.hls_to_rgb
+
+
+def test_fitted_check_asks_a_subclass_fitted_hook():
+    # With cluster_centers_ set, predict skips scikit-learn's check_is_fitted,
+    # unless the class says itself whether it is fitted.
+    from sklearn.exceptions import NotFittedError
+
+    class NeverFitted(KMeans):
+        def __sklearn_is_fitted__(self):
+            return False
+
+    X = np.arange(12.0).reshape(6, 2)
+    for cls, fitted in [(KMeans, True), (NeverFitted, False)]:
+        model = cls(2, n_init=1, random_state=0).fit(X)
+        if fitted:
+            assert model.predict(X).shape == (6,)
+        else:
+            with pytest.raises(NotFittedError):
+                model.predict(X)
