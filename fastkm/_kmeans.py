@@ -517,7 +517,7 @@ class KMeans(_BaseKMeans):
                     record=centring,
                     measure_rows=_solvers.uses_bounds(algorithm, *X.shape, self.n_clusters),
                 )
-                if type(init) is np.ndarray:  # an init array (a validated copy)
+                if v.is_array_init(self.init):
                     init -= X_mean
 
             labels, inertia, centers, n_iter = _solvers.kmeans_fit(

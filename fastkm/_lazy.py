@@ -4,6 +4,8 @@ import importlib
 import sys
 import threading
 
+_OWN = {"_name", "_holder", "_module", "_lock"}
+
 
 class LazyModule:
     """Stands for the module ``name`` and imports it when an attribute is first read.
@@ -34,7 +36,9 @@ class LazyModule:
 
     def _rebind(self, module):
         holder = sys.modules.get(self._holder) if self._holder else None
-        if holder is None:
+        # Not when something was set on this object (a test's monkeypatch):
+        # the holder's global must go on giving it.
+        if holder is None or set(vars(self)) != _OWN:
             return
         for alias, value in list(vars(holder).items()):
             if value is self:

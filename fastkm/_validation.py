@@ -5,7 +5,6 @@ Using scikit-learn's machinery (parameter constraints, ``validate_data``,
 to scikit-learn's.
 """
 
-import functools
 import warnings
 from numbers import Integral, Number, Real
 
@@ -217,14 +216,16 @@ def check_fitted(estimator):
     in an underscore, which ``cluster_centers_`` does; listing them and
     reading the tags took 4-10 us of a 90 us ``predict`` on digits.
     """
-    if "cluster_centers_" not in vars(estimator) or _has_fitted_hook(type(estimator)):
+    if "cluster_centers_" not in vars(estimator) or _has_fitted_hook(estimator):
         check_is_fitted(estimator)
 
 
-@functools.cache
-def _has_fitted_hook(cls):
-    # By class, once: hasattr's miss raised and formatted an AttributeError every call.
-    return hasattr(cls, "__sklearn_is_fitted__")
+def _has_fitted_hook(estimator):
+    # hasattr's own look, without the AttributeError it raises and formats
+    # on a miss (every call): the instance's dict, then the classes'.
+    return "__sklearn_is_fitted__" in vars(estimator) or any(
+        "__sklearn_is_fitted__" in vars(cls) for cls in type(estimator).__mro__
+    )
 
 
 def validate_test_data(estimator, X, check_finite=True):

@@ -626,3 +626,17 @@ def test_partial_fit_on_a_read_only_model_updates_copies():
     model.partial_fit(X[600:1200])
     np.testing.assert_array_equal(frozen.cluster_centers_, model.cluster_centers_)
     assert not np.array_equal(frozen.cluster_centers_, centers)
+
+
+@pytest.mark.parametrize("n_samples", [300, 2000])  # a whole small run; a tiled one
+@pytest.mark.parametrize("max_iter", [10**20, 2**63 + 5])
+def test_max_iter_past_int64_runs_as_scikit_learn(n_samples, max_iter):
+    # Compiled runs take whether their slice ends the fit, not max_iter itself.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n_samples, 5)) + rng.integers(0, 4, size=(n_samples, 1)) * 3
+    init = X[:4].copy()
+    ours = KMeans(4, init=init, n_init=1, max_iter=max_iter).fit(X)
+    theirs = skc.KMeans(4, init=init, n_init=1, max_iter=max_iter).fit(X)
+    np.testing.assert_array_equal(ours.labels_, theirs.labels_)
+    assert ours.n_iter_ == theirs.n_iter_
+    np.testing.assert_allclose(ours.inertia_, theirs.inertia_, rtol=1e-12)

@@ -211,6 +211,12 @@ def test_lazy_module_imports_on_first_read_then_gives_its_holder_the_module(monk
     module = sys.modules["colorsys"]
     assert holder.lazy is module and holder.alias is module
     assert isinstance(holder.other, LazyModule) and holder.other.hls_to_rgb is module.hls_to_rgb
+    # Something set on the lazy object before the import (a monkeypatch) stays seen.
+    monkeypatch.delitem(sys.modules, "colorsys")
+    holder.patched = LazyModule("colorsys", holder.__name__)
+    holder.patched.rgb_to_hsv = "patched"
+    assert holder.patched.hls_to_rgb is sys.modules["colorsys"].hls_to_rgb
+    assert isinstance(holder.patched, LazyModule) and holder.patched.rgb_to_hsv == "patched"
 
 
 def test_fitted_check_asks_a_subclass_fitted_hook():

@@ -92,6 +92,7 @@ def _num_threads():
 @contextlib.contextmanager
 def one_thread(when=True):
     """Kernels run in the block take the calling thread alone (if ``when``); the count is restored after."""
+    start_threads()
     threads = _num_threads() if when else 1
     if threads == 1:
         yield
@@ -110,6 +111,7 @@ def serial_when_small(work):
         @functools.wraps(solver)
         def run(*args, **kwargs):
             # one_thread written out: its generator cost a small fit 1 us.
+            start_threads()  # as one_thread's count did, whatever the work
             threads = _num_threads() if work(*args, **kwargs) < SERIAL_WORK else 1
             if threads == 1:
                 return solver(*args, **kwargs)

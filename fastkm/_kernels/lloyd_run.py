@@ -39,7 +39,7 @@ def _label_rows(X, tiles, fill_tiles, sample_weight, centers, norms, row_norms, 
 
 
 @kernel
-def run(X, tiles, sample_weight, centers, new_centers, row_norms, buffers, start, stop, last, tol):
+def run(X, tiles, sample_weight, centers, new_centers, row_norms, buffers, start, stop, last_slice, tol):
     """Iterations ``start .. stop - 1`` of a tiled Lloyd step, as ``exact.lloyd_single`` steps them.
 
     Each iteration labels the rows against ``centers`` with the step's
@@ -47,10 +47,10 @@ def run(X, tiles, sample_weight, centers, new_centers, row_norms, buffers, start
     rows kept in float32 tiles), the centres' norms as numpy's einsum gives
     them (``stats.centre_squared_norms``), then ``lloyd.finish_iteration``;
     the new centres replace ``centers``. Iteration 0 fills the tiles. A run
-    that ends the fit (``small_lloyd.ends_the_fit``; ``last`` is its
-    ``max_iter``) ends it as the loop does: the rows labelled again unless
-    it converged strictly, then the inertia (``lloyd.inertia`` on the
-    step's row groups, as ``total_inertia``).
+    that ends the fit (``small_lloyd.ends_the_fit``) ends it as the loop
+    does: the rows labelled again unless it converged strictly (the step's
+    kernel once more, its partials unused), then the inertia
+    (``lloyd.inertia`` on the step's row groups, as ``total_inertia``).
 
     X : (n, n_features) IN, C-contiguous
     tiles : the step's tiles (filled by iteration 0)
@@ -59,6 +59,8 @@ def run(X, tiles, sample_weight, centers, new_centers, row_norms, buffers, start
     row_norms : the ``MixedLloydStep``'s row norms (written with the tiles)
     buffers : ``(labels, group_partials, group_changed, sums, weights)``,
         the step's ``Buffers``
+    start, stop : int, the iterations of this call's slice (``exact._run_whole``)
+    last_slice : bool, ``stop`` is the fit's ``max_iter``
     tol : float, the absolute tolerance on the total squared shift
 
     Returns ``(i, n_changed, status, inertia)`` as ``small_lloyd.run``: the
@@ -83,7 +85,7 @@ def run(X, tiles, sample_weight, centers, new_centers, row_norms, buffers, start
     if status == GOES_ON:  # through the slice
         status, i = RAN_OUT, stop - 1
     inertia = np.nan
-    if ends_the_fit(status, stop, last):
+    if ends_the_fit(status, last_slice):
         if status != STRICT:
             # One more labelling (its partials unused): from the tiles,
             # float32 first for float32 tiles, the labels X's own either way.

@@ -144,17 +144,20 @@ def end_of_iteration(centers, new_centers, n_changed, n_empty, shift, tol):
 
 
 @kernel
-def ends_the_fit(status, stop, last):
-    """Whether a run stopped with ``status`` at slice end ``stop`` ended a fit of ``last`` iterations."""
-    return status == STRICT or status == WITHIN_TOL or (status == RAN_OUT and stop == last)
+def ends_the_fit(status, last_slice):
+    """Whether a run that stopped with ``status`` ended the fit (``last_slice``: it ran to ``max_iter``)."""
+    return status == STRICT or status == WITHIN_TOL or (status == RAN_OUT and last_slice)
 
 
 @kernel
-def run(X, sample_weight, centers, new_centers, labels, weights, shifts, start, stop, last, tol, n_groups):
+def run(
+    X, sample_weight, centers, new_centers, labels, weights, shifts, start, stop, last_slice, tol, n_groups
+):
     """Lloyd's iterations ``start .. stop - 1`` in one call, as ``exact.lloyd_single`` steps them.
 
-    ``stop`` is the end of this call's slice (``exact._run_whole``), ``last``
-    the fit's ``max_iter``.
+    ``stop`` is the end of this call's slice (``exact._run_whole``);
+    ``last_slice``: it is the fit's ``max_iter`` (a flag, not ``max_iter``
+    itself, which numba cannot take past 2**63).
 
     Each iteration labels the rows against ``centers`` (``lloyd._assign_rows``,
     X read in place: the labels' bits of every Lloyd step), with the
@@ -172,8 +175,10 @@ def run(X, sample_weight, centers, new_centers, labels, weights, shifts, start, 
     new_centers : (n_clusters, n_features) scratch; after EMPTY, the sums
     labels : (n,) int32 INOUT
     weights, shifts : (n_clusters,) X's dtype, as ``finish_as_scikit_learn``
+    start : int, the slice's first iteration
     tol : float, the absolute tolerance on the total squared shift
-    n_groups : int, the row groups of the inertia's partial sums
+    n_groups : int, the row groups of the inertia's partial sums (one on
+        so few rows, but the rule is ``total_inertia``'s)
 
     Returns
     -------
@@ -200,7 +205,7 @@ def run(X, sample_weight, centers, new_centers, labels, weights, shifts, start, 
     if status == GOES_ON:  # through the slice
         status, i = RAN_OUT, stop - 1
     inertia = np.nan
-    if ends_the_fit(status, stop, last):
+    if ends_the_fit(status, last_slice):
         if status != STRICT:
             _label_rows(X, sample_weight, centers, labels)
         # Serial, group by group as ``lloyd.inertia`` adds them: its

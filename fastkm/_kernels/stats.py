@@ -118,7 +118,7 @@ _CENTERED_BLOCK = 4096
 
 @exact_kernel
 def column_squares(centered):
-    """``center_columns``'s sums of squared deviations, from the centred rows: the same bits."""
+    """The squared deviations' sums ``center_columns`` divides into variances, from centred rows."""
     n_samples, n_features = centered.shape
     squares = np.zeros(n_features, dtype=centered.dtype)
     for i in range(n_samples):

@@ -53,7 +53,8 @@ def center_data(X, tol, in_place=True, sums=None, record=None, measure_rows=True
         X -= means
         x_max = None
     else:
-        # Divided as numpy's mean and var divide: by an intp count, in place.
+        # Divided as numpy's mean and var divide: by an intp count, in place
+        # (``center_columns`` divides its variances the same way).
         count = np.intp(n_samples)
         means = stats.column_sums(X) if sums is None else sums.copy()
         np.true_divide(means, count, out=means, casting="unsafe")

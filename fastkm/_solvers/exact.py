@@ -237,7 +237,7 @@ def _run_whole(step, X, sample_weight, centers, new_centers, max_iter, tol):
     start = 0
     while True:
         stop = min(max_iter, start + _RUN_SLICE)
-        i, n_changed, status, inertia = step.run(start, stop, max_iter, tol, centers, new_centers)
+        i, n_changed, status, inertia = step.run(start, stop, stop == max_iter, tol, centers, new_centers)
         if status == small_lloyd.RAN_OUT and stop < max_iter:
             start = stop
             continue

@@ -9,7 +9,7 @@ import scipy.sparse as sp
 
 from .._kernels import lloyd, sparse, stats
 from .._kernels._jit import serial_when_small, start_threads
-from .layout import csr_parts, n_groups_for, no_tiles, row_squared_norms
+from .layout import csr_parts, n_groups_for, no_tiles, row_squared_norms, squared_norms
 
 
 def assign(X, centers, labels, n_groups, tiles=None, norms=None):
@@ -20,8 +20,11 @@ def assign(X, centers, labels, n_groups, tiles=None, norms=None):
     ``tiles``), whether all of X is finite.
     """
     changed = np.empty(n_groups, dtype=np.int64)
-    # numpy's einsum bits, from the kernel (einsum's call cost 3 us of a digits predict).
-    norms = stats.centre_squared_norms(centers) if norms is None else norms
+    if norms is None:
+        # numpy's einsum bits: from the kernel for C-ordered centres (einsum's
+        # call cost 3 us of a digits predict); einsum adds others in plain order.
+        c_ordered = centers.flags.c_contiguous
+        norms = stats.centre_squared_norms(centers) if c_ordered else squared_norms(centers)
     # Labels alone: no weights, no centre sums.
     no_weights, no_sums = np.empty(0, dtype=X.dtype), np.empty((n_groups, 0, 0))
     if sp.issparse(X):

@@ -246,8 +246,8 @@ class LloydStep:
         """The rows as the kernels take them (dense, or CSR's parts)."""
         return self.rows
 
-    def run(self, start, stop, last, tol, centers, new_centers):
-        """Iterations ``start .. stop - 1`` in one call, if ``runs_whole``; ``last``: the fit's ``max_iter``.
+    def run(self, start, stop, last_slice, tol, centers, new_centers):
+        """Iterations ``start .. stop - 1`` in one call, if ``runs_whole``; ``last_slice``: to ``max_iter``.
 
         ``small_lloyd.run`` on rows whose sums are made as scikit-learn's,
         ``lloyd_run.run`` on rows kept in tiles. Returns ``(i, n_changed,
@@ -261,16 +261,16 @@ class LloydStep:
         """
         b = self.buffers
         # Plain scalars: tol may be a numpy scalar.
-        start, stop, last, tol = int(start), int(stop), int(last), float(tol)
+        start, stop, last_slice, tol = int(start), int(stop), bool(last_slice), float(tol)
         if self.sums_as_scikit_learn:
             inputs = self.rows, self.sample_weight, centers, new_centers, b.labels, b.weights
             i, n_changed, status, inertia = small_lloyd.run(
-                *inputs, self._shifts, start, stop, last, tol, self.n_groups
+                *inputs, self._shifts, start, stop, last_slice, tol, self.n_groups
             )
         else:
             buffers = b.labels, b.group_partials, b.group_changed, b.sums, b.weights
             inputs = self.rows, self.tiles, self.sample_weight, centers, new_centers, self._row_norms()
-            i, n_changed, status, inertia = lloyd_run.run(*inputs, buffers, start, stop, last, tol)
+            i, n_changed, status, inertia = lloyd_run.run(*inputs, buffers, start, stop, last_slice, tol)
         return i, n_changed, status, inertia
 
     def _row_norms(self):
