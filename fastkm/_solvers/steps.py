@@ -264,14 +264,10 @@ class LloydStep:
         start, stop, last_slice, tol = int(start), int(stop), bool(last_slice), float(tol)
         if self.sums_as_scikit_learn:
             inputs = self.rows, self.sample_weight, centers, new_centers, b.labels, b.weights
-            i, n_changed, status, inertia = small_lloyd.run(
-                *inputs, self._shifts, start, stop, last_slice, tol, self.n_groups
-            )
-        else:
-            buffers = b.labels, b.group_partials, b.group_changed, b.sums, b.weights
-            inputs = self.rows, self.tiles, self.sample_weight, centers, new_centers, self._row_norms()
-            i, n_changed, status, inertia = lloyd_run.run(*inputs, buffers, start, stop, last_slice, tol)
-        return i, n_changed, status, inertia
+            return small_lloyd.run(*inputs, self._shifts, start, stop, last_slice, tol, self.n_groups)
+        buffers = b.labels, b.group_partials, b.group_changed, b.sums, b.weights
+        inputs = self.rows, self.tiles, self.sample_weight, centers, new_centers, self._row_norms()
+        return lloyd_run.run(*inputs, buffers, start, stop, last_slice, tol)
 
     def _row_norms(self):
         """The rows' norms a step keeps with its tiles (``MixedLloydStep``); none here."""
