@@ -21,25 +21,25 @@ from .stats import centre_squared_norms
 
 
 @kernel_for_types
-def _label_rows(X, tiles, fill_tiles, sample_weight, centers, norms, row_norms, labels, partials, changed):
+def _label_rows(X, tiles, fill_tiles, sample_weight, centers, norms, tile_norms, labels, partials, changed):
     """The step's per-block kernel: float32 first for float64 rows in float32 tiles, else plain."""
     if tiles.dtype != X.dtype:
 
-        def mixed(X, tiles, fill_tiles, sample_weight, centers, norms, row_norms, labels, partials, changed):
+        def mixed(X, tiles, fill_tiles, sample_weight, centers, norms, tile_norms, labels, partials, changed):
             no_bounds = (np.empty(0), np.empty(0), np.empty(0), 0.0)
-            inputs = X, tiles, fill_tiles, sample_weight, centers, norms, row_norms, labels
+            inputs = X, tiles, fill_tiles, sample_weight, centers, norms, tile_norms, labels
             mixed_block(*inputs, no_bounds, partials, changed)
 
         return mixed
 
-    def plain(X, tiles, fill_tiles, sample_weight, centers, norms, row_norms, labels, partials, changed):
+    def plain(X, tiles, fill_tiles, sample_weight, centers, norms, tile_norms, labels, partials, changed):
         assign_labels(X, tiles, fill_tiles, sample_weight, centers, norms, labels, partials, changed)
 
     return plain
 
 
 @kernel
-def run(X, tiles, sample_weight, centers, new_centers, row_norms, buffers, start, stop, last_slice, tol):
+def run(X, tiles, sample_weight, centers, new_centers, tile_norms, buffers, start, stop, last_slice, tol):
     """Iterations ``start .. stop - 1`` of a tiled Lloyd step, as ``exact.lloyd_single`` steps them.
 
     Each iteration labels the rows against ``centers`` with the step's
@@ -56,7 +56,7 @@ def run(X, tiles, sample_weight, centers, new_centers, row_norms, buffers, start
     tiles : the step's tiles (filled by iteration 0)
     centers : (n_clusters, n_features) INOUT, the centres, the last ones out
     new_centers : (n_clusters, n_features) scratch; after EMPTY, the sums
-    row_norms : the ``MixedLloydStep``'s row norms (written with the tiles)
+    tile_norms : the ``MixedLloydStep``'s tile norms (written with the tiles)
     buffers : ``(labels, group_partials, group_changed, sums, weights)``,
         the step's ``Buffers``
     start, stop : int, the iterations of this call's slice (``exact._run_whole``)
@@ -74,7 +74,7 @@ def run(X, tiles, sample_weight, centers, new_centers, row_norms, buffers, start
     i = start
     while i < stop:
         norms = centre_squared_norms(centers)
-        inputs = X, tiles, i == 0, sample_weight, centers, norms, row_norms, labels
+        inputs = X, tiles, i == 0, sample_weight, centers, norms, tile_norms, labels
         _label_rows(*inputs, group_partials, group_changed)
         partials = group_partials, group_changed, sums
         n_changed, n_empty, shift = finish_iteration(*partials, centers, new_centers, weights)
@@ -89,7 +89,7 @@ def run(X, tiles, sample_weight, centers, new_centers, row_norms, buffers, start
         if status != STRICT:
             # One more labelling (its partials unused): from the tiles,
             # float32 first for float32 tiles, the labels X's own either way.
-            inputs = X, tiles, False, sample_weight, centers, centre_squared_norms(centers), row_norms, labels
+            inputs = X, tiles, False, sample_weight, centers, centre_squared_norms(centers), tile_norms, labels
             _label_rows(*inputs, group_partials, group_changed)
         inertia = lloyd_inertia(X, sample_weight, centers, labels, np.empty(group_changed.shape[0]))
     return i, n_changed, status, inertia

@@ -110,6 +110,31 @@ def _bounds_from_scores(scores, n_rows, error_scale, bounds, start):
 
 
 @kernel
+def _clear(best32, second32, norm, error_scale):
+    """Whether a row's float32 winner is provably the float64 one (module docstring).
+
+    ``norm`` is the row's ``||x||`` or any bound above it (the test only
+    gets stricter).
+    """
+    a, b, x_limit = error_scale
+    gap = np.float64(second32) - np.float64(best32)
+    return gap > a + b * norm and norm < x_limit
+
+
+@kernel
+def _chunk_norms(X, start, n_rows, norms):
+    """Each row's ``||x||`` (float64) into ``norms``; returns the largest."""
+    top = 0.0
+    for i in range(n_rows):
+        s = 0.0
+        for f in range(X.shape[1]):
+            s += np.float64(X[start + i, f]) * np.float64(X[start + i, f])
+        norms[i] = np.sqrt(s)
+        top = max(top, norms[i])
+    return top
+
+
+@kernel
 def _mixed_rows(
     X,
     tiles,
@@ -120,7 +145,7 @@ def _mixed_rows(
     norms32,
     centers,
     center_sq_norms,
-    row_norms,
+    tile_norms,
     error_scale,
     labels,
     bounds,
@@ -134,10 +159,11 @@ def _mixed_rows(
     the first call), or none (shape (0, 0, 0): each chunk of X is loaded
     into a float32 scratch tile), and the centres given twice: padded
     float32 copies and their norms for the first scoring, the float64 ones
-    for the rows rescored. ``row_norms`` holds each row's ``||x||``
-    (float64), written when the tiles are filled (shape (0,) without
-    tiles); ``error_scale`` comes from ``mixed_error_scale``; ``bounds``
-    see ``mixed_block``.
+    for the rows rescored. ``tile_norms`` holds each kept tile's largest
+    ``||x||`` (float64), written when the tiles are filled (shape (0,)
+    without tiles): a kept tile's rows are tested against it, which spares
+    an iteration a read of every row's norm. ``error_scale`` comes from
+    ``mixed_error_scale``; ``bounds`` see ``mixed_block``.
     """
     n_features = X.shape[1]
     kept = tiles.shape[0] > 0
@@ -153,40 +179,45 @@ def _mixed_rows(
     chunk_labels = np.empty(CHUNK, dtype=np.int32)
     every_row = np.arange(CHUNK)
     acc = np.zeros(out.shape, dtype=np.float64)
-    a, b, x_limit = error_scale
     changed = 0
     for m, start in enumerate(range(row_start, row_stop, CHUNK)):
         stop = min(start + CHUNK, row_stop)
         n_rows = stop - start
         tile = chunk_tile(X, tiles, fill_tiles, first_tile + m, start, stop, scratch)[0]
-        if fill_tiles or not kept:
-            for i in range(n_rows):
-                s = 0.0
-                for f in range(n_features):
-                    s += np.float64(X[start + i, f]) * np.float64(X[start + i, f])
-                norms[i] = np.sqrt(s)
-                if kept:
-                    row_norms[start + i] = norms[i]
+        # Rows read from X have their own norms; a kept tile's share its largest
+        # (the bounds need each row's own).
+        own_norms = fill_tiles or not kept or with_bounds
+        if own_norms:
+            top = _chunk_norms(X, start, n_rows, norms)
+            if kept:
+                tile_norms[first_tile + m] = top
         else:
-            for i in range(n_rows):
-                norms[i] = row_norms[start + i]
+            top = tile_norms[first_tile + m]
         tile_top2(tile, n_rows, n_features, centers32, norms32, scores32, best32, second32, chunk_labels)
-        n_recheck = 0
+        n_unclear = 0
         for i in range(n_rows):
-            recheck[n_recheck] = i
-            gap = np.float64(second32[i]) - np.float64(best32[i])
-            clear[i] = gap > a + b * norms[i] and norms[i] < x_limit
-            n_recheck += not clear[i]
-        if with_bounds:
-            scores = best32, second32, norms, clear, chunk_labels
-            _bounds_from_scores(scores, n_rows, error_scale, bounds, start)
-        for q in range(n_recheck):
-            chunk_labels[recheck[q]] = _rescored_label(X, start + recheck[q], centers, center_sq_norms)
+            n_unclear += not _clear(best32[i], second32[i], norms[i] if own_norms else top, error_scale)
+        if n_unclear > 0 or with_bounds:
+            n_recheck = 0
+            for i in range(n_rows):
+                clear[i] = _clear(best32[i], second32[i], norms[i] if own_norms else top, error_scale)
+                recheck[n_recheck] = i
+                n_recheck += not clear[i]
+            if with_bounds:
+                scores = best32, second32, norms, clear, chunk_labels
+                _bounds_from_scores(scores, n_rows, error_scale, bounds, start)
+            for q in range(n_recheck):
+                chunk_labels[recheck[q]] = _rescored_label(X, start + recheck[q], centers, center_sq_norms)
+        # Labels and sums change only where a label did (late iterations: few chunks).
+        n_changed = 0
         for i in range(n_rows):
-            old_labels[i] = labels[start + i]
-            changed += old_labels[i] != chunk_labels[i]
-            labels[start + i] = chunk_labels[i]
-        accumulate_changes(X, start, every_row, n_rows, old_labels, chunk_labels, sample_weight, acc)
+            n_changed += labels[start + i] != chunk_labels[i]
+        if n_changed > 0:
+            for i in range(n_rows):
+                old_labels[i] = labels[start + i]
+                labels[start + i] = chunk_labels[i]
+            accumulate_changes(X, start, every_row, n_rows, old_labels, chunk_labels, sample_weight, acc)
+            changed += n_changed
     store_partials(acc, out)
     return changed
 
@@ -201,7 +232,7 @@ def _mixed_groups(
     norms32,
     centers,
     center_sq_norms,
-    row_norms,
+    tile_norms,
     error_scale,
     labels,
     bounds,
@@ -225,7 +256,7 @@ def _mixed_groups(
             norms32,
             centers,
             center_sq_norms,
-            row_norms,
+            tile_norms,
             error_scale,
             labels,
             bounds,
@@ -243,7 +274,7 @@ def mixed_block(
     sample_weight,
     centers,
     center_sq_norms,
-    row_norms,
+    tile_norms,
     labels,
     bounds,
     group_partials,
@@ -258,8 +289,9 @@ def mixed_block(
     X : (n_samples, n_features) float64 IN
     tiles : float32 tiles of X (see ``lloyd._assign_rows``), filled when
         ``fill_tiles``; or shape (0, 0, 0) to read X
-    row_norms : (n_samples,) float64 INOUT, ``||x||`` of every row, written
-        with the tiles (``fill_tiles``) and read after; shape (0,) without tiles
+    tile_norms : (n_tiles,) float64 INOUT, each tile's largest ``||x||``,
+        written with the tiles (``fill_tiles``) and read after; shape (0,)
+        without tiles
     bounds : ``(key, lower_key, half_sep, margin)``: with ``key`` and
         ``lower_key`` (n_samples,) float64 OUT, every row's Hamerly bounds
         against ``centers`` (``bounds.row_key``, no drift yet; the float32
@@ -284,7 +316,7 @@ def mixed_block(
         norms32,
         centers,
         center_sq_norms,
-        row_norms,
+        tile_norms,
         error_scale,
         labels,
         bounds,

@@ -266,11 +266,11 @@ class LloydStep:
             inputs = self.rows, self.sample_weight, centers, new_centers, b.labels, b.weights
             return small_lloyd.run(*inputs, self._shifts, start, stop, last_slice, tol, self.n_groups)
         buffers = b.labels, b.group_partials, b.group_changed, b.sums, b.weights
-        inputs = self.rows, self.tiles, self.sample_weight, centers, new_centers, self._row_norms()
+        inputs = self.rows, self.tiles, self.sample_weight, centers, new_centers, self._tile_norms()
         return lloyd_run.run(*inputs, buffers, start, stop, last_slice, tol)
 
-    def _row_norms(self):
-        """The rows' norms a step keeps with its tiles (``MixedLloydStep``); none here."""
+    def _tile_norms(self):
+        """The tiles' largest row norms a step keeps with them (``MixedLloydStep``); none here."""
         return np.empty(0)
 
     def center_shift(self, centers, new_centers):
@@ -365,13 +365,13 @@ def scores_in_float32(X, n_groups, n_clusters):
 class MixedLloydStep(LloydStep):
     """Lloyd's iteration on float64 data, scored in float32 and checked (same labels).
 
-    Keeps a float32 copy of X in tiles and every row's norm, both made by the
-    first iteration.
+    Keeps a float32 copy of X in tiles and each tile's largest row norm,
+    both made by the first iteration.
     """
 
     def __init__(self, rows, sample_weight, centers_init, x_max=None):
         super().__init__(rows, sample_weight, centers_init, x_max)
-        self.row_norms = np.empty(rows.shape[0])  # written with the tiles
+        self.tile_norms = np.empty(self.tiles.shape[0])  # written with the tiles
 
     def _tiles(self):
         n_tiles = lloyd.n_tiles(self.n_groups, self.rows.shape[0])
@@ -382,14 +382,14 @@ class MixedLloydStep(LloydStep):
 
     def block(self, first, centers):
         inputs = self._inputs(first, centers)
-        mixed.mixed_block(*inputs, self.row_norms, self.labels, self.bounds, *self.buffers.partials())
+        mixed.mixed_block(*inputs, self.tile_norms, self.labels, self.bounds, *self.buffers.partials())
 
     def relabel(self, centers):
         """Label every row against ``centers`` (reads X: the tiles are float32)."""
         assign(self.rows, centers, self.labels, self.n_groups)
 
-    def _row_norms(self):
-        return self.row_norms
+    def _tile_norms(self):
+        return self.tile_norms
 
 
 class BoundingLloydStep(MixedLloydStep):
@@ -405,7 +405,7 @@ class BoundingLloydStep(MixedLloydStep):
 
     def __init__(self, rows, sample_weight, centers_init, x_max=None):
         super().__init__(rows, sample_weight, centers_init, x_max)
-        self.row_norms = np.empty(0)
+        self.tile_norms = np.empty(0)
         self.state = _bounds_state(rows, centers_init, x_max)
         margin = float(self.state[bounds.SCALARS, bounds.MARGIN])
         n_rows = rows.shape[0]
