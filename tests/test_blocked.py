@@ -95,10 +95,13 @@ def _blocked(tile, X, centers):
     second = best.copy()
     labels = np.full(CHUNK + 8, -7, dtype=np.int32)
     out = {}
-    tile_argmin(tile, n_rows, n_features, padded, norms, new_scores(X.dtype), best, labels)
+    # A tile of a kept stack prefetches the next one as it is scored (none
+    # lies past this tile: a prefetch cannot fault, and must change nothing).
+    ahead = tile.size
+    tile_argmin(tile, n_rows, n_features, padded, norms, new_scores(X.dtype), best, labels, ahead)
     out["argmin"] = best.copy(), labels.copy()
     out["rows"] = _rows_argmin(X, centers, norms)
-    tile_top2(tile, n_rows, n_features, padded, norms, new_scores(X.dtype), best, second, labels)
+    tile_top2(tile, n_rows, n_features, padded, norms, new_scores(X.dtype), best, second, labels, 0)
     out["top2"] = best.copy(), second.copy(), labels.copy()
     dots = np.full((4, CHUNK + 16), -7.0)
     wide_dots(tile, n_rows, padded_centers(centers, np.float64), _dot_targets(centers), dots)

@@ -107,6 +107,7 @@ def test_top2_matches_numpy(n_features, n_clusters):
         best,
         second,
         labels,
+        0,
     )
     scores = (centers**2).sum(axis=1)[None, :] - 2 * X @ centers.T
     np.testing.assert_array_equal(labels[:200], scores.argmin(axis=1))

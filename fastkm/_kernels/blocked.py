@@ -196,6 +196,29 @@ class _Emitter:
             emit_group([last])
 
 
+    def prefetch_ahead(self, i0, n_vectors, ahead):
+        """Prefetch into L2 the lines ``ahead`` elements past this block's tile vectors (none for 0).
+
+        For a tile of a kept stack, ``ahead`` is one tile's size: each block
+        of rows fetches its place in the next tile while it is scored, so the
+        stack streams in while the FMAs run (see ``tiles.prefetch_offset``).
+        """
+        b = self.builder
+        byte_pointer = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        prefetch = cgutils.get_or_insert_function(
+            b.module, ir.FunctionType(ir.VoidType(), [byte_pointer, i32, i32, i32]), "llvm.prefetch.p0i8"
+        )
+        with b.if_then(b.icmp_signed("!=", ahead, self.i64(0))):
+            with cgutils.for_range(b, self.width) as loop:
+                row = b.add(b.mul(loop.index, self.tile_columns), ahead)
+                for r in range(n_vectors):
+                    index = b.add(row, b.add(i0, self.i64(r * self.lanes)))
+                    pointer = b.bitcast(b.gep(self.tile_data, [index]), byte_pointer)
+                    # A read (0), kept in L2 (locality 2: prefetcht1), data (1).
+                    b.call(prefetch, [pointer, i32(0), i32(2), i32(1)])
+
+
 def _same_float_arrays(*arrays):
     dtype = arrays[0].dtype
     return isinstance(dtype, types.Float) and all(a.dtype == dtype for a in arrays)
@@ -219,11 +242,13 @@ def _emit_running_minimum(context, builder, signature, args, with_second):
     Per block of rows, the best score (and the second best) and its label
     stay in registers while every centre's scores are folded in, in index
     order; then they are stored. ``args``: the tile, ``n_rows``, the centres,
-    their squared norms, then the outputs (best, [second,] labels).
+    their squared norms, the outputs (best, [second,] labels), then ``ahead``
+    (``_Emitter.prefetch_ahead``).
     """
     tile, _, centers, center_sq_norms = signature.args[:4]
     tile_v, n_rows_v, centers_v, norms_v = args[:4]
-    outputs = list(zip(signature.args[4:], args[4:], strict=True))
+    ahead = args[-1]
+    outputs = list(zip(signature.args[4:-1], args[4:-1], strict=True))
     e = _Emitter(context, builder, tile, tile_v, centers, centers_v)
     norms_data = context.make_array(center_sq_norms)(context, builder, norms_v).data
     label_vector = ir.VectorType(ir.IntType(32), e.lanes)
@@ -239,6 +264,7 @@ def _emit_running_minimum(context, builder, signature, args, with_second):
             for slot in column:
                 b.store(start, slot)
         best_at, label_at = kept[0], kept[-1]
+        e.prefetch_ahead(i0, n_vectors, ahead)
 
         def group(js):
             dots = e.dots(i0, n_vectors, js)
@@ -265,11 +291,13 @@ def _emit_running_minimum(context, builder, signature, args, with_second):
 
 
 @intrinsic
-def argmin_rows(typingctx, tile, n_rows, centers, center_sq_norms, best, labels):
+def argmin_rows(typingctx, tile, n_rows, centers, center_sq_norms, best, labels, ahead):
     """Nearest centre of the first ``n_rows`` tile rows: ``tiles.tile_argmin``'s wide path.
 
     best : (>= n_rows,) OUT, the winning score; labels : (>= n_rows,) int32 OUT.
-    The tile needs ``n_rows`` rounded up to whole vectors of columns (``vector_lanes``).
+    ahead : int64, elements from this tile to the next one to score, prefetched
+    on the way (0: none). The tile needs ``n_rows`` rounded up to whole
+    vectors of columns (``vector_lanes``).
     """
     if not (_wide_2d(tile) and _wide_2d(centers) and all(_flat(a) for a in (center_sq_norms, best, labels))):
         return None
@@ -279,15 +307,16 @@ def argmin_rows(typingctx, tile, n_rows, centers, center_sq_norms, best, labels)
     def codegen(context, builder, signature, args):
         return _emit_running_minimum(context, builder, signature, args, with_second=False)
 
-    return types.void(tile, types.int64, centers, center_sq_norms, best, labels), codegen
+    return types.void(tile, types.int64, centers, center_sq_norms, best, labels, types.int64), codegen
 
 
 @intrinsic
-def top2_rows(typingctx, tile, n_rows, centers, center_sq_norms, best, second, labels):
+def top2_rows(typingctx, tile, n_rows, centers, center_sq_norms, best, second, labels, ahead):
     """Best and second-best score and the best centre of the first ``n_rows`` tile rows.
 
     ``tiles.tile_top2``'s wide path: each score folded in index order as its
-    ``_push`` does. best, second : (>= n_rows,) OUT; labels : int32 OUT.
+    ``_push`` does. best, second : (>= n_rows,) OUT; labels : int32 OUT;
+    ahead as ``argmin_rows``.
     """
     arrays = (center_sq_norms, best, second, labels)
     if not (_wide_2d(tile) and _wide_2d(centers) and all(_flat(a) for a in arrays)):
@@ -298,7 +327,7 @@ def top2_rows(typingctx, tile, n_rows, centers, center_sq_norms, best, second, l
     def codegen(context, builder, signature, args):
         return _emit_running_minimum(context, builder, signature, args, with_second=True)
 
-    return types.void(tile, types.int64, centers, center_sq_norms, best, second, labels), codegen
+    return types.void(tile, types.int64, centers, center_sq_norms, best, second, labels, types.int64), codegen
 
 
 @intrinsic

@@ -283,7 +283,7 @@ def _hamerly_rows(
                     gathered[f, q] = tile[f, rows[q]]
         else:
             gather_tile(X, start, rows, n_left, gathered)
-        tile_top2(gathered, n_left, n_features, centers, center_sq_norms, scores, best, second, new_labels)
+        tile_top2(gathered, n_left, n_features, centers, center_sq_norms, scores, best, second, new_labels, 0)
         _rescored_bounds(gathered, n_left, best, second, new_labels, state, work)
         for q in range(n_left):
             r = start + rows[q]

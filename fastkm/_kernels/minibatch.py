@@ -233,7 +233,7 @@ def _gather_label_rows(X, rows, centers, padded, norms, batch, labels, row_start
         n_rows = stop - start
         _gather_rows(X, rows[start:stop], batch[start:stop])
         load_tile(batch, start, stop, tile)
-        tile_argmin(tile, n_rows, n_features, padded, norms, scores, best, chunk_labels)
+        tile_argmin(tile, n_rows, n_features, padded, norms, scores, best, chunk_labels, 0)
         for i in range(n_rows):
             label = chunk_labels[i]
             labels[start + i] = label

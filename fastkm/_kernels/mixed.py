@@ -26,7 +26,7 @@ from numba import prange
 from ._jit import CHUNK, fma, kernel, parallel_kernel
 from .bounds import half_separations, row_key
 from .lloyd import accumulate_changes, group_bounds, store_partials, tiles_per_group
-from .tiles import chunk_tile, new_scores, new_tile, padded_centers, tile_top2
+from .tiles import chunk_tile, new_scores, new_tile, padded_centers, prefetch_offset, tile_top2
 
 _U32 = float(np.finfo(np.float32).eps) / 2
 _U64 = float(np.finfo(np.float64).eps) / 2
@@ -193,7 +193,8 @@ def _mixed_rows(
                 tile_norms[first_tile + m] = top
         else:
             top = tile_norms[first_tile + m]
-        tile_top2(tile, n_rows, n_features, centers32, norms32, scores32, best32, second32, chunk_labels)
+        ahead = prefetch_offset(tiles, fill_tiles, stop < row_stop)
+        tile_top2(tile, n_rows, n_features, centers32, norms32, scores32, best32, second32, chunk_labels, ahead)
         n_unclear = 0
         for i in range(n_rows):
             n_unclear += not _clear(best32[i], second32[i], norms[i] if own_norms else top, error_scale)
