@@ -24,9 +24,11 @@ from fastkm._kernels.tiles import (
     new_scores,
     new_tile,
     padded_centers,
+    prefetch_offset,
     squared_norms,
     tile_argmin,
     tile_center_scores,
+    tile_stack,
     tile_top2,
     wide_dots,
 )
@@ -169,6 +171,19 @@ def test_float32_tile_against_float64_centres_is_upcast():
     dots = np.empty((4, CHUNK + 16))
     wide_dots(_tile(X), len(X), padded_centers(centers, np.float64), (0, 1, 2, 3), dots)
     np.testing.assert_allclose(dots[:, : len(X)], centers @ X.astype(np.float64).T, rtol=1e-12, atol=1e-12)
+
+
+def test_prefetch_offset_is_one_tile_for_large_kept_stacks_only():
+    """The next tile is fetched ahead for big stacks and few centres, not while filling nor past the last."""
+    big = tile_stack(300, 16, np.float32)  # 5.2 MB
+    tile = big.shape[1] * big.shape[2]
+    assert prefetch_offset(big, 32, False, True) == tile
+    assert prefetch_offset(big, 64, False, True) == tile
+    assert prefetch_offset(big, 65, False, True) == 0  # scoring outlasts the hardware's prefetching
+    assert prefetch_offset(big, 32, True, True) == 0  # being filled
+    assert prefetch_offset(big, 32, False, False) == 0  # the pass's last tile
+    assert prefetch_offset(tile_stack(100, 16, np.float32), 32, False, True) == 0  # stays in L2
+    assert prefetch_offset(np.empty((0, 0, 0), np.float32), 32, False, True) == 0  # no kept tiles
 
 
 _AVX2_ONLY = (

@@ -195,7 +195,6 @@ class _Emitter:
         with b.if_then(b.icmp_signed("==", b.and_(left, self.i64(1)), self.i64(1))):
             emit_group([last])
 
-
     def prefetch_ahead(self, i0, n_vectors, ahead):
         """Prefetch into L2 the lines ``ahead`` elements past this block's tile vectors (none for 0).
 

@@ -13,7 +13,15 @@ from numba import prange
 from ._jit import CHUNK, kernel, parallel_kernel
 from .row_major import argmin_rows_of, centers_for_rows
 from .rows import add_row
-from .tiles import chunk_tile, finite_probe, new_scores, new_tile, padded_centers, prefetch_offset, tile_argmin
+from .tiles import (
+    chunk_tile,
+    finite_probe,
+    new_scores,
+    new_tile,
+    padded_centers,
+    prefetch_offset,
+    tile_argmin,
+)
 
 # Groups are cut at multiples of this many rows, so that vector loops start aligned.
 _ROW_ALIGN = 16
@@ -114,7 +122,7 @@ def _assign_rows(
         else:
             tile, chunk_probe = chunk_tile(X, tiles, fill_tiles, first_tile + m, start, stop, scratch)
             probe += chunk_probe
-            ahead = prefetch_offset(tiles, fill_tiles, stop < row_stop)
+            ahead = prefetch_offset(tiles, centers.shape[0], fill_tiles, stop < row_stop)
             tile_argmin(tile, n_rows, n_features, centers, center_sq_norms, scores, best, chunk_labels, ahead)
         for i in range(n_rows):
             old_labels[i] = labels[start + i]

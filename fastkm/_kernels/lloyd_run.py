@@ -89,7 +89,8 @@ def run(X, tiles, sample_weight, centers, new_centers, tile_norms, buffers, star
         if status != STRICT:
             # One more labelling (its partials unused): from the tiles,
             # float32 first for float32 tiles, the labels X's own either way.
-            inputs = X, tiles, False, sample_weight, centers, centre_squared_norms(centers), tile_norms, labels
+            norms = centre_squared_norms(centers)
+            inputs = X, tiles, False, sample_weight, centers, norms, tile_norms, labels
             _label_rows(*inputs, group_partials, group_changed)
         inertia = lloyd_inertia(X, sample_weight, centers, labels, np.empty(group_changed.shape[0]))
     return i, n_changed, status, inertia

@@ -193,8 +193,9 @@ def _mixed_rows(
                 tile_norms[first_tile + m] = top
         else:
             top = tile_norms[first_tile + m]
-        ahead = prefetch_offset(tiles, fill_tiles, stop < row_stop)
-        tile_top2(tile, n_rows, n_features, centers32, norms32, scores32, best32, second32, chunk_labels, ahead)
+        ahead = prefetch_offset(tiles, centers.shape[0], fill_tiles, stop < row_stop)
+        top2 = scores32, best32, second32, chunk_labels
+        tile_top2(tile, n_rows, n_features, centers32, norms32, *top2, ahead)
         n_unclear = 0
         for i in range(n_rows):
             n_unclear += not _clear(best32[i], second32[i], norms[i] if own_norms else top, error_scale)

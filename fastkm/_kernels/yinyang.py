@@ -153,7 +153,8 @@ def _score_groups(
                 for p in range(m):
                     gathered[f, p] = tile[f, cols[positions[p]]]
         lo, hi = offsets[g], offsets[g + 1]
-        tile_top2(scored, m, n_features, grouped[lo:hi], grouped_norms[lo:hi], scores, best, second, labels, 0)
+        group = grouped[lo:hi], grouped_norms[lo:hi]
+        tile_top2(scored, m, n_features, *group, scores, best, second, labels, 0)
         for p in range(m):
             q = positions[p]
             group_best[g, q] = best[p]
