@@ -209,61 +209,6 @@ def test_bounds_from_brute_force_stay_valid(name, k):
         centers, new_centers = new_centers, centers
 
 
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_hamerly_handed_to_yinyang_stays_valid(dtype):
-    """auto's later switch: Yinyang carries on from Hamerly's keys, its group bounds starting at zero."""
-    X = datasets.digits().astype(dtype)
-    X = np.ascontiguousarray(X - X.mean(axis=0))
-    n = len(X)
-    centers, _ = sklearn.cluster.kmeans_plusplus(X, 16, random_state=0)
-    step = steps.HamerlyStep(X, np.ones(n, dtype=dtype), centers)
-    new_centers = np.empty_like(centers)
-    slack = 1e-9 if dtype == np.float64 else 1e-4
-    for i in range(8):
-        if i == 2:
-            with _small_center_groups():
-                step = step.to_yinyang(centers)
-            assert len(step.group_drift) > 2
-        state = step.state.copy()
-        group_drift = step.group_drift.copy() if i >= 2 else None
-        step(i == 0, centers, new_centers)
-        np.testing.assert_array_equal(step.labels, _solvers.predict_labels(X, centers)[0])
-        dist = np.sqrt(((X[:, None, :].astype(np.float64) - centers[None]) ** 2).sum(-1))
-        own = dist[np.arange(n), step.labels]
-        others = dist.copy()
-        others[np.arange(n), step.labels] = np.inf
-        assert np.all(step.key - state[bounds.CENTER_DRIFT][step.labels] <= others.min(axis=1) - own + slack)
-        if i >= 2:
-            for g, members in enumerate(np.split(step.order, step.offsets[1:-1])):
-                lower = step.group_lower[g] - group_drift[g]
-                assert np.all(lower <= others[:, members].min(axis=1) + slack)
-        centers, new_centers = new_centers, centers
-
-
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_auto_goes_on_as_yinyang_with_lloyds_iterates(dtype):
-    # 64 centres of 64 features: auto starts as Hamerly (brute force first on
-    # float64) and carries on as Yinyang, with Lloyd's bits throughout.
-    X, _ = sklearn.datasets.make_blobs(2000, n_features=64, centers=20, cluster_std=6.0, random_state=0)
-    X = X.astype(dtype)
-    assert exact.choose_algorithm(*X.shape, 64) == "hamerly" and exact.grows_into_yinyang(64, 64)
-    init, _ = sklearn.cluster.kmeans_plusplus(X, 64, random_state=0)
-    switches = []
-    to_yinyang = steps.HamerlyStep.to_yinyang
-
-    def spy(step, centers):
-        switches.append(True)
-        return to_yinyang(step, centers)
-
-    with mock.patch.object(steps.HamerlyStep, "to_yinyang", spy):
-        X_c = np.ascontiguousarray(X - X.mean(axis=0))
-        w = np.ones(len(X), dtype=dtype)
-        init_c = (init - X.mean(axis=0)).astype(dtype)
-        runs = [exact.lloyd_single(X_c, w, init_c, algorithm=a) for a in ("lloyd", "auto")]
-    assert switches == [True] and runs[0][3] > 3
-    _assert_same(runs)
-
-
 def test_center_distances():
     rng = np.random.default_rng(5)
     centers = rng.normal(size=(7, 3))

@@ -282,10 +282,11 @@ def test_auto_is_the_default_and_picks_by_shape():
     assert exact.choose_algorithm(273_280, 3, 32) == "lloyd"
     assert exact.choose_algorithm(100_000, 8, 32) == "hamerly"
     assert exact.choose_algorithm(100_000, 16, 256) == "yinyang"
-    # Eight features: Hamerly throughout, never handed to Yinyang.
-    assert exact.choose_algorithm(100_000, 8, 512) == "hamerly" and not exact.grows_into_yinyang(8, 512)
+    assert exact.choose_algorithm(100_000, 8, 512) == "hamerly"  # eight features: Hamerly throughout
     assert exact.choose_algorithm(100_000, 16, 128) == "hamerly"
+    assert exact.choose_algorithm(100_000, 32, 128) == "hamerly"
     assert exact.choose_algorithm(100_000, 64, 128) == "yinyang"
+    assert exact.choose_algorithm(100_000, 128, 100) == "hamerly"  # the bench's high-d case
 
 
 def test_explicit_init_with_n_init_warns(blobs):

@@ -16,7 +16,7 @@ from .distinct import distinct_rows
 from .layout import csr_parts, row_squared_norms
 from .predict import total_inertia
 from .seeding import init_centroids
-from .steps import BoundingLloydStep, HamerlyStep, step_for
+from .steps import BoundingLloydStep, step_for
 
 
 def is_same_clustering(labels1, labels2, n_clusters):
@@ -35,42 +35,23 @@ def choose_algorithm(n_samples, n_features, n_clusters):
     clusters (1.2-1.4x at d=8-16), from 64 when n_features <= 4, where a
     score is cheapest (about even at 32, 1.1-1.3x at 64), and once clusters
     hold enough samples for the bounds to settle. Yinyang's group bounds cost
-    more per sample again, and pay once a distance is dearer still: from 128
-    clusters, 16 features and n_features * n_clusters >= 4096 (1.15-2.2x
-    faster than Hamerly there, 0.7-0.8x on colour data; at 8 features
-    Hamerly's rescoring, register-blocked, now wins: k=512 456 against 484
-    ms, k=256 0.97x before). Elkan's per-centre bounds are
-    never picked: where they pay (d=64, k=128) Yinyang does as well in a
-    fraction of the memory. A "hamerly" run may go on as Yinyang
-    (``grows_into_yinyang``, in ``lloyd_single``).
+    more per sample again, and pay once a distance is dearer still: with 16
+    features or more, from 256 clusters, or from 128 where n_features *
+    n_clusters >= 8192 (make_blobs(100,000, centers=100, cluster_std=2),
+    Hamerly's time over Yinyang's: d=16 k=256 1.07x, d=32 k=256 1.18x, d=64
+    k=256 1.39x, d=64 k=128 1.01x, d=128 k=128 1.04x; but d=32 k=128 0.85x,
+    and below 128 clusters Hamerly wins or ties: d=128 k=100 0.85x, d=64 k=64
+    0.80x). At 8 features Hamerly's rescoring, register-blocked, wins (k=512
+    456 against 484 ms). Elkan's per-centre bounds are never picked: where
+    they pay (d=64, k=128) Hamerly and Yinyang do as well in a fraction of
+    the memory.
     """
     min_clusters = 64 if n_features <= 4 else 32
     if n_clusters < min_clusters or n_samples < 16 * n_clusters:
         return "lloyd"
-    if n_clusters >= 128 and n_features >= 16 and n_features * n_clusters >= 4096:
+    if n_features >= 16 and n_clusters >= 128 and (n_clusters >= 256 or n_features * n_clusters >= 8192):
         return "yinyang"
     return "hamerly"
-
-
-# Iterations an ``auto`` run gives Hamerly before it goes on as Yinyang, where
-# ``grows_into_yinyang`` says so: one, Hamerly's first pass (or, on float64
-# data, the brute-force pass that sets Hamerly's bounds).
-YINYANG_AFTER = 1
-
-
-def grows_into_yinyang(n_features, n_clusters):
-    """Whether an ``auto`` Hamerly run of this shape goes on as Yinyang after ``YINYANG_AFTER`` iterations.
-
-    Between 64 and 128 clusters of costly distances, Yinyang's group bounds
-    win long runs and Hamerly's single bound short ones. Yinyang taking
-    over from Hamerly's first pass (``HamerlyStep.to_yinyang``: no pass of
-    its own) keeps most of both. Measured in alternated runs from one
-    k-means++ init, ms, auto / Hamerly / Yinyang: make_blobs 100,000 x 128
-    float32 k=100, 28 iterations: 112 / 135 / 101; 3 iterations: 61 / 59 /
-    59; 200,000 x 64 float64 k=100, 2 iterations: 69 / 71 / 82; 100,000 x 64
-    float64 k=64, 14 iterations: 43 / 48 / 48.
-    """
-    return n_clusters >= 64 and n_features >= 16 and n_features * n_clusters >= 4096
 
 
 def uses_bounds(algorithm, n_samples, n_features, n_clusters):
@@ -126,9 +107,8 @@ def lloyd_single(
     non-strict stop, labels are recomputed against the final centres.
     ``algorithm="hamerly"``, ``"yinyang"`` and ``"elkan"`` give the same iterates, skipping
     the distances that their bounds show cannot change a label; ``"auto"``
-    picks by shape (``choose_algorithm``), and hands a run over from brute
-    force to Hamerly (float64 data) and from Hamerly to Yinyang
-    (``grows_into_yinyang``) on the way. With ``distinct`` (from
+    picks by shape (``choose_algorithm``), and hands a Hamerly run on
+    float64 data over from a brute-force first iteration. With ``distinct`` (from
     ``distinct_rows``), the iterations run on X's distinct rows and their
     merged weights; what scikit-learn does row by row (empty-cluster
     relocation, the inertia) still sees every row. ``x_max``, an upper
@@ -147,10 +127,8 @@ def lloyd_single(
     n_clusters = centers_init.shape[0]
     centers = np.array(centers_init, dtype=X.dtype, order="C")
     new_centers = np.empty_like(centers)
-    later_yinyang = False
     if algorithm == "auto":
         algorithm = choose_algorithm(n_rows, n_features, n_clusters)
-        later_yinyang = algorithm == "hamerly" and grows_into_yinyang(n_features, n_clusters)
         if algorithm == "hamerly" and rows.dtype == np.float64 and not sp.issparse(rows):
             # Brute force scored in float32 first, which sets Hamerly's bounds
             # on the way; Hamerly's from the second iteration (see steps).
@@ -199,9 +177,6 @@ def lloyd_single(
         if i == 0 and isinstance(step, BoundingLloydStep):
             # From the centres just scored (now new_centers) to the new ones.
             step = step.to_hamerly(new_centers, centers)
-            labels = step.labels
-        if later_yinyang and i + 1 == YINYANG_AFTER and type(step) is HamerlyStep:
-            step = step.to_yinyang(centers)
             labels = step.labels
 
     if not strict_convergence:

@@ -480,31 +480,6 @@ class HamerlyStep(LloydStep):
         """Label every row against ``centers``: one more block, its partials unused."""
         self.block(False, centers)
 
-    def to_yinyang(self, centers):
-        """The Yinyang step that carries on from here, its next iteration scoring ``centers``.
-
-        It takes the labels, the centre sums, the state (drifts, margin)
-        and every row's key, which Yinyang's test reads as Hamerly's does.
-        Every group bound starts as the row's Hamerly lower bound now (its
-        lower key less the drift, rounded down a few ulps): a bound on the
-        distance to every centre but the row's own, so on every group's. A
-        row its key no longer decides gets Hamerly's second test, and if
-        that fails is scored against every group (as Hamerly would score it
-        against every centre), with tight group bounds from then on. The
-        switch costs no pass over X, and the iterates stay Lloyd's (the same
-        bits).
-        """
-        step = self._handed_to(
-            YinyangStep(self.rows, self.sample_weight, centers, self.x_max, state=self.state)
-        )
-        step.key = self.key
-        drift = float(self.state[bounds.SCALARS, bounds.DRIFT])
-        with np.errstate(invalid="ignore"):  # inf (no other centre) stays inf
-            lower = self.lower_key - drift
-            lower -= 4.0 * np.finfo(np.float64).eps * (np.abs(self.lower_key) + drift)
-        step.group_lower[:] = np.where(np.isinf(self.lower_key), self.lower_key, lower)
-        return step
-
 
 class ElkanStep(HamerlyStep):
     """One Elkan iteration: a lower bound per row and centre, O(n k) memory.
@@ -557,7 +532,7 @@ def center_groups(centers, n_iter=5):
 class YinyangStep(LloydStep):
     """One Yinyang iteration: a lower bound per row and group of centres."""
 
-    def __init__(self, rows, sample_weight, centers_init, x_max=None, state=None):
+    def __init__(self, rows, sample_weight, centers_init, x_max=None):
         super().__init__(rows, sample_weight, centers_init, x_max)
         self.center_group = center_groups(centers_init)
         self.order = np.argsort(self.center_group, kind="stable").astype(np.int64)
@@ -566,8 +541,7 @@ class YinyangStep(LloydStep):
         self.group_drift = np.zeros(len(sizes))
         self.key = np.empty(rows.shape[0])
         self.group_lower = np.empty((len(sizes), rows.shape[0]))
-        # A state handed over (HamerlyStep.to_yinyang) keeps its drifts and margin.
-        self.state = _bounds_state(rows, centers_init, x_max) if state is None else state
+        self.state = _bounds_state(rows, centers_init, x_max)
 
     def block(self, first, centers):
         groups = self.center_group, self.order, self.offsets, self.group_drift
