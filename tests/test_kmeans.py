@@ -285,7 +285,8 @@ def test_auto_is_the_default_and_picks_by_shape():
     assert exact.choose_algorithm(100_000, 8, 512) == "hamerly"  # eight features: Hamerly throughout
     assert exact.choose_algorithm(100_000, 16, 128) == "hamerly"
     assert exact.choose_algorithm(100_000, 32, 128) == "hamerly"
-    assert exact.choose_algorithm(100_000, 64, 128) == "yinyang"
+    assert exact.choose_algorithm(100_000, 64, 128) == "hamerly"
+    assert exact.choose_algorithm(100_000, 128, 128) == "yinyang"
     assert exact.choose_algorithm(100_000, 128, 100) == "hamerly"  # the bench's high-d case
 
 

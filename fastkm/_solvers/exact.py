@@ -37,11 +37,11 @@ def choose_algorithm(n_samples, n_features, n_clusters):
     hold enough samples for the bounds to settle. Yinyang's group bounds cost
     more per sample again, and pay once a distance is dearer still: with 16
     features or more, from 256 clusters, or from 128 where n_features *
-    n_clusters >= 8192 (make_blobs(100,000, centers=100, cluster_std=2),
-    Hamerly's time over Yinyang's: d=16 k=256 1.07x, d=32 k=256 1.18x, d=64
-    k=256 1.39x, d=64 k=128 1.01x, d=128 k=128 1.04x; but d=32 k=128 0.85x,
-    and below 128 clusters Hamerly wins or ties: d=128 k=100 0.85x, d=64 k=64
-    0.80x). At 8 features Hamerly's rescoring, register-blocked, wins (k=512
+    n_clusters >= 16384 (make_blobs(100,000, centers=100, cluster_std=2),
+    Hamerly's time over Yinyang's: d=16 k=256 1.01-1.07x, d=32 k=256 1.18x,
+    d=64 k=256 1.39x, d=128 k=128 1.10x; but d=64 k=128 0.92-1.01x, d=32
+    k=128 0.85x, and below 128 clusters Hamerly wins: d=128 k=100 0.82x,
+    d=64 k=64 0.80x). At 8 features Hamerly's rescoring, register-blocked, wins (k=512
     456 against 484 ms). Elkan's per-centre bounds are never picked: where
     they pay (d=64, k=128) Hamerly and Yinyang do as well in a fraction of
     the memory.
@@ -49,7 +49,7 @@ def choose_algorithm(n_samples, n_features, n_clusters):
     min_clusters = 64 if n_features <= 4 else 32
     if n_clusters < min_clusters or n_samples < 16 * n_clusters:
         return "lloyd"
-    if n_features >= 16 and n_clusters >= 128 and (n_clusters >= 256 or n_features * n_clusters >= 8192):
+    if n_features >= 16 and n_clusters >= 128 and (n_clusters >= 256 or n_features * n_clusters >= 16384):
         return "yinyang"
     return "hamerly"
 
