@@ -1,10 +1,13 @@
 """The exact algorithms side by side: the measurements behind ``algorithm="auto"``.
 
 Each group fits one shape from one k-means++ init with every algorithm
-("auto" included); all give the same result, so only the time differs. The
+("auto" included); all give the same result, so only the time differs.
+Each is timed for about half a second of fits (at least 3 rounds). The
 summary gives each algorithm's speed-up over brute force (``"lloyd"``) and
 auto's time over the fastest fixed algorithm's.
 """
+
+import time
 
 import numpy as np
 import pytest
@@ -39,6 +42,19 @@ _SHAPES = {
 }
 
 
+# Rounds fill about this many seconds (3 to 200 of them): three fits of a
+# millisecond were as far apart as 10% in one run, identical code included.
+_ROUND_SECONDS = 0.5
+
+
+def _rounds(fit):
+    """How many rounds to time ``fit`` for, from one call (which also warms it up)."""
+    start = time.perf_counter()
+    fit()
+    took = time.perf_counter() - start
+    return int(min(200, max(3, _ROUND_SECONDS // max(took, 1e-6))))
+
+
 @pytest.mark.parametrize("algorithm", _ALGORITHMS)
 @pytest.mark.parametrize("shape", list(_SHAPES))
 def test_exact_algorithm(benchmark, shape, algorithm):
@@ -50,9 +66,11 @@ def test_exact_algorithm(benchmark, shape, algorithm):
     benchmark.group = f"exact algorithms|{shape}"
     benchmark.extra_info["algorithm"] = algorithm
     settle()
-    model = benchmark.pedantic(
-        lambda: KMeans(k, init=init, n_init=1, algorithm=algorithm).fit(X), rounds=3, warmup_rounds=1
-    )
+
+    def fit():
+        return KMeans(k, init=init, n_init=1, algorithm=algorithm).fit(X)
+
+    model = benchmark.pedantic(fit, rounds=_rounds(fit), warmup_rounds=1)
     benchmark.extra_info["n_iter"] = model.n_iter_
     benchmark.extra_info["inertia"] = model.inertia_
     reference = KMeans(k, init=init, n_init=1, algorithm="lloyd").fit(X)
