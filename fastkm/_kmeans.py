@@ -10,13 +10,13 @@ from sklearn.base import (
     ClassNamePrefixFeaturesOutMixin,
     ClusterMixin,
     TransformerMixin,
-    _fit_context,
 )
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import validate_params
 
 from . import _tiers
 from . import _validation as v
+from ._fit_context import fit_context
 from ._interrupt import restored_on_interrupt
 from ._lazy import LazyModule
 
@@ -459,7 +459,7 @@ class KMeans(_BaseKMeans):
         self.copy_x = copy_x
         self.algorithm = algorithm
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context
     @restored_on_interrupt()
     def fit(self, X, y=None, sample_weight=None):
         """Compute k-means clustering.

@@ -1,11 +1,11 @@
 """MiniBatchKMeans: the scikit-learn-facing layer of the mini-batch solver."""
 
 import numpy as np
-from sklearn.base import _fit_context
 from sklearn.utils import check_random_state
 
 from . import _tiers
 from . import _validation as v
+from ._fit_context import fit_context
 from ._interrupt import restored_on_interrupt
 from ._kmeans import _BaseKMeans, _fallback
 from ._lazy import LazyModule
@@ -156,7 +156,7 @@ class MiniBatchKMeans(_BaseKMeans):
         self._batch_size = min(self.batch_size, X.shape[0])
         self._init_size = v.resolve_init_size(self.init_size, self._batch_size, self.n_clusters, X.shape[0])
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context
     @restored_on_interrupt()
     def fit(self, X, y=None, sample_weight=None):
         """Compute the centroids on X by chunking it into mini-batches.
@@ -223,7 +223,7 @@ class MiniBatchKMeans(_BaseKMeans):
         self._fastkm_tier = _tiers.COMPILED
         return self
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context
     @restored_on_interrupt("cluster_centers_", "_counts")
     def partial_fit(self, X, y=None, sample_weight=None):
         """Update k means estimate on a single mini-batch X.

@@ -7,14 +7,16 @@ tests hold the fast paths to exactly what scikit-learn's code gives.
 
 import numbers
 import warnings
+from unittest import mock
 
 import numpy as np
 import pytest
+import sklearn
 import sklearn.cluster as skc
 from sklearn.utils import check_array
 from sklearn.utils.validation import validate_data
 
-from fastkm import KMeans
+from fastkm import KMeans, MiniBatchKMeans
 from fastkm import _validation as v
 
 from .helpers import error_of
@@ -236,3 +238,41 @@ def test_fitted_check_asks_a_subclass_fitted_hook():
         else:
             with pytest.raises(NotFittedError):
                 model.predict(X)
+
+
+def _fit_context_trace(cls, fits, skip_globally):
+    """What ``fits(cls, init)`` saw: the validations, the flag within each fit and after, the errors."""
+    seen = []
+
+    def init(X, k, random_state):
+        seen.append(sklearn.get_config()["skip_parameter_validation"])
+        return X[:k].copy()
+
+    validate = cls._validate_params
+    with mock.patch.object(cls, "_validate_params", autospec=True, side_effect=validate) as spy:
+        with sklearn.config_context(skip_parameter_validation=skip_globally):
+            errors = [error_of(fit, cls, init)[0] for fit in fits]
+            after = sklearn.get_config()["skip_parameter_validation"]
+    return spy.call_count, seen, after, errors
+
+
+@pytest.mark.parametrize("skip_globally", [False, True])
+def test_fit_context_validates_and_skips_nested_validation_as_scikit_learn(skip_globally):
+    X = BASE.copy()
+    bad = X.copy()
+    bad[3, 1] = np.nan
+    fits = [
+        lambda cls, init: cls(3, init=init, n_init=1).fit(X),
+        lambda cls, init: cls(3, init=init, n_init=1).fit(bad),  # raises: the flag is put back
+    ]
+    ours = _fit_context_trace(KMeans, fits, skip_globally)
+    assert ours == _fit_context_trace(skc.KMeans, fits, skip_globally)
+
+    def partial_fits(cls, init):
+        km = cls(3, init=init, n_init=1)
+        km.partial_fit(X)
+        km.partial_fit(X)  # fitted: not validated again
+
+    ours = _fit_context_trace(MiniBatchKMeans, [partial_fits], skip_globally)
+    assert ours == _fit_context_trace(skc.MiniBatchKMeans, [partial_fits], skip_globally)
+    assert ours[0] == (0 if skip_globally else 1)
