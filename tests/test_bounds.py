@@ -5,7 +5,6 @@ from unittest import mock
 import numpy as np
 import pytest
 import sklearn.cluster
-import sklearn.datasets
 
 from fastkm import _solvers, datasets
 from fastkm._kernels import bounds, elkan, yinyang

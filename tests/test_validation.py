@@ -246,13 +246,14 @@ def _fit_context_trace(cls, fits, skip_globally):
 
     def init(X, k, random_state):
         seen.append(sklearn.get_config()["skip_parameter_validation"])
+        sklearn.set_config(assume_finite=True)  # within the fit: undone after it, as any setting
         return X[:k].copy()
 
     validate = cls._validate_params
     with mock.patch.object(cls, "_validate_params", autospec=True, side_effect=validate) as spy:
         with sklearn.config_context(skip_parameter_validation=skip_globally):
             errors = [error_of(fit, cls, init)[0] for fit in fits]
-            after = sklearn.get_config()["skip_parameter_validation"]
+            after = sklearn.get_config()["skip_parameter_validation"], sklearn.get_config()["assume_finite"]
     return spy.call_count, seen, after, errors
 
 
