@@ -106,7 +106,7 @@ def _blocked(tile, X, centers):
     tile_top2(tile, n_rows, n_features, padded, norms, new_scores(X.dtype), best, second, labels, 0)
     out["top2"] = best.copy(), second.copy(), labels.copy()
     dots = np.full((4, CHUNK + 16), -7.0)
-    wide_dots(tile, n_rows, padded_centers(centers, np.float64), _dot_targets(centers), dots)
+    wide_dots(tile, n_rows, padded_centers(centers, np.float64), _dot_targets(centers), dots, ahead)
     out["dots"] = (dots,)
     return out
 
@@ -169,7 +169,7 @@ def test_float32_tile_against_float64_centres_is_upcast():
     X = rng.standard_normal((200, 33)).astype(np.float32)
     centers = rng.standard_normal((4, 33))
     dots = np.empty((4, CHUNK + 16))
-    wide_dots(_tile(X), len(X), padded_centers(centers, np.float64), (0, 1, 2, 3), dots)
+    wide_dots(_tile(X), len(X), padded_centers(centers, np.float64), (0, 1, 2, 3), dots, 0)
     np.testing.assert_allclose(dots[:, : len(X)], centers @ X.astype(np.float64).T, rtol=1e-12, atol=1e-12)
 
 

@@ -330,11 +330,12 @@ def top2_rows(typingctx, tile, n_rows, centers, center_sq_norms, best, second, l
 
 
 @intrinsic
-def dots_rows(typingctx, tile, n_rows, centers, js, out):
+def dots_rows(typingctx, tile, n_rows, centers, js, out, ahead):
     """Dot products of the first ``n_rows`` tile rows with the centres ``js`` (a tuple).
 
     ``tiles.tile_center_scores``'s chains, in the centres' dtype (a float32
-    tile is upcast value by value). out : (len(js), >= n_rows) OUT, row ``q`` for ``js[q]``.
+    tile is upcast value by value). out : (len(js), >= n_rows) OUT, row ``q`` for ``js[q]``;
+    ahead as ``argmin_rows``.
     """
     if not (_wide_2d(tile) and _wide_2d(centers) and _wide_2d(out)):
         return None
@@ -346,7 +347,7 @@ def dots_rows(typingctx, tile, n_rows, centers, js, out):
         return None
 
     def codegen(context, builder, signature, args):
-        tile_v, n_rows_v, centers_v, js_v, out_v = args
+        tile_v, n_rows_v, centers_v, js_v, out_v, ahead = args
         e = _Emitter(context, builder, tile, tile_v, centers, centers_v)
         items = [builder.extract_value(js_v, q) for q in range(js.count)]
         indices = [context.cast(builder, item, js.dtype, types.int64) for item in items]
@@ -354,10 +355,11 @@ def dots_rows(typingctx, tile, n_rows, centers, js, out):
         out_columns = builder.extract_value(out_array.shape, 1)
 
         def block(i0, n_vectors, n_valid):
+            e.prefetch_ahead(i0, n_vectors, ahead)
             for q, column in enumerate(e.dots(i0, n_vectors, indices)):
                 e.store(column, out, out_v, builder.mul(e.i64(q), out_columns), i0, n_valid)
 
         e.for_blocks(n_rows_v, block)
         return context.get_dummy_value()
 
-    return types.void(tile, types.int64, centers, js, out), codegen
+    return types.void(tile, types.int64, centers, js, out, types.int64), codegen

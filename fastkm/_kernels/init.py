@@ -27,6 +27,7 @@ from .tiles import (
     new_scores,
     new_tile,
     padded_centers,
+    prefetch_offset,
     tile_center_scores,
     wide_dots,
 )
@@ -62,7 +63,7 @@ def _chunk_masses(X, tiles, x_sq_norms, sample_weight, closest, c, pending, fold
         scratch, dots, scores = buffers
         # A run-time False (fill): a literal would compile _chunk_scores again.
         never = c < 0
-        _chunk_scores(X, tiles, never, c, pending[0], pending[1], 1, scratch, dots, scores)
+        _chunk_scores(X, tiles, never, c, never, pending[0], pending[1], 1, scratch, dots, scores)
         for i in range(n_rows):
             out[i] = _term(scores[0, i], x_sq_norms[start + i], closest[start + i]) * sample_weight[start + i]
     else:
@@ -110,10 +111,12 @@ def _draw_buffers(X, tiles, closest):
 
 
 @kernel_for_types
-def _chunk_scores(X, tiles, fill, c, cand, cand_sq_norms, n_cand, scratch, dots, scores):
+def _chunk_scores(X, tiles, fill, c, more, cand, cand_sq_norms, n_cand, scratch, dots, scores):
     """Scores ``||cand||^2 - 2 x.cand`` of CHUNK ``c``'s rows (kernels only).
 
     X : dense (n_samples, n_features), or a CSR tuple (see ``rows``)
+    more : bool, CHUNK ``c + 1`` is scored next (its kept tile is prefetched:
+        ``tiles.prefetch_offset``); a run-time value, as ``fill``
     cand : the candidates as ``_prepared`` makes them for X's form
     scratch, dots : from ``_scratch`` and ``tiles.new_scores``
     scores : (>= n_cand, CHUNK) float64 OUT, ``scores[t, i]`` for candidate
@@ -123,7 +126,7 @@ def _chunk_scores(X, tiles, fill, c, cand, cand_sq_norms, n_cand, scratch, dots,
     """
     if not isinstance(X, types.Array):
 
-        def csr_scores(X, tiles, fill, c, cand, cand_sq_norms, n_cand, scratch, dots, scores):
+        def csr_scores(X, tiles, fill, c, more, cand, cand_sq_norms, n_cand, scratch, dots, scores):
             start = c * CHUNK
             n_rows = min(CHUNK, rows.n_rows(X) - start)
             row_dot = np.empty(n_cand)
@@ -135,15 +138,18 @@ def _chunk_scores(X, tiles, fill, c, cand, cand_sq_norms, n_cand, scratch, dots,
 
         return csr_scores
 
-    def tile_scores(X, tiles, fill, c, cand, cand_sq_norms, n_cand, scratch, dots, scores):
+    def tile_scores(X, tiles, fill, c, more, cand, cand_sq_norms, n_cand, scratch, dots, scores):
         start = c * CHUNK
         n_rows = min(CHUNK, X.shape[0] - start)
         tile = chunk_tile(X, tiles, fill, c, start, start + n_rows, scratch)[0]
         minus2 = -2.0
-        # Wide rows: four candidates per sweep (the bits of one at a time).
+        # Wide rows: four candidates per sweep (the bits of one at a time);
+        # the first sweep fetches the next kept tile.
+        ahead = prefetch_offset(tiles, n_cand, fill, more)
         t = np.int64(0)
         while tile.shape[0] > FEATURE_BLOCK and t + 4 <= n_cand:
-            wide_dots(tile, n_rows, cand, (t, t + 1, t + 2, t + 3), dots)
+            wide_dots(tile, n_rows, cand, (t, t + 1, t + 2, t + 3), dots, ahead)
+            ahead = np.int64(0)
             for q in range(4):
                 norm = cand_sq_norms[t + q]
                 for i in range(n_rows):
@@ -215,7 +221,9 @@ def _group_potentials(
     no_row = np.empty(0)
     for chunk in range(c_start, c_stop):
         start = chunk * CHUNK
-        n_rows = _chunk_scores(X, tiles, fill, chunk, cand, cand_sq_norms, n_cand, scratch, dots, scores)
+        more = chunk + 1 < c_stop
+        candidates = cand, cand_sq_norms, n_cand
+        n_rows = _chunk_scores(X, tiles, fill, chunk, more, *candidates, scratch, dots, scores)
         if fold and keep:
             # Read before this pass's terms overwrite them (rows of this chunk only).
             for i in range(n_rows):
@@ -516,7 +524,8 @@ def float32_candidate_distances(X, tiles, fill, x_sq_norms, closest, points, can
         c = np.int64(task)
         scores = np.empty((n_cand, CHUNK), dtype=np.float64)
         scratch, dots = _scratch(X, tiles), new_scores(x_sq_norms.dtype)
-        n_rows = _chunk_scores(X, tiles, fill, c, cand, cand_sq_norms, n_cand, scratch, dots, scores)
+        never = c < 0  # the next chunk may be another thread's
+        n_rows = _chunk_scores(X, tiles, fill, c, never, cand, cand_sq_norms, n_cand, scratch, dots, scores)
         start = c * CHUNK
         for t in range(n_cand):
             for i in range(n_rows):

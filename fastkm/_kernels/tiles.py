@@ -349,7 +349,7 @@ def _blocks_fit(tile, n_rows):
 
 
 @kernel
-def wide_dots(tile, n_rows, centers, js, out):
+def wide_dots(tile, n_rows, centers, js, out, ahead):
     """Dot products of every tile row with the centres ``js`` (a tuple; wide tiles).
 
     Each dot product is the sequential FMA chain over features of
@@ -357,9 +357,10 @@ def wide_dots(tile, n_rows, centers, js, out):
     there), so it has exactly the same bits; register-blocked (``blocked``).
 
     out : (>= len(js), >= n_rows) OUT, row ``q`` for centre ``js[q]``
+    ahead : ``prefetch_offset``, as ``tile_argmin``'s
     """
     if _blocks_fit(tile, n_rows):
-        dots_rows(tile, n_rows, centers, js, out)
+        dots_rows(tile, n_rows, centers, js, out, ahead)
     else:  # a tile without spare columns (not made here)
         chain_dots(tile, n_rows, centers, js, out)
 
