@@ -257,6 +257,19 @@ def fma(typingctx, a, b, c):
     return None
 
 
+def emit_prefetch(builder, pointer, locality):
+    """IR: LLVM's prefetch of ``pointer``'s cache line for a read (no effect on results).
+
+    ``locality`` 3 keeps the line in L1, 2 in L2 (x86's prefetcht0 / prefetcht1).
+    """
+    byte_pointer = ir.IntType(8).as_pointer()
+    i32 = ir.IntType(32)
+    fn_type = ir.FunctionType(ir.VoidType(), [byte_pointer, i32, i32, i32])
+    fn = cgutils.get_or_insert_function(builder.module, fn_type, "llvm.prefetch.p0i8")
+    # A read (0), the locality, the data cache (1).
+    builder.call(fn, [builder.bitcast(pointer, byte_pointer), i32(0), i32(locality), i32(1)])
+
+
 @intrinsic
 def prefetch(typingctx, array, row, column):
     """Hint the CPU to fetch the cache line of ``array[row, column]`` (no effect on results).
@@ -277,12 +290,7 @@ def prefetch(typingctx, array, row, column):
             for value, value_type in zip(args[1:], signature.args[1:], strict=True)
         ]
         ptr = cgutils.get_item_pointer(context, builder, array_type, ary, indices, wraparound=False)
-        i8_ptr = ir.IntType(8).as_pointer()
-        i32 = ir.IntType(32)
-        fn_type = ir.FunctionType(ir.VoidType(), [i8_ptr, i32, i32, i32])
-        fn = cgutils.get_or_insert_function(builder.module, fn_type, "llvm.prefetch.p0i8")
-        # Read access, high temporal locality, data cache.
-        builder.call(fn, [builder.bitcast(ptr, i8_ptr), i32(0), i32(3), i32(1)])
+        emit_prefetch(builder, ptr, locality=3)  # into L1
         return context.get_dummy_value()
 
     return types.void(array, row, column), codegen

@@ -27,6 +27,8 @@ from llvmlite import ir
 from numba.core import cgutils, types
 from numba.extending import intrinsic
 
+from ._jit import emit_prefetch
+
 
 def _vector_shape(context, dtype):
     """Lanes a vector (``W``) and vectors of rows a block (``R``) for ``dtype`` on the target.
@@ -203,19 +205,12 @@ class _Emitter:
         stack streams in while the FMAs run (see ``tiles.prefetch_offset``).
         """
         b = self.builder
-        byte_pointer = ir.IntType(8).as_pointer()
-        i32 = ir.IntType(32)
-        prefetch = cgutils.get_or_insert_function(
-            b.module, ir.FunctionType(ir.VoidType(), [byte_pointer, i32, i32, i32]), "llvm.prefetch.p0i8"
-        )
         with b.if_then(b.icmp_signed("!=", ahead, self.i64(0))):
             with cgutils.for_range(b, self.width) as loop:
                 row = b.add(b.mul(loop.index, self.tile_columns), ahead)
                 for r in range(n_vectors):
                     index = b.add(row, b.add(i0, self.i64(r * self.lanes)))
-                    pointer = b.bitcast(b.gep(self.tile_data, [index]), byte_pointer)
-                    # A read (0), kept in L2 (locality 2: prefetcht1), data (1).
-                    b.call(prefetch, [pointer, i32(0), i32(2), i32(1)])
+                    emit_prefetch(b, b.gep(self.tile_data, [index]), locality=2)  # into L2
 
 
 def _same_float_arrays(*arrays):
