@@ -55,20 +55,25 @@ def _chunk_masses(X, tiles, x_sq_norms, sample_weight, closest, c, pending, fold
     """
     start = c * CHUNK
     n_rows = min(CHUNK, rows.n_rows(X) - start)
+    # The chunk's rows as views: indexed from 0, the loops vectorise (an
+    # index ``start + i`` may be negative to numba, and gathers).
+    stop = start + n_rows
+    weight, near = sample_weight[start:stop], closest[start:stop]
     if fold and kept.shape[0] > 0:
-        terms = kept[pending[2]]
+        terms = kept[pending[2], start:stop]
         for i in range(n_rows):
-            out[i] = terms[start + i] * sample_weight[start + i]
+            out[i] = terms[i] * weight[i]
     elif fold:
         scratch, dots, scores = buffers
         # A run-time False (fill): a literal would compile _chunk_scores again.
         never = c < 0
         _chunk_scores(X, tiles, never, c, never, pending[0], pending[1], 1, scratch, dots, scores)
+        xx = x_sq_norms[start:stop]
         for i in range(n_rows):
-            out[i] = _term(scores[0, i], x_sq_norms[start + i], closest[start + i]) * sample_weight[start + i]
+            out[i] = _term(scores[0, i], xx[i], near[i]) * weight[i]
     else:
         for i in range(n_rows):
-            out[i] = closest[start + i] * sample_weight[start + i]
+            out[i] = near[i] * weight[i]
     return n_rows
 
 
@@ -179,18 +184,19 @@ def _scratch(X, tiles):
 
 
 @kernel
-def _add_potential(scores, n_rows, x_sq_norms, closest, sample_weight, start, kept):
-    """Weighted sum over the rows of min(closest, the squared distance a score gives).
+def _add_potential(scores, x_sq_norms, closest, sample_weight, kept):
+    """Weighted sum over a chunk's rows of min(closest, the squared distance a score gives).
 
-    kept : (n_samples,) OUT, each row's min(closest, d); or shape (0,)
+    x_sq_norms, closest, sample_weight : the chunk's rows (views)
+    kept : the chunk's rows OUT, each one's min(closest, d); or shape (0,)
     """
     keep = kept.shape[0] > 0
     pot = 0.0
-    for i in range(n_rows):
-        d = _term(scores[i], x_sq_norms[start + i], closest[start + i])
+    for i in range(closest.shape[0]):
+        d = _term(scores[i], x_sq_norms[i], closest[i])
         if keep:
-            kept[start + i] = d
-        pot += d * sample_weight[start + i]
+            kept[i] = d
+        pot += d * sample_weight[i]
     return pot
 
 
@@ -224,16 +230,20 @@ def _group_potentials(
         more = chunk + 1 < c_stop
         candidates = cand, cand_sq_norms, n_cand
         n_rows = _chunk_scores(X, tiles, fill, chunk, more, *candidates, scratch, dots, scores)
+        # The chunk's rows as views (see _chunk_masses).
+        stop = start + n_rows
+        xx, near, weight = x_sq_norms[start:stop], closest[start:stop], sample_weight[start:stop]
         if fold and keep:
             # Read before this pass's terms overwrite them (rows of this chunk only).
+            pending_terms = kept[pending_t, start:stop]
             for i in range(n_rows):
-                closest[start + i] = kept[pending_t, start + i]
+                near[i] = pending_terms[i]
         elif fold:
             for i in range(n_rows):
-                closest[start + i] = _term(scores[0, i], x_sq_norms[start + i], closest[start + i])
+                near[i] = _term(scores[0, i], xx[i], near[i])
         for t in range(first, n_cand):
-            kept_t = kept[t - first] if keep else no_row
-            pot = _add_potential(scores[t], n_rows, x_sq_norms, closest, sample_weight, start, kept_t)
+            kept_t = kept[t - first, start:stop] if keep else no_row
+            pot = _add_potential(scores[t], xx, near, weight, kept_t)
             chunk_pots[t - first, chunk] = pot
             out[t - first] += pot
 
@@ -527,7 +537,10 @@ def float32_candidate_distances(X, tiles, fill, x_sq_norms, closest, points, can
         never = c < 0  # the next chunk may be another thread's
         n_rows = _chunk_scores(X, tiles, fill, c, never, cand, cand_sq_norms, n_cand, scratch, dots, scores)
         start = c * CHUNK
+        # The chunk's rows as views (see _chunk_masses).
+        xx, near = x_sq_norms[start : start + n_rows], closest[start : start + n_rows]
         for t in range(n_cand):
+            row_out = out[t, start : start + n_rows]
             for i in range(n_rows):
-                d = max(np.float32(scores[t, i] + x_sq_norms[start + i]), np.float32(0.0))
-                out[t, start + i] = min(closest[start + i], d)
+                d = max(np.float32(scores[t, i] + xx[i]), np.float32(0.0))
+                row_out[i] = min(near[i], d)

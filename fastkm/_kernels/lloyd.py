@@ -124,10 +124,11 @@ def _assign_rows(
             probe += chunk_probe
             ahead = prefetch_offset(tiles, centers.shape[0], fill_tiles, stop < row_stop)
             tile_argmin(tile, n_rows, n_features, centers, center_sq_norms, scores, best, chunk_labels, ahead)
+        row_labels = labels[start:stop]  # indexed from 0: the loop vectorises
         for i in range(n_rows):
-            old_labels[i] = labels[start + i]
+            old_labels[i] = row_labels[i]
             changed += old_labels[i] != chunk_labels[i]
-            labels[start + i] = chunk_labels[i]
+            row_labels[i] = chunk_labels[i]
         if update_centers:
             accumulate_changes(X, start, every_row, n_rows, old_labels, chunk_labels, sample_weight, acc)
     store_partials(acc, out)

@@ -211,13 +211,15 @@ def _mixed_rows(
             for q in range(n_recheck):
                 chunk_labels[recheck[q]] = _rescored_label(X, start + recheck[q], centers, center_sq_norms)
         # Labels and sums change only where a label did (late iterations: few chunks).
+        # A view indexed from 0: the count vectorises (``start + i`` gathers).
+        row_labels = labels[start:stop]
         n_changed = 0
         for i in range(n_rows):
-            n_changed += labels[start + i] != chunk_labels[i]
+            n_changed += row_labels[i] != chunk_labels[i]
         if n_changed > 0:
             for i in range(n_rows):
-                old_labels[i] = labels[start + i]
-                labels[start + i] = chunk_labels[i]
+                old_labels[i] = row_labels[i]
+                row_labels[i] = chunk_labels[i]
             accumulate_changes(X, start, every_row, n_rows, old_labels, chunk_labels, sample_weight, acc)
             changed += n_changed
     store_partials(acc, out)
