@@ -21,6 +21,7 @@ distributed = pytest.importorskip("distributed")
 import fastkm  # noqa: E402
 from fastkm import datasets  # noqa: E402
 from fastkm.dask import KMeans  # noqa: E402
+from fastkm.dask._cluster import _workers_of  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -407,7 +408,7 @@ def test_pinned_tasks_stay_on_their_worker(client):
         time.sleep(0.2)
         return state["home"] == _worker_address()
 
-    first = sorted(client.scheduler_info()["workers"])[0]
+    first = sorted(_workers_of(client))[0]
     states = [client.submit(home, i, workers=[first], pure=False) for i in range(12)]
     distributed.wait(states)
     runner = Workers(client)
@@ -437,7 +438,7 @@ def test_a_result_lost_with_its_worker_never_hangs():
         ) as cluster,
         distributed.Client(cluster) as client,
     ):
-        first = sorted(client.scheduler_info()["workers"])[0]
+        first = sorted(_workers_of(client))[0]
         states = [client.submit(state, i, workers=[first], pure=False) for i in range(2)]
         distributed.wait(states)
         runner = Workers(client)

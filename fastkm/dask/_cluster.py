@@ -36,6 +36,22 @@ def _lost(workers):
     )
 
 
+def _workers_of(client):
+    """The scheduler's workers now (their info by address), asked of the scheduler itself.
+
+    ``Client.scheduler_info()`` returns the client's cached identity, which
+    its own periodic refresh (every few seconds, asking for no worker's
+    info) can overwrite between the fresh fetch and the return: a cluster
+    of two workers then read as none.
+    """
+    import inspect
+
+    from distributed import Scheduler
+
+    every = {"n_workers": -1} if "n_workers" in inspect.signature(Scheduler.identity).parameters else {}
+    return client.sync(client.scheduler.identity, **every)["workers"]
+
+
 def client_or_none():
     """The distributed client a fit runs on, or None (no distributed, or none started)."""
     try:
@@ -75,7 +91,7 @@ class Workers:
         iteration).
         """
         holders = self.client.who_has([block for block in blocks if hasattr(block, "key")])
-        threads = {w: info["nthreads"] for w, info in self.client.scheduler_info()["workers"].items()}
+        threads = {w: info["nthreads"] for w, info in _workers_of(self.client).items()}
         if not threads:
             raise RuntimeError(f"The Dask client {self.client} has no workers: the fit has nowhere to run.")
         total = sum(threads.values())
@@ -153,11 +169,11 @@ class Workers:
         """The workers holding a state (as ``pinned`` found them) no longer in the cluster."""
         holders = getattr(self, "_holders_of", (None, {}))[1]
         needed = {worker for workers in holders.values() for worker in workers}
-        return needed - set(self.client.scheduler_info()["workers"])
+        return needed - set(_workers_of(self.client))
 
     def memory(self):
         """The workers' memory limits added up, in bytes (None: a worker has none)."""
-        limits = [info.get("memory_limit") for info in self.client.scheduler_info()["workers"].values()]
+        limits = [info.get("memory_limit") for info in _workers_of(self.client).values()]
         return sum(limits) if limits and all(limits) else None
 
     def wait(self, futures):
