@@ -180,32 +180,44 @@ def test_hamerly_with_empty_clusters():
     assert len(np.unique(runs[0][0])) == 8
 
 
+@pytest.mark.parametrize("handover", [1.0, 0.05])
 @pytest.mark.parametrize("name, k", [("digits", 10), ("digits", 40), ("china", 16)])
-def test_bounds_from_brute_force_stay_valid(name, k):
-    """auto's switch: Hamerly's bounds set by a float32-first Lloyd pass hold, then Hamerly's steps."""
+def test_bounds_from_brute_force_stay_valid(name, k, handover):
+    """auto's switch: Hamerly's bounds set by a float32-first Lloyd pass hold, then Hamerly's steps.
+
+    With ``handover`` 1 the first iteration sets the bounds; with less, the
+    first after one that changed at most that share of the labels.
+    """
     X = {"digits": datasets.digits, "china": lambda: _china_sample(3000)}[name]()
     X = np.ascontiguousarray(X - X.mean(axis=0))
     n = len(X)
     centers, _ = sklearn.cluster.kmeans_plusplus(X, k, random_state=0)
-    step = steps.BoundingLloydStep(X, np.ones(n), centers)
+    step = steps.BoundingLloydStep(X, np.ones(n), centers, handover=handover)
     new_centers = np.empty_like(centers)
-    for i in range(8):
+    handed_over_at, changed = None, []
+    for i in range(12):
         state = step.state.copy()
-        step(i == 0, centers, new_centers)
+        changed.append(step(i == 0, centers, new_centers)[0])
         labels = step.labels
-        key, lower_key = (step.bounds[0], step.bounds[1]) if i == 0 else (step.key, step.lower_key)
-        dist = np.sqrt(((X[:, None, :] - centers[None]) ** 2).sum(-1))
         np.testing.assert_array_equal(labels, _solvers.predict_labels(X, centers)[0])
-        own = dist[np.arange(n), labels]
-        others = dist.copy()
-        others[np.arange(n), labels] = np.inf
-        assert np.all(key - state[bounds.CENTER_DRIFT][labels] <= others.min(axis=1) - own + 1e-9)
-        assert np.all(lower_key - state[bounds.SCALARS, bounds.DRIFT] <= others.min(axis=1) + 1e-9)
-        if i == 0:
+        bounded = handed_over_at is not None or step.bounded
+        if bounded:
+            key, lower_key = (step.key, step.lower_key) if handed_over_at is not None else step.bounds[:2]
+            dist = np.sqrt(((X[:, None, :] - centers[None]) ** 2).sum(-1))
+            own = dist[np.arange(n), labels]
+            others = dist.copy()
+            others[np.arange(n), labels] = np.inf
+            assert np.all(key - state[bounds.CENTER_DRIFT][labels] <= others.min(axis=1) - own + 1e-9)
+            assert np.all(lower_key - state[bounds.SCALARS, bounds.DRIFT] <= others.min(axis=1) + 1e-9)
+        if handed_over_at is None and step.bounded:
             # The float32 scores decide most rows: bounds for all but the near-ties.
             assert np.mean(np.isfinite(key)) > 0.9
             step = step.to_hamerly(centers, new_centers)
+            handed_over_at = i
         centers, new_centers = new_centers, centers
+    # The hand-over came after the first iteration that changed at most that share.
+    few = [j for j, c in enumerate(changed[:-1]) if c <= handover * n]
+    assert handed_over_at == (0 if handover >= 1 else few[0] + 1)
 
 
 def test_center_distances():

@@ -280,7 +280,14 @@ def test_auto_is_the_default_and_picks_by_shape():
     assert exact.choose_algorithm(1797, 64, 40) == "hamerly"  # the parity test above covers auto
     assert exact.choose_algorithm(273_280, 3, 1024) == "hamerly"
     assert exact.choose_algorithm(273_280, 3, 32) == "lloyd"
-    assert exact.choose_algorithm(100_000, 8, 32) == "hamerly"
+    # Up to 16 features brute force wins below 64 clusters (Lloyd scores in float32 first).
+    assert exact.choose_algorithm(100_000, 8, 32) == "lloyd"
+    assert exact.choose_algorithm(100_000, 16, 32) == "lloyd"
+    assert exact.choose_algorithm(100_000, 8, 64) == "hamerly"
+    assert exact.choose_algorithm(100_000, 32, 32) == "hamerly"
+    # There, Hamerly's iterations start once at most 1% of the labels change; above, after the first.
+    assert exact.handover_share(16) == 0.01
+    assert exact.handover_share(17) == 1.0
     assert exact.choose_algorithm(100_000, 16, 256) == "yinyang"
     assert exact.choose_algorithm(100_000, 8, 512) == "hamerly"  # eight features: Hamerly throughout
     assert exact.choose_algorithm(100_000, 16, 128) == "hamerly"

@@ -30,11 +30,15 @@ def choose_algorithm(n_samples, n_features, n_clusters):
     """The exact algorithm ``algorithm="auto"`` runs for data of this shape.
 
     From measurements on this project's benchmark machine (see the README):
-    Hamerly's bounds cost a few nanoseconds per sample and iteration, which
-    pays once scoring a sample against every centre costs more: from 32
-    clusters (1.2-1.4x at d=8-16), from 64 when n_features <= 4, where a
-    score is cheapest (about even at 32, 1.1-1.3x at 64), and once clusters
-    hold enough samples for the bounds to settle. Yinyang's group bounds cost
+    Hamerly's bounds cost a few nanoseconds per sample and iteration, and
+    the samples near a moving boundary are scored again; that pays once
+    scoring a sample against every centre costs more, and once clusters
+    hold enough samples for the bounds to settle. From 32 clusters, or 64
+    up to 16 features, where brute force is cheapest (make_blobs(100,000,
+    centers=100, cluster_std=2), k=32, Hamerly's time over Lloyd's: d=8
+    1.40x, d=16 1.38x; float32 1.47x and 1.24x); there, on float64 data,
+    Hamerly's iterations start only once few labels change
+    (``handover_share``). Yinyang's group bounds cost
     more per sample again, and pay once a distance is dearer still: with 16
     features or more, from 256 clusters, or from 128 where n_features *
     n_clusters >= 16384 (make_blobs(100,000, centers=100, cluster_std=2),
@@ -46,12 +50,35 @@ def choose_algorithm(n_samples, n_features, n_clusters):
     they pay (d=64, k=128) Hamerly and Yinyang do as well in a fraction of
     the memory.
     """
-    min_clusters = 64 if n_features <= 4 else 32
+    min_clusters = 64 if n_features <= _HANDOVER_MAX_FEATURES else 32
     if n_clusters < min_clusters or n_samples < 16 * n_clusters:
         return "lloyd"
     if n_features >= 16 and n_clusters >= 128 and (n_clusters >= 256 or n_features * n_clusters >= 16384):
         return "yinyang"
     return "hamerly"
+
+
+def handover_share(n_features):
+    """The share of rows changing label at or below which auto's brute force hands over to Hamerly's.
+
+    ``steps.BoundingLloydStep``: the iteration after one that changed at
+    most this share of the labels sets Hamerly's bounds, and Hamerly's
+    iterations follow. Up to ``_HANDOVER_MAX_FEATURES`` features a
+    brute-force iteration is cheap, and the bounds pay only once few labels
+    change (the samples near a moving boundary are scored again): 1%.
+    make_blobs(100,000, centers=100, cluster_std=2) and china.jpg, same
+    init, auto's time over the fastest fixed algorithm's, handing over
+    after the first iteration and at 1%: china.jpg k=64 1.12x and 1.02x,
+    d=3 k=64 1.02x and 0.90x, d=8 k=100 0.96x and 0.88x, d=16 k=64 0.99x
+    and 0.87x. With more features the bounds pay from the second iteration
+    (1: hand over after the first); auto's time at 2% over its time at 1:
+    d=32 k=100 1.27x, d=64 k=128 1.05x, d=64 k=64 1.08x.
+    """
+    return _HANDOVER_SHARE if n_features <= _HANDOVER_MAX_FEATURES else 1.0
+
+
+_HANDOVER_MAX_FEATURES = 16
+_HANDOVER_SHARE = 0.01
 
 
 def uses_bounds(algorithm, n_samples, n_features, n_clusters):
@@ -130,8 +157,8 @@ def lloyd_single(
     if algorithm == "auto":
         algorithm = choose_algorithm(n_rows, n_features, n_clusters)
         if algorithm == "hamerly" and rows.dtype == np.float64 and not sp.issparse(rows):
-            # Brute force scored in float32 first, which sets Hamerly's bounds
-            # on the way; Hamerly's from the second iteration (see steps).
+            # Brute force scored in float32 first, whose scores set Hamerly's
+            # bounds on the way; Hamerly's once they pay (handover_share).
             algorithm = "lloyd-then-hamerly"
     if algorithm != "lloyd" and np.any(sample_weight < 0):
         # Negative weights can put centres outside the data, beyond the
@@ -139,7 +166,7 @@ def lloyd_single(
         # rows' own weights: merged ones can hide a negative one, which an
         # empty cluster's relocation still moves alone.
         algorithm = "lloyd"
-    step = step_for(rows, row_weight, centers, algorithm, x_max)
+    step = step_for(rows, row_weight, centers, algorithm, x_max, handover_share(n_features))
     if distinct is not None:
         step = step.on_merged_rows()
     labels = step.labels
@@ -174,7 +201,7 @@ def lloyd_single(
             if verbose:
                 print(f"Converged at iteration {i}: center shift {center_shift_tot} within tolerance {tol}.")
             break
-        if i == 0 and isinstance(step, BoundingLloydStep):
+        if isinstance(step, BoundingLloydStep) and step.bounded:
             # From the centres just scored (now new_centers) to the new ones.
             step = step.to_hamerly(new_centers, centers)
             labels = step.labels

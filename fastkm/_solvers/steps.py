@@ -393,26 +393,50 @@ class MixedLloydStep(LloydStep):
 
 
 class BoundingLloydStep(MixedLloydStep):
-    """``algorithm="auto"``'s first iteration where Hamerly's bounds pay: Lloyd's, scored in float32.
+    """``algorithm="auto"``'s brute force before Hamerly's: Lloyd's iterations, scored in float32.
 
-    Its float32 scores give every row's Hamerly bounds on the way (see
-    ``mixed.mixed_block``), so ``to_hamerly`` carries on with Hamerly's
-    iterations without a full pass of their own to set the bounds up: a run
-    that ends within an iteration or two costs what brute force costs, a
-    longer one what the bounds cost. X is read as it is (no tiled copy for
-    one iteration; nor does Hamerly's).
+    The float32 scores of an iteration give every row's Hamerly bounds on
+    the way (see ``mixed.mixed_block``), so ``to_hamerly`` carries on with
+    Hamerly's iterations without a full pass of their own to set the bounds
+    up. The iteration after one that changed at most ``handover`` of the
+    labels (a share of the rows) sets the bounds, and ``bounded`` then tells
+    the caller to hand over. With ``handover`` 1, the first iteration does:
+    a run that ends within an iteration or two costs what brute force
+    costs, a longer one what the bounds cost; X is read as it is (no tiled
+    copy for one iteration; nor does Hamerly's). With less, where a
+    brute-force iteration is cheap, the early iterations (many labels
+    changing, which the bounds would rescore) stay brute force on a float32
+    copy of X in tiles, as ``MixedLloydStep``'s.
     """
 
-    def __init__(self, rows, sample_weight, centers_init, x_max=None):
+    def __init__(self, rows, sample_weight, centers_init, x_max=None, handover=1.0):
+        # Read by _tiles, which the base class calls.
+        self.handover = handover
         super().__init__(rows, sample_weight, centers_init, x_max)
-        self.tile_norms = np.empty(0)
+        if handover >= 1.0:
+            self.tile_norms = np.empty(0)
         self.state = _bounds_state(rows, centers_init, x_max)
         margin = float(self.state[bounds.SCALARS, bounds.MARGIN])
         n_rows = rows.shape[0]
         self.bounds = (np.empty(n_rows), np.empty(n_rows), self.state[bounds.HALF_SEP], margin)
+        # This iteration sets the bounds; the last one did.
+        self.bounding, self.bounded = handover >= 1.0, False
 
     def _tiles(self):
+        if self.handover < 1.0:
+            return super()._tiles()
         return np.empty((0, 0, 0), dtype=np.float32)
+
+    def block(self, first, centers):
+        inputs = self._inputs(first, centers)
+        found = self.bounds if self.bounding else MixedLloydStep.bounds
+        mixed.mixed_block(*inputs, self.tile_norms, self.labels, found, *self.buffers.partials())
+
+    def __call__(self, first, centers, new_centers):
+        result = super().__call__(first, centers, new_centers)
+        self.bounded = self.bounding
+        self.bounding = result[0] <= self.handover * self.rows.shape[0]
+        return result
 
     def to_hamerly(self, centers, new_centers):
         """The Hamerly step that carries on after this iteration, from ``centers`` to ``new_centers``.
@@ -569,7 +593,7 @@ STEPS = {
 }
 
 
-def step_for(rows, sample_weight, centers_init, algorithm, x_max=None):
+def step_for(rows, sample_weight, centers_init, algorithm, x_max=None, handover=1.0):
     """The step that runs ``algorithm`` on ``rows``.
 
     ``algorithm`` is "lloyd", "elkan", "hamerly", "yinyang", or
@@ -588,6 +612,8 @@ def step_for(rows, sample_weight, centers_init, algorithm, x_max=None):
     n_groups = MixedLloydStep.row_groups(rows, len(centers_init))
     if algorithm == "lloyd" and scores_in_float32(rows, n_groups, len(centers_init)):
         return MixedLloydStep(rows, sample_weight, centers_init, x_max)
-    if algorithm == "lloyd-then-hamerly" and rows.dtype != np.float64:
-        return HamerlyStep(rows, sample_weight, centers_init, x_max)  # the float32 scores are the data's
+    if algorithm == "lloyd-then-hamerly":
+        if rows.dtype != np.float64:
+            return HamerlyStep(rows, sample_weight, centers_init, x_max)  # the float32 scores are the data's
+        return BoundingLloydStep(rows, sample_weight, centers_init, x_max, handover)
     return STEPS[algorithm](rows, sample_weight, centers_init, x_max)
