@@ -27,6 +27,7 @@ import numpy as np
 from distributed import Client, LocalCluster
 
 from fastkm.dask import KMeans
+from fastkm.dask._cluster import _workers_of
 
 
 def _blob_chunk(block, n_features, centers, block_info=None):
@@ -97,7 +98,7 @@ def main(argv=None):
             ) as cluster,
             Client(cluster) as client,
         ):
-            limits = {w: i["memory_limit"] for w, i in client.scheduler_info()["workers"].items()}
+            limits = {w: i["memory_limit"] for w, i in _workers_of(client).items()}
             print(f"workers: {len(limits)} x 1 thread, {sum(limits.values()) / 1e9:.1f} GB of memory in all")
             client.run(_reset_peak)
             model = KMeans(args.clusters, init=init, max_iter=args.iterations, tol=0, verbose=1)

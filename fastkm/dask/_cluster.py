@@ -42,14 +42,10 @@ def _workers_of(client):
     ``Client.scheduler_info()`` returns the client's cached identity, which
     its own periodic refresh (every few seconds, asking for no worker's
     info) can overwrite between the fresh fetch and the return: a cluster
-    of two workers then read as none.
+    of two workers then read as none. The scheduler's ``identity`` lists
+    every worker when asked with no argument, in every version.
     """
-    import inspect
-
-    from distributed import Scheduler
-
-    every = {"n_workers": -1} if "n_workers" in inspect.signature(Scheduler.identity).parameters else {}
-    return client.sync(client.scheduler.identity, **every)["workers"]
+    return client.sync(client.scheduler.identity)["workers"]
 
 
 def client_or_none():
