@@ -390,7 +390,7 @@ class KMeans(_BaseKMeans):
         label; "yinyang" (Ding et al., 2015) keeps a lower bound per sample and
         group of about 32 centres. "auto" (fastkm's default; scikit-learn's is
         "lloyd") picks by the data's shape: "lloyd" below 32 clusters (64
-        when n_features <= 4) or 16 samples per cluster, "yinyang" when
+        when n_features <= 16) or 16 samples per cluster, "yinyang" when
         n_features >= 16 from 256 clusters (from 128 when n_features *
         n_clusters >= 16384), "hamerly" otherwise (measurements in the
         README). With negative sample weights the bounds do not apply and

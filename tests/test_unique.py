@@ -157,13 +157,15 @@ def test_china_fit_matches_scikit_learn(k):
 
 
 def test_merged_rows_keep_their_own_sums_through_the_hand_over():
-    # auto on float64 goes from brute force to Hamerly after one iteration;
-    # on merged distinct rows (at most 512 of them) both steps must keep
-    # fastkm's own sums, as every algorithm does: the same bits as Lloyd's.
+    # auto on float64 with more than 16 features goes from brute force to
+    # Hamerly after one iteration; on merged distinct rows (at most 512 of
+    # them) both steps must keep fastkm's own sums, as every algorithm does:
+    # the same bits as Lloyd's.
     rng = np.random.default_rng(7)
-    X = np.repeat(rng.normal(size=(512, 8)) * 3, 32, axis=0)
+    X = np.repeat(rng.normal(size=(512, 20)) * 3, 32, axis=0)
     w = np.ones(len(X))
     assert len(dedup.distinct_rows(X - X.mean(axis=0), w).X) == 512
+    assert exact.choose_algorithm(512, 20, 32) == "hamerly" and exact.handover_share(20) == 1.0
     init = X[rng.choice(len(X), 32, replace=False)]
     fits = [KMeans(32, init=init, n_init=1, algorithm=a).fit(X) for a in ("lloyd", "hamerly", "auto")]
     for fit in fits[1:]:

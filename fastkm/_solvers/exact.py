@@ -50,7 +50,7 @@ def choose_algorithm(n_samples, n_features, n_clusters):
     they pay (d=64, k=128) Hamerly and Yinyang do as well in a fraction of
     the memory.
     """
-    min_clusters = 64 if n_features <= _HANDOVER_MAX_FEATURES else 32
+    min_clusters = 64 if n_features <= _CHEAP_SCORE_MAX_FEATURES else 32
     if n_clusters < min_clusters or n_samples < 16 * n_clusters:
         return "lloyd"
     if n_features >= 16 and n_clusters >= 128 and (n_clusters >= 256 or n_features * n_clusters >= 16384):
@@ -77,6 +77,9 @@ def handover_share(n_features):
     return _HANDOVER_SHARE if n_features <= _HANDOVER_MAX_FEATURES else 1.0
 
 
+# Up to this many features brute force wins below 64 clusters (choose_algorithm).
+_CHEAP_SCORE_MAX_FEATURES = 16
+# auto's hand-over from brute force to Hamerly (handover_share).
 _HANDOVER_MAX_FEATURES = 16
 _HANDOVER_SHARE = 0.01
 
@@ -134,8 +137,9 @@ def lloyd_single(
     non-strict stop, labels are recomputed against the final centres.
     ``algorithm="hamerly"``, ``"yinyang"`` and ``"elkan"`` give the same iterates, skipping
     the distances that their bounds show cannot change a label; ``"auto"``
-    picks by shape (``choose_algorithm``), and hands a Hamerly run on
-    float64 data over from a brute-force first iteration. With ``distinct`` (from
+    picks by shape (``choose_algorithm``), and starts a Hamerly run on
+    float64 data with brute force, handed over once few labels change
+    (``handover_share``). With ``distinct`` (from
     ``distinct_rows``), the iterations run on X's distinct rows and their
     merged weights; what scikit-learn does row by row (empty-cluster
     relocation, the inertia) still sees every row. ``x_max``, an upper

@@ -413,8 +413,6 @@ class BoundingLloydStep(MixedLloydStep):
         # Read by _tiles, which the base class calls.
         self.handover = handover
         super().__init__(rows, sample_weight, centers_init, x_max)
-        if handover >= 1.0:
-            self.tile_norms = np.empty(0)
         self.state = _bounds_state(rows, centers_init, x_max)
         margin = float(self.state[bounds.SCALARS, bounds.MARGIN])
         n_rows = rows.shape[0]
@@ -597,7 +595,9 @@ def step_for(rows, sample_weight, centers_init, algorithm, x_max=None, handover=
     """The step that runs ``algorithm`` on ``rows``.
 
     ``algorithm`` is "lloyd", "elkan", "hamerly", "yinyang", or
-    "lloyd-then-hamerly" (``BoundingLloydStep``; on float64 data, else Hamerly's).
+    "lloyd-then-hamerly" (``BoundingLloydStep``, which hands over to Hamerly's
+    after the first iteration that changed at most ``handover`` of the labels,
+    a share of the rows; on float64 data, else Hamerly's).
 
     CSR rows take one kernel whatever the algorithm (every algorithm gives
     Lloyd's iterates); Lloyd's on float64 data scores in float32 first where
