@@ -587,7 +587,6 @@ STEPS = {
     "elkan": ElkanStep,
     "hamerly": HamerlyStep,
     "yinyang": YinyangStep,
-    "lloyd-then-hamerly": BoundingLloydStep,
 }
 
 
